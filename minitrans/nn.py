@@ -1,0 +1,454 @@
+"""Hand-written layers and combinators: everything a transformer is made of.
+
+Every layer here is a small Flax NNX module whose whole computation fits on one screen:
+`Dense`, `Embedding`, `LayerNorm`, `RMSNorm`, `Dropout`, the activations, the course's
+combinators `Serial` and `Residual`, `MultiHeadAttention` (built on the function
+`scaled_dot_product_attention`) and the two kinds of positional embedding.
+
+Conventions (the same in every file of minitrans):
+- Activations are `(batch, seq, features)`; attention heads live in `(batch, heads, seq, head_dim)`.
+- Masks are boolean, True = may attend, shape `(batch, 1, query, key)` with size-1 axes
+  broadcasting; they are made only by `minitrans.masks` and applied in one place,
+  `scaled_dot_product_attention`.
+- Every model is built in eval mode (dropout off). `model.train()` turns dropout on,
+  `model.eval()` turns it off again; the randomness comes from the `dropout` stream of the
+  `nnx.Rngs` the model was built with.
+- Layers print as the course's Trax listings do (`Serial[ Dense_16 Relu Dense_4 ]`).
+"""
+
+import math
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+Array = jax.Array
+
+default_kernel_init = nnx.initializers.lecun_normal()
+default_embedding_init = nnx.initializers.normal(stddev=1.0)
+
+
+def is_concrete(x) -> bool:
+    """True when `x` holds actual values (not a tracer inside jit), so it can be checked."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def check_last_dim(layer: str, x: Array, expected: int) -> None:
+    if x.ndim == 0 or x.shape[-1] != expected:
+        raise ValueError(
+            f"{layer} expects inputs whose last dimension is {expected}, got shape {tuple(x.shape)}"
+        )
+
+
+class Layer(nnx.Module):
+    """Base class of every minitrans layer.
+
+    It only changes how a layer prints: the course shows models as Trax listings, so
+    `print(model)` shows the nesting of the slide instead of NNX's full tree of arrays.
+    """
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+    __str__ = __repr__
+
+
+def describe_nested(name: str, layers) -> str:
+    """`Name[` + one indented line per sub-layer + `]`, the Trax printout."""
+    inner = "\n".join(str(layer) for layer in layers)
+    return f"{name}[\n" + "\n".join("  " + line for line in inner.splitlines()) + "\n]"
+
+
+# --------------------------------------------------------------------------- basic layers
+
+
+class Dense(Layer):
+    """y = x W + b, the fully connected layer. `use_bias=False` gives T5's bias-free projections."""
+
+    def __init__(self, in_features: int, out_features: int, *, use_bias: bool = True,
+                 kernel_init=default_kernel_init, rngs: nnx.Rngs):
+        self.in_features, self.out_features = in_features, out_features
+        self.kernel = nnx.Param(kernel_init(rngs.params(), (in_features, out_features)))
+        self.bias = nnx.Param(jnp.zeros((out_features,))) if use_bias else None
+
+    def __call__(self, x: Array) -> Array:
+        check_last_dim("Dense", x, self.in_features)
+        y = x @ self.kernel[...]  # (..., out_features)
+        if self.bias is not None:
+            y = y + self.bias[...]
+        return y
+
+    def describe(self) -> str:
+        return f"Dense_{self.out_features}"
+
+
+class Embedding(Layer):
+    """A lookup table: row i is the vector of token i. `attend` is the transposed use,
+    x @ table.T, which turns hidden states back into vocabulary logits (weight tying)."""
+
+    def __init__(self, num_embeddings: int, features: int, *,
+                 embedding_init=default_embedding_init, rngs: nnx.Rngs):
+        self.num_embeddings, self.features = num_embeddings, features
+        self.embedding = nnx.Param(embedding_init(rngs.params(), (num_embeddings, features)))
+
+    def __call__(self, ids: Array) -> Array:
+        ids = jnp.asarray(ids)
+        if not jnp.issubdtype(ids.dtype, jnp.integer):
+            raise TypeError(f"Embedding expects integer ids, got dtype {ids.dtype}")
+        if is_concrete(ids) and ids.size:
+            low, high = int(ids.min()), int(ids.max())
+            if low < 0 or high >= self.num_embeddings:
+                bad = high if high >= self.num_embeddings else low
+                raise ValueError(
+                    f"id {bad} is outside the embedding table of {self.num_embeddings} rows "
+                    f"(ids must be in [0, {self.num_embeddings - 1}])")
+        return self.embedding[...][ids]  # (..., features)
+
+    def attend(self, x: Array) -> Array:
+        check_last_dim("Embedding.attend", x, self.features)
+        return x @ self.embedding[...].T  # (..., num_embeddings)
+
+    def describe(self) -> str:
+        return f"Embedding_{self.num_embeddings}_{self.features}"
+
+
+class LayerNorm(Layer):
+    """Normalise each vector to mean 0, variance 1, then scale and shift (Ba et al., 2016).
+    Statistics are taken in float32 over the last axis only."""
+
+    def __init__(self, features: int, *, eps: float = 1e-6, use_bias: bool = True,
+                 rngs: nnx.Rngs | None = None):
+        self.features, self.eps = features, eps
+        self.scale = nnx.Param(jnp.ones((features,)))
+        self.bias = nnx.Param(jnp.zeros((features,))) if use_bias else None
+
+    def __call__(self, x: Array) -> Array:
+        check_last_dim("LayerNorm", x, self.features)
+        x32 = x.astype(jnp.float32)
+        mean = x32.mean(-1, keepdims=True)
+        var = ((x32 - mean) ** 2).mean(-1, keepdims=True)
+        y = (x32 - mean) * jax.lax.rsqrt(var + self.eps) * self.scale[...]
+        if self.bias is not None:
+            y = y + self.bias[...]
+        return y.astype(x.dtype)
+
+
+class RMSNorm(Layer):
+    """T5's layer norm (Zhang & Sennrich, 2019): divide by the root mean square, then scale.
+    No mean is subtracted and there is no bias."""
+
+    def __init__(self, features: int, *, eps: float = 1e-6, rngs: nnx.Rngs | None = None):
+        self.features, self.eps = features, eps
+        self.scale = nnx.Param(jnp.ones((features,)))
+
+    def __call__(self, x: Array) -> Array:
+        check_last_dim("RMSNorm", x, self.features)
+        x32 = x.astype(jnp.float32)
+        variance = (x32 ** 2).mean(-1, keepdims=True)
+        return (x32 * jax.lax.rsqrt(variance + self.eps) * self.scale[...]).astype(x.dtype)
+
+
+class Dropout(Layer):
+    """Zero each value with probability `rate` and scale the rest by 1 / (1 - rate), in train
+    mode only; in eval mode it is the identity.
+
+    `shared_axes`, as in the course's Trax layer, lists axes along which one random draw is
+    shared: `shared_axes=(1,)` on `(batch, seq, d)` drops the same features at every position.
+    Built in eval mode; `module.train()` turns it on. The randomness comes from the `dropout`
+    stream of `rngs` (falling back to its default stream).
+    """
+
+    def __init__(self, rate: float, *, shared_axes: tuple[int, ...] = (),
+                 rngs: nnx.Rngs | None = None, deterministic: bool = True):
+        if not (isinstance(rate, (int, float)) and 0.0 <= rate < 1.0):
+            raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.shared_axes = tuple(shared_axes)
+        self.deterministic = deterministic
+        self.rngs = rngs["dropout"].fork() if rngs is not None else nnx.data(None)
+
+    def __call__(self, x: Array) -> Array:
+        if self.deterministic or self.rate == 0.0:
+            return x
+        if self.rngs is None:
+            raise ValueError("Dropout is in train mode but was built without rngs: build it with "
+                             "rngs=nnx.Rngs(params=0, dropout=1), or call .eval() for inference")
+        for axis in self.shared_axes:
+            if not -x.ndim <= axis < x.ndim:
+                raise ValueError(f"Dropout shared axis {axis} does not exist for shape {x.shape}")
+        shape = tuple(1 if (i in self.shared_axes or i - x.ndim in self.shared_axes) else n
+                      for i, n in enumerate(x.shape))
+        keep = jax.random.bernoulli(self.rngs(), 1.0 - self.rate, shape)
+        return jnp.where(keep, x / (1.0 - self.rate), 0.0).astype(x.dtype)
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def relu(x: Array) -> Array:
+    return jnp.maximum(x, 0)
+
+
+def gelu(x: Array) -> Array:
+    """The exact GELU, x * Phi(x) (Hendrycks & Gimpel, 2016), as in BERT."""
+    return 0.5 * x * (1.0 + jax.lax.erf(x / math.sqrt(2.0)))
+
+
+def gelu_tanh(x: Array) -> Array:
+    """The tanh approximation of GELU used by GPT-2 and T5 v1.1 ("gelu_new")."""
+    return 0.5 * x * (1.0 + jnp.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def silu(x: Array) -> Array:
+    return x * jax.nn.sigmoid(x)
+
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "relu": relu, "gelu": gelu, "gelu_new": gelu_tanh, "gelu_tanh": gelu_tanh,
+    "gelu_pytorch_tanh": gelu_tanh, "silu": silu, "swish": silu, "tanh": jnp.tanh,
+}
+
+
+def gated(activation: Callable[[Array], Array]) -> Callable[[Array], Array]:
+    """A gated linear unit (Shazeer, 2020): split the features in half, activation(a) * b.
+    The Dense before it must produce twice the hidden size."""
+    def gated_activation(x: Array) -> Array:
+        a, b = jnp.split(x, 2, axis=-1)
+        return activation(a) * b
+    return gated_activation
+
+
+class Activation(Layer):
+    """An activation function as a layer, named as in Hugging Face configs ("relu", "gelu",
+    "gelu_new", ...). A "gated-" prefix makes the gated variant: "gated-gelu" is T5 v1.1's."""
+
+    def __init__(self, name: str):
+        base = name.removeprefix("gated-")
+        if base not in ACTIVATIONS:
+            known = sorted(ACTIVATIONS) + ["gated-" + k for k in sorted(ACTIVATIONS)]
+            raise ValueError(f"unknown activation {name!r}; expected one of {known}")
+        self.name = name
+        self.is_gated = name.startswith("gated-")
+        self.fn = gated(ACTIVATIONS[base]) if self.is_gated else ACTIVATIONS[base]
+
+    def __call__(self, x: Array) -> Array:
+        return self.fn(x)
+
+    def describe(self) -> str:
+        return "".join(part.capitalize() for part in self.name.replace("-", "_").split("_"))
+
+
+# --------------------------------------------------------------------------- combinators
+
+
+def calls_with_mask(layer) -> bool:
+    return getattr(layer, "uses_mask", False)
+
+
+class Serial(Layer):
+    """Run layers one after the other, as the course's `tl.Serial`. Nested lists flatten.
+
+    The attention mask is handed to the layers that use it (attention, and combinators that
+    contain attention): `Serial(...)(x, mask=mask)`.
+    """
+
+    uses_mask = True
+
+    def __init__(self, *layers):
+        flat = []
+        for layer in layers:
+            flat.extend(layer if isinstance(layer, (list, tuple)) else [layer])
+        self.layers = nnx.List(flat)
+
+    def __call__(self, x: Array, *, mask: Array | None = None) -> Array:
+        for layer in self.layers:
+            x = layer(x, mask=mask) if calls_with_mask(layer) else layer(x)
+        return x
+
+    def describe(self) -> str:
+        return describe_nested(type(self).__name__, self.layers)
+
+
+class Residual(Layer):
+    """x + Serial(*layers)(x), the course's `tl.Residual`: the skip connection.
+
+    `post_norm` applies a norm after the addition, norm(x + f(x)): that is the post-LN
+    transformer of the original paper and of BERT. Without it, the norm goes first inside
+    the layers (pre-LN, as in the course, GPT-2 and T5).
+    """
+
+    uses_mask = True
+
+    def __init__(self, *layers, post_norm: Layer | None = None):
+        self.body = Serial(*layers)
+        self.post_norm = post_norm
+
+    def __call__(self, x: Array, *, mask: Array | None = None) -> Array:
+        y = x + self.body(x, mask=mask)
+        return self.post_norm(y) if self.post_norm is not None else y
+
+    def describe(self) -> str:
+        layers = list(self.body.layers) + ([self.post_norm] if self.post_norm is not None else [])
+        return describe_nested("Residual" + ("_then_norm" if self.post_norm is not None else ""),
+                               layers)
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def check_mask(mask: Array, batch: int, query: int, key: int) -> None:
+    expected = f"(batch, 1, query, key) = ({batch}, 1, {query}, {key})"
+    if mask.ndim != 4:
+        raise ValueError(f"mask has shape {tuple(mask.shape)}; expected 4 axes {expected}, "
+                         "size-1 batch and query axes broadcast (see minitrans.masks)")
+    b, h, q, k = mask.shape
+    if b not in (1, batch) or h != 1 or q not in (1, query) or k != key:
+        raise ValueError(f"mask has shape {tuple(mask.shape)}; expected {expected}, "
+                         "size-1 batch and query axes broadcast (see minitrans.masks)")
+    if mask.dtype != jnp.bool_:
+        raise TypeError(f"mask must be boolean (True = may attend), got dtype {mask.dtype}")
+
+
+def scaled_dot_product_attention(q: Array, k: Array, v: Array, mask: Array | None = None,
+                                 bias: Array | None = None, scaled: bool = True,
+                                 dropout: Callable[[Array], Array] | None = None):
+    """softmax(q k^T / sqrt(d_head) + bias) v, "Attention Is All You Need", section 3.2.1.
+
+    q: (batch, heads, query, d_head); k, v: (batch, heads, key, d_head).
+    mask: boolean, True = may attend, broadcastable to (batch, 1, query, key).
+    bias: added to the scores before the softmax (T5's relative position bias).
+    scaled=False skips the 1/sqrt(d_head) factor (T5 folds it into its initialisation).
+    dropout: applied to the attention weights (train mode only).
+    Returns (output (batch, heads, query, d_head), weights (batch, heads, query, key)).
+    Masked positions get exactly zero weight; a query that may attend to nothing (a fully
+    padded row) gets all-zero weights and a zero output, never NaN.
+    """
+    # BEGIN SOLUTION
+    scores = jnp.einsum("bhqd,bhkd->bhqk", q, k)  # (batch, heads, query, key)
+    if scaled:
+        scores = scores / jnp.sqrt(jnp.asarray(q.shape[-1], scores.dtype))
+    if bias is not None:
+        scores = scores + bias
+    if mask is not None:
+        scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
+    weights = jax.nn.softmax(scores.astype(jnp.float32), axis=-1).astype(q.dtype)
+    if mask is not None:
+        weights = jnp.where(mask, weights, 0.0)  # exact zeros, also for fully masked rows
+    if dropout is not None:
+        weights = dropout(weights)
+    output = jnp.einsum("bhqk,bhkd->bhqd", weights, v)  # (batch, heads, query, d_head)
+    # END SOLUTION
+    return output, weights
+
+
+class MultiHeadAttention(Layer):
+    """Multi-head attention (Vaswani et al., 2017, section 3.2.2).
+
+    Project the queries (from `x`) and keys and values (from `context`, or from `x` itself for
+    self-attention) into `num_heads` heads of size `head_dim`, attend in each head, join the
+    heads and project back to d_model. Options cover the models of the course: biases on the
+    projections (BERT, GPT) or none (T5); scaled scores (all but T5); an additive position
+    bias (T5); attention-weight dropout (BERT).
+    """
+
+    uses_mask = True
+
+    def __init__(self, d_model: int, num_heads: int, *, head_dim: int | None = None,
+                 use_bias: bool = True, scaled: bool = True, dropout_rate: float = 0.0,
+                 kernel_init=default_kernel_init, rngs: nnx.Rngs):
+        if num_heads < 1:
+            raise ValueError(f"num_heads must be at least 1, got {num_heads}")
+        if head_dim is None:
+            if d_model % num_heads:
+                raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}; "
+                                 "choose num_heads dividing d_model or pass head_dim")
+            head_dim = d_model // num_heads
+        self.d_model, self.num_heads, self.head_dim, self.scaled = d_model, num_heads, head_dim, scaled
+        inner = num_heads * head_dim
+        dense = dict(use_bias=use_bias, kernel_init=kernel_init, rngs=rngs)
+        self.query = Dense(d_model, inner, **dense)
+        self.key = Dense(d_model, inner, **dense)
+        self.value = Dense(d_model, inner, **dense)
+        self.output = Dense(inner, d_model, **dense)
+        self.dropout = Dropout(dropout_rate, rngs=rngs)
+
+    def split_heads(self, x: Array) -> Array:
+        batch, seq, _ = x.shape
+        x = x.reshape(batch, seq, self.num_heads, self.head_dim)  # (batch, seq, heads, head_dim)
+        return x.transpose(0, 2, 1, 3)  # (batch, heads, seq, head_dim)
+
+    def __call__(self, x: Array, context: Array | None = None, *, mask: Array | None = None,
+                 position_bias: Array | None = None, return_weights: bool = False):
+        """x: (batch, query, d_model); context: (batch, key, d_model) for cross-attention."""
+        context = x if context is None else context
+        for name, t in (("x", x), ("context", context)):
+            if t.ndim != 3 or t.shape[-1] != self.d_model:
+                raise ValueError(f"MultiHeadAttention expects {name} of shape (batch, seq, "
+                                 f"d_model={self.d_model}), got {tuple(t.shape)}")
+        batch, query_len, _ = x.shape
+        key_len = context.shape[1]
+        if mask is not None:
+            check_mask(mask, batch, query_len, key_len)
+        q = self.split_heads(self.query(x))  # (batch, heads, query, head_dim)
+        k = self.split_heads(self.key(context))  # (batch, heads, key, head_dim)
+        v = self.split_heads(self.value(context))  # (batch, heads, key, head_dim)
+        heads, weights = scaled_dot_product_attention(
+            q, k, v, mask=mask, bias=position_bias, scaled=self.scaled, dropout=self.dropout)
+        heads = heads.transpose(0, 2, 1, 3).reshape(batch, query_len, -1)  # (batch, query, inner)
+        out = self.output(heads)  # (batch, query, d_model)
+        return (out, weights) if return_weights else out
+
+    def describe(self) -> str:
+        return f"MultiHeadAttention_{self.num_heads}heads"
+
+
+# --------------------------------------------------------------------------- positions
+
+
+def sinusoidal_table(length: int, features: int) -> np.ndarray:
+    """PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(...) (Vaswani et al., 3.5)."""
+    positions = np.arange(length)[:, None]  # (length, 1)
+    rates = 1.0 / 10000 ** (np.arange(0, features, 2) / features)  # (ceil(features/2),)
+    table = np.zeros((length, features), dtype=np.float32)
+    table[:, 0::2] = np.sin(positions * rates)
+    table[:, 1::2] = np.cos(positions * rates[: features // 2])
+    return table
+
+
+def check_length(layer: str, x: Array, max_length: int, features: int) -> None:
+    check_last_dim(layer, x, features)
+    if x.ndim != 3:
+        raise ValueError(f"{layer} expects (batch, seq, {features}), got shape {tuple(x.shape)}")
+    if x.shape[1] > max_length:
+        raise ValueError(f"{layer}: input has {x.shape[1]} positions, max_length is {max_length}")
+
+
+class SinusoidalPositionalEmbedding(Layer):
+    """Adds the fixed sine/cosine position signal of the original transformer to x
+    (the course's `tl.PositionalEncoding`). Nothing is learned."""
+
+    def __init__(self, max_length: int, features: int):
+        self.max_length, self.features = max_length, features
+
+    def __call__(self, x: Array) -> Array:
+        check_length("SinusoidalPositionalEmbedding", x, self.max_length, self.features)
+        table = sinusoidal_table(x.shape[1], self.features)  # (seq, features), a constant
+        return x + jnp.asarray(table, x.dtype)
+
+
+class LearnedPositionalEmbedding(Layer):
+    """Adds a learned vector per position to x (BERT, GPT-2)."""
+
+    def __init__(self, max_length: int, features: int, *,
+                 embedding_init=nnx.initializers.normal(stddev=0.02), rngs: nnx.Rngs):
+        self.max_length, self.features = max_length, features
+        self.table = Embedding(max_length, features, embedding_init=embedding_init, rngs=rngs)
+
+    def __call__(self, x: Array) -> Array:
+        check_length("LearnedPositionalEmbedding", x, self.max_length, self.features)
+        return x + self.table(jnp.arange(x.shape[1]))[None]  # (1, seq, features) broadcast
