@@ -60,9 +60,10 @@ def prefix_lm_mask(prefix_lengths, length: int) -> jnp.ndarray:
     prefix_lengths = jnp.asarray(prefix_lengths)
     if prefix_lengths.ndim != 1:
         raise ValueError(f"prefix_lengths must have shape (batch,), got {tuple(prefix_lengths.shape)}")
-    if is_concrete(prefix_lengths) and prefix_lengths.size and (
-            int(prefix_lengths.min()) < 0 or int(prefix_lengths.max()) > length):
-        raise ValueError(f"prefix lengths must be in [0, {length}], got {np.asarray(prefix_lengths)}")
+    if is_concrete(prefix_lengths) and prefix_lengths.size:
+        values = np.asarray(prefix_lengths)
+        if values.min() < 0 or values.max() > length:
+            raise ValueError(f"prefix lengths must be in [0, {length}], got {values}")
     query = jnp.arange(length)[None, :, None]  # (1, query, 1)
     key = jnp.arange(length)[None, None, :]  # (1, 1, key)
     in_prefix = key < prefix_lengths[:, None, None]  # (batch, 1, key)

@@ -101,7 +101,8 @@ class Embedding(Layer):
         if not jnp.issubdtype(ids.dtype, jnp.integer):
             raise TypeError(f"Embedding expects integer ids, got dtype {ids.dtype}")
         if is_concrete(ids) and ids.size:
-            low, high = int(ids.min()), int(ids.max())
+            values = np.asarray(ids)  # checked on the host, also when jit closes over the ids
+            low, high = int(values.min()), int(values.max())
             if low < 0 or high >= self.num_embeddings:
                 bad = high if high >= self.num_embeddings else low
                 raise ValueError(

@@ -1,0 +1,24 @@
+"""Shared test helpers. Real data lives in ../shared/data beside the project (or $MINITRANS_DATA)."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MINITRANS_DATA", ROOT.parent / "shared" / "data"))
+
+
+def shared_data(relative: str) -> Path:
+    """The path of a file in the shared data folder, or skip the test saying where we looked."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"needs {relative} from the shared data folder; looked at {path} "
+                    "(set MINITRANS_DATA to the folder)")
+    return path
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,244 @@
+"""Every layer of minitrans.nn against an independent numpy re-computation."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from minitrans import nn
+from minitrans.exercises import numpy_reference as ref
+from minitrans.masks import causal_mask
+
+
+def f32(x):
+    return jnp.asarray(x, jnp.float32)
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_dense_matches_numpy(rng, use_bias):
+    layer = nn.Dense(5, 3, use_bias=use_bias, rngs=nnx.Rngs(0))
+    if use_bias:
+        layer.bias[...] = f32(rng.normal(size=3))
+    x = rng.normal(size=(2, 4, 5))
+    kernel = np.asarray(layer.kernel[...], np.float64)
+    expected = x @ kernel + (np.asarray(layer.bias[...]) if use_bias else 0)
+    np.testing.assert_allclose(layer(f32(x)), expected, atol=1e-5)
+    assert (layer.bias is None) == (not use_bias)
+
+
+def test_embedding_lookup_and_attend(rng):
+    layer = nn.Embedding(7, 4, rngs=nnx.Rngs(0))
+    table = np.asarray(layer.embedding[...])
+    ids = np.array([[0, 6, 3], [2, 2, 1]])
+    np.testing.assert_array_equal(layer(jnp.asarray(ids)), table[ids])
+    h = rng.normal(size=(2, 4))
+    np.testing.assert_allclose(layer.attend(f32(h)), h @ table.T, atol=1e-5)
+
+
+def test_embedding_rejects_ids_outside_the_table():
+    layer = nn.Embedding(7, 4, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"id 7 is outside the embedding table of 7 rows"):
+        layer(jnp.array([1, 7]))
+    with pytest.raises(ValueError, match=r"id -1"):
+        layer(jnp.array([-1, 2]))
+    with pytest.raises(TypeError, match="integer ids"):
+        layer(jnp.array([1.0]))
+
+
+def test_layer_norm_matches_numpy(rng):
+    layer = nn.LayerNorm(6, eps=1e-5)
+    layer.scale[...] = f32(rng.normal(size=6))
+    layer.bias[...] = f32(rng.normal(size=6))
+    x = rng.normal(size=(3, 2, 6)) * 4 + 2
+    mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    expected = (x - mean) / np.sqrt(var + 1e-5) * np.asarray(layer.scale[...]) + np.asarray(layer.bias[...])
+    np.testing.assert_allclose(layer(f32(x)), expected, atol=1e-4)
+
+
+def test_rms_norm_matches_numpy_and_has_no_mean_or_bias(rng):
+    layer = nn.RMSNorm(6, eps=1e-6)
+    layer.scale[...] = f32(rng.normal(size=6))
+    x = rng.normal(size=(3, 6)) + 3.0
+    expected = x / np.sqrt((x ** 2).mean(-1, keepdims=True) + 1e-6) * np.asarray(layer.scale[...])
+    np.testing.assert_allclose(layer(f32(x)), expected, atol=1e-5)
+    assert set(nnx.state(layer, nnx.Param).keys()) == {"scale"}
+
+
+def test_activations_match_numpy(rng):
+    from scipy.special import erf
+    x = rng.normal(size=(50,)) * 3
+    np.testing.assert_allclose(nn.relu(f32(x)), np.maximum(x, 0), atol=1e-6)
+    np.testing.assert_allclose(nn.gelu(f32(x)), 0.5 * x * (1 + erf(x / math.sqrt(2))), atol=1e-5)
+    tanh_gelu = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    np.testing.assert_allclose(nn.gelu_tanh(f32(x)), tanh_gelu, atol=1e-5)
+    np.testing.assert_allclose(nn.silu(f32(x)), x / (1 + np.exp(-x)), atol=1e-5)
+    # exact and tanh GELU differ, slightly: the test can tell them apart
+    assert np.abs(np.asarray(nn.gelu(f32(x))) - tanh_gelu).max() > 1e-5
+
+
+def test_gated_activation_splits_features(rng):
+    x = rng.normal(size=(2, 8))
+    a, b = x[:, :4], x[:, 4:]
+    np.testing.assert_allclose(nn.Activation("gated-gelu")(f32(x)), ref.gelu(a) * b, atol=1e-5)
+    np.testing.assert_allclose(nn.Activation("gated-relu")(f32(x)), np.maximum(a, 0) * b, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown activation 'swishy'; expected one of"):
+        nn.Activation("swishy")
+
+
+def test_dropout_is_identity_in_eval_and_built_in_eval():
+    layer = nn.Dropout(0.5, rngs=nnx.Rngs(0))
+    x = jnp.ones((4, 100))
+    np.testing.assert_array_equal(layer(x), x)  # built in eval mode
+    layer.train()
+    assert not np.array_equal(layer(x), x)
+    layer.eval()
+    np.testing.assert_array_equal(layer(x), x)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_dropout_keeps_the_right_fraction_and_rescales(rate):
+    layer = nn.Dropout(rate, rngs=nnx.Rngs(dropout=3))
+    layer.train()
+    y = np.asarray(layer(jnp.ones((200, 500))))
+    kept = y != 0
+    assert abs(kept.mean() - (1 - rate)) < 0.01  # 100,000 draws: std ~0.0016
+    np.testing.assert_allclose(y[kept], 1 / (1 - rate), rtol=1e-6)
+    # two calls draw different masks: the RNG stream advances
+    assert not np.array_equal(np.asarray(layer(jnp.ones((200, 500)))) != 0, kept)
+
+
+def test_dropout_shared_axes_share_one_draw():
+    layer = nn.Dropout(0.5, shared_axes=(1,), rngs=nnx.Rngs(0))
+    layer.train()
+    y = np.asarray(layer(jnp.ones((8, 10, 16))))
+    # the same features are dropped at every position of an example
+    assert all(np.array_equal(y[b, 0] == 0, y[b, t] == 0) for b in range(8) for t in range(10))
+    assert 0.3 < (y == 0).mean() < 0.7
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5])
+def test_dropout_rejects_rates_outside_unit_interval(rate):
+    with pytest.raises(ValueError, match=r"Dropout rate must be a number in \[0, 1\)"):
+        nn.Dropout(rate)
+
+
+def test_dropout_without_rngs_in_train_mode_says_what_to_do():
+    layer = nn.Dropout(0.5)
+    layer.train()
+    with pytest.raises(ValueError, match="built without rngs"):
+        layer(jnp.ones(3))
+
+
+def test_serial_and_residual_compose(rng):
+    rngs = nnx.Rngs(0)
+    first, second = nn.Dense(4, 6, rngs=rngs), nn.Dense(6, 4, rngs=rngs)
+    x = rng.normal(size=(3, 4))
+    serial = nn.Serial(first, nn.Activation("relu"), second)
+    expected = ref.dense(np.maximum(ref.dense(x, first), 0), second)
+    np.testing.assert_allclose(serial(f32(x)), expected, atol=1e-5)
+    residual = nn.Residual(first, nn.Activation("relu"), second)
+    np.testing.assert_allclose(residual(f32(x)), x + expected, atol=1e-5)
+    norm = nn.LayerNorm(4)
+    post = nn.Residual(first, nn.Activation("relu"), second, post_norm=norm)
+    np.testing.assert_allclose(post(f32(x)), ref.layer_norm(x + expected, norm), atol=1e-4)
+
+
+def test_serial_prints_like_the_course():
+    rngs = nnx.Rngs(0)
+    model = nn.Serial(nn.Dense(4, 16, rngs=rngs), nn.Activation("relu"), nn.Dense(16, 4, rngs=rngs))
+    assert str(model) == "Serial[\n  Dense_16\n  Relu\n  Dense_4\n]"
+    assert repr(model) == str(model)
+    nested = nn.Residual(nn.LayerNorm(4), model)
+    assert str(nested).splitlines() == ["Residual[", "  LayerNorm", "  Serial[", "    Dense_16",
+                                        "    Relu", "    Dense_4", "  ]", "]"]
+
+
+@pytest.mark.parametrize("use_bias,scaled", [(True, True), (False, False)])
+def test_self_attention_matches_numpy(rng, use_bias, scaled):
+    layer = nn.MultiHeadAttention(8, 2, use_bias=use_bias, scaled=scaled, rngs=nnx.Rngs(0))
+    if use_bias:
+        for dense in (layer.query, layer.key, layer.value, layer.output):
+            dense.bias[...] = f32(rng.normal(size=dense.bias.shape))
+    x = rng.normal(size=(2, 5, 8))
+    mask = np.tril(np.ones((5, 5), bool))[None, None]
+    out, weights = layer(f32(x), mask=jnp.asarray(mask), return_weights=True)
+    want_out, want_w = ref.multi_head_attention(x, layer, mask=mask)
+    np.testing.assert_allclose(out, want_out, atol=1e-4)
+    np.testing.assert_allclose(weights, want_w, atol=1e-5)
+    assert np.all(np.asarray(weights)[..., ~mask[0, 0]] == 0.0)
+
+
+def test_cross_attention_with_head_dim_and_position_bias(rng):
+    layer = nn.MultiHeadAttention(6, 3, head_dim=4, use_bias=False, scaled=False, rngs=nnx.Rngs(1))
+    x, context = rng.normal(size=(2, 3, 6)), rng.normal(size=(2, 7, 6))
+    bias = rng.normal(size=(1, 3, 3, 7))
+    out = layer(f32(x), f32(context), position_bias=f32(bias))
+    np.testing.assert_allclose(out, ref.multi_head_attention(x, layer, context=context, bias=bias)[0],
+                               atol=1e-4)
+    assert layer.query.kernel.shape == (6, 12)
+
+
+def test_attention_rejects_bad_shapes():
+    layer = nn.MultiHeadAttention(8, 2, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"expects x of shape \(batch, seq, d_model=8\), got \(2, 5, 7\)"):
+        layer(jnp.ones((2, 5, 7)))
+    with pytest.raises(ValueError, match=r"mask has shape \(2, 1, 5, 4\); expected \(batch, 1, query, key\) = \(2, 1, 5, 5\)"):
+        layer(jnp.ones((2, 5, 8)), mask=jnp.ones((2, 1, 5, 4), bool))
+    with pytest.raises(ValueError, match=r"mask has shape \(5, 5\); expected 4 axes"):
+        layer(jnp.ones((2, 5, 8)), mask=jnp.ones((5, 5), bool))
+    with pytest.raises(TypeError, match="mask must be boolean"):
+        layer(jnp.ones((2, 5, 8)), mask=jnp.ones((2, 1, 5, 5)))
+    with pytest.raises(ValueError, match="d_model=10 is not divisible by num_heads=3"):
+        nn.MultiHeadAttention(10, 3, rngs=nnx.Rngs(0))
+
+
+def test_dense_and_norms_reject_wrong_last_dimension():
+    with pytest.raises(ValueError, match=r"Dense expects inputs whose last dimension is 5, got shape \(2, 4\)"):
+        nn.Dense(5, 3, rngs=nnx.Rngs(0))(jnp.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"LayerNorm expects inputs whose last dimension is 6"):
+        nn.LayerNorm(6)(jnp.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"RMSNorm expects inputs whose last dimension is 6"):
+        nn.RMSNorm(6)(jnp.ones((2, 4)))
+
+
+def test_sinusoidal_positions_match_the_paper_formula():
+    layer = nn.SinusoidalPositionalEmbedding(50, 6)
+    x = np.zeros((1, 10, 6))
+    got = np.asarray(layer(f32(x)))[0]
+    for pos in (0, 3, 9):
+        for i in range(3):
+            angle = pos / 10000 ** (2 * i / 6)
+            assert got[pos, 2 * i] == pytest.approx(math.sin(angle), abs=1e-6)
+            assert got[pos, 2 * i + 1] == pytest.approx(math.cos(angle), abs=1e-6)
+    with pytest.raises(ValueError, match="input has 51 positions, max_length is 50"):
+        layer(jnp.zeros((1, 51, 6)))
+
+
+def test_learned_positions_add_one_vector_per_position(rng):
+    layer = nn.LearnedPositionalEmbedding(8, 4, rngs=nnx.Rngs(0))
+    x = rng.normal(size=(2, 5, 4))
+    table = np.asarray(layer.table.embedding[...])
+    np.testing.assert_allclose(layer(f32(x)), x + table[:5][None], atol=1e-6)
+    with pytest.raises(ValueError, match="input has 9 positions, max_length is 8"):
+        layer(jnp.zeros((1, 9, 4)))
+
+
+def test_gradients_are_finite_and_jit_agrees(rng):
+    layer = nn.MultiHeadAttention(8, 2, rngs=nnx.Rngs(0))
+    x = f32(rng.normal(size=(2, 4, 8)))
+    mask = jnp.asarray(np.array([[1, 1, 1, 0], [0, 0, 0, 0]], bool))[:, None, None, :]  # one empty row set
+
+    def loss(module, x):
+        return (module(x, mask=mask) ** 2).sum()
+
+    grads = nnx.grad(loss)(layer, x)
+    leaves = jax.tree.leaves(grads)
+    assert leaves and all(np.isfinite(np.asarray(g)).all() for g in leaves)
+    assert any(np.abs(np.asarray(g)).sum() > 0 for g in leaves)
+    graphdef, state = nnx.split(layer)
+    jitted = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x, mask=mask))(state, x)
+    np.testing.assert_allclose(jitted, layer(x, mask=mask), atol=1e-6)
+    assert np.isfinite(np.asarray(jitted)).all()
