@@ -1,0 +1,147 @@
+"""Reading and writing Hugging Face style checkpoints: `config.json` + `model.safetensors`.
+
+safetensors holds plain named arrays (no pickle, no code), so loading a file someone sent you
+runs nothing of theirs. Each model says how its parameters are named in the reference
+implementation with a list of `Tensor` entries; this file does the copying and the checks, and
+names every missing, unexpected or misshapen tensor.
+"""
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One named tensor of the reference checkpoint and where it lives in our model.
+
+    `path` walks our module tree (attribute names and list indices) to an nnx.Param;
+    `transpose` is set for Dense kernels, stored (out, in) by PyTorch and (in, out) by us.
+    """
+    name: str
+    path: tuple
+    transpose: bool = False
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not fit the model: says which tensors and why."""
+
+
+def read_config(folder: str | Path) -> dict:
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no {CONFIG_NAME} in {folder}: a checkpoint folder holds "
+                                f"{CONFIG_NAME} and {WEIGHTS_NAME}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path} is not valid JSON: {error}") from None
+
+
+def read_tensors(folder: str | Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    path = Path(folder) / WEIGHTS_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no {WEIGHTS_NAME} in {folder} (minitrans reads safetensors only; "
+                                "it never unpickles .bin/.pt files)")
+    try:
+        return load_file(str(path))
+    except Exception as error:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {error}") from None
+
+
+def param_at(model: nnx.Module, path: tuple) -> nnx.Param:
+    node = model
+    for key in path:
+        node = node[key] if isinstance(key, int) else getattr(node, key)
+    return node
+
+
+def add_or_strip_prefix(tensors: dict[str, np.ndarray], prefix: str, wanted: bool) -> dict[str, np.ndarray]:
+    """Task models keep the base model under a prefix ("bert."), base models do not: a base
+    checkpoint loads into a task model and the other way round, as in Hugging Face."""
+    has_prefix = any(name.startswith(prefix) for name in tensors)
+    if wanted and not has_prefix:
+        return {prefix + name: value for name, value in tensors.items()}
+    if not wanted and has_prefix:
+        return {name[len(prefix):] if name.startswith(prefix) else name: value
+                for name, value in tensors.items()}
+    return tensors
+
+
+def load_tensors(model: nnx.Module, tensors: dict[str, np.ndarray], layout: list[Tensor], *,
+                 ignore: tuple[str, ...] = (), may_be_new: tuple[str, ...] = (),
+                 may_be_unused: tuple[str, ...] = (), where: str = "checkpoint") -> dict[str, list[str]]:
+    """Copy `tensors` into `model` following `layout`.
+
+    Raise, naming them, for missing, unexpected or misshapen tensors, except: names ending in
+    `ignore` (buffers such as position_ids, tied copies); missing names starting with
+    `may_be_new` (a task head that fine-tuning will train, left at its initialisation); extra
+    names starting with `may_be_unused` (another task's head). Returns what was left new or unused.
+    """
+    expected = {t.name for t in layout}
+    missing = sorted(expected - tensors.keys())
+    extra = sorted(n for n in tensors.keys() - expected if not n.endswith(ignore))
+    new = [n for n in missing if n.startswith(may_be_new)] if may_be_new else []
+    unused = [n for n in extra if n.startswith(may_be_unused)] if may_be_unused else []
+    problems = []
+    if len(new) < len(missing):
+        problems.append(f"missing tensors: {', '.join(n for n in missing if n not in new)}")
+    if len(unused) < len(extra):
+        problems.append(f"unexpected tensors: {', '.join(n for n in extra if n not in unused)}")
+    for entry in layout:
+        if entry.name not in tensors:
+            continue
+        param = param_at(model, entry.path)
+        value = tensors[entry.name].T if entry.transpose else tensors[entry.name]
+        if tuple(value.shape) != tuple(param.shape):
+            stored = tensors[entry.name].shape
+            problems.append(f"{entry.name} has shape {tuple(stored)}"
+                            f"{' (stored out x in)' if entry.transpose else ''}, the config expects "
+                            f"{tuple(param.shape[::-1]) if entry.transpose else tuple(param.shape)}")
+    if problems:
+        raise CheckpointError(f"{where} does not fit the model:\n  " + "\n  ".join(problems))
+    for entry in layout:
+        if entry.name in tensors:
+            value = tensors[entry.name].T if entry.transpose else tensors[entry.name]
+            param_at(model, entry.path)[...] = jnp.asarray(value, jnp.float32)
+    return {"new": new, "unused": unused}
+
+
+def collect_tensors(model: nnx.Module, layout: list[Tensor]) -> dict[str, np.ndarray]:
+    out = {}
+    for entry in layout:
+        value = np.asarray(param_at(model, entry.path)[...], np.float32)
+        out[entry.name] = np.ascontiguousarray(value.T if entry.transpose else value)
+    return out
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_checkpoint(folder: str | Path, config: dict, tensors: dict[str, np.ndarray]) -> Path:
+    from safetensors.numpy import save_file
+
+    folder = Path(folder)
+    atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
+    return folder

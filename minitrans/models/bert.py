@@ -1,0 +1,367 @@
+"""BERT (Devlin et al., 2019): a post-LN transformer encoder pre-trained by masked language
+modelling and next-sentence prediction.
+
+    input   [CLS] my dog is cute [SEP] he likes play ##ing [SEP]
+    tokens  E_[CLS] E_my E_dog ...                 (word embeddings)
+    segment E_A     E_A  E_A ... E_B ...           (token type embeddings)
+    position E_0    E_1  E_2 ... E_10              (learned position embeddings)
+
+The sum goes through LayerNorm and dropout, then N post-LN `EncoderBlock`s from the course's
+encoder (GELU, LayerNorm eps 1e-12). The pooler reads the [CLS] vector. Task heads:
+`BertForPreTraining` (MLM + NSP), `BertForMaskedLM`, `BertForSequenceClassification`,
+`BertForQuestionAnswering`. Checkpoints are Hugging Face's: `config.json` + `model.safetensors`
+with the same tensor names, so real checkpoints load and ours load back into transformers.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from minitrans import checkpoints
+from minitrans.checkpoints import Tensor
+from minitrans.config import ConfigMixin
+from minitrans.masks import padding_mask
+from minitrans.models.encoder import EncoderBlock
+from minitrans.nn import Activation, Dense, Dropout, Embedding, LayerNorm, Serial, is_concrete
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig(ConfigMixin):
+    """BERT's hyper-parameters, with the names of the paper's code and of `config.json`."""
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    initializer_range: float = 0.02
+    pad_token_id: int = 0
+    num_labels: int = 2
+    position_embedding_type: str = "absolute"
+    model_type = "bert"
+    architecture = "BertModel"
+
+    def __post_init__(self):
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size={self.hidden_size} is not divisible by "
+                             f"num_attention_heads={self.num_attention_heads}")
+        if self.position_embedding_type != "absolute":
+            raise ValueError(f"position_embedding_type {self.position_embedding_type!r} is not "
+                             "supported; minitrans implements BERT's 'absolute' positions")
+
+    @classmethod
+    def tiny(cls, **kw):
+        """BERT-Tiny (Turc et al., 2019): 2 layers, hidden 128, 2 heads."""
+        return cls(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512, **kw)
+
+    @classmethod
+    def mini(cls, **kw):
+        """BERT-Mini (Turc et al., 2019): 4 layers, hidden 256, 4 heads."""
+        return cls(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024, **kw)
+
+    @classmethod
+    def base(cls, **kw):
+        """BERT-Base: 12 layers, hidden 768, 12 heads, 110M parameters."""
+        return cls(**kw)
+
+
+@flax.struct.dataclass
+class BertOutput:
+    last_hidden_state: jax.Array  # (batch, seq, hidden)
+    pooler_output: jax.Array | None  # (batch, hidden)
+
+
+class BertEmbeddings(nnx.Module):
+    """word + segment (token type) + position embeddings, then LayerNorm and dropout."""
+
+    def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
+        init = nnx.initializers.normal(config.initializer_range)
+        self.word_embeddings = Embedding(config.vocab_size, config.hidden_size, embedding_init=init, rngs=rngs)
+        self.position_embeddings = Embedding(config.max_position_embeddings, config.hidden_size,
+                                             embedding_init=init, rngs=rngs)
+        self.token_type_embeddings = Embedding(config.type_vocab_size, config.hidden_size,
+                                               embedding_init=init, rngs=rngs)
+        self.norm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = Dropout(config.hidden_dropout_prob, rngs=rngs)
+
+    def __call__(self, input_ids: jax.Array, token_type_ids: jax.Array | None = None) -> jax.Array:
+        """input_ids, token_type_ids: (batch, seq) -> (batch, seq, hidden). Segment 0 by default."""
+        # BEGIN SOLUTION
+        if token_type_ids is None:
+            token_type_ids = jnp.zeros_like(input_ids)
+        positions = jnp.arange(input_ids.shape[1])[None, :]  # (1, seq): E_0 ... E_{seq-1}
+        x = (self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+             + self.position_embeddings(positions))  # (batch, seq, hidden)
+        return self.dropout(self.norm(x))
+        # END SOLUTION
+
+
+def check_inputs(config: BertConfig, input_ids, token_type_ids, attention_mask):
+    """Clear errors for inputs BERT cannot take, before any array reaches a layer."""
+    input_ids = jnp.asarray(input_ids)
+    if input_ids.ndim != 2 or not jnp.issubdtype(input_ids.dtype, jnp.integer):
+        raise ValueError(f"input_ids must be integers of shape (batch, seq), got {input_ids.dtype} "
+                         f"{tuple(input_ids.shape)}")
+    seq = input_ids.shape[1]
+    if seq > config.max_position_embeddings:
+        raise ValueError(f"input_ids has {seq} positions, max_position_embeddings is "
+                         f"{config.max_position_embeddings}")
+    if is_concrete(input_ids) and input_ids.size:
+        ids = np.asarray(input_ids)
+        if ids.min() < 0 or ids.max() >= config.vocab_size:
+            bad = ids.max() if ids.max() >= config.vocab_size else ids.min()
+            raise ValueError(f"token id {bad} is outside the vocabulary (vocab_size={config.vocab_size})")
+    for name, other in (("token_type_ids", token_type_ids), ("attention_mask", attention_mask)):
+        if other is not None and tuple(jnp.shape(other)) != tuple(input_ids.shape):
+            raise ValueError(f"{name} has shape {tuple(jnp.shape(other))}, input_ids {tuple(input_ids.shape)}: "
+                             "they must match")
+    if token_type_ids is not None and is_concrete(token_type_ids):
+        types = np.asarray(token_type_ids)
+        if types.size and (types.min() < 0 or types.max() >= config.type_vocab_size):
+            raise ValueError(f"token_type_ids must be in [0, {config.type_vocab_size - 1}], got {types.max()}")
+    return input_ids
+
+
+class BertPretrainedModel(nnx.Module):
+    """What every BERT class shares: the config, eval mode at birth, and checkpoints."""
+
+    base_prefix = "bert."  # task models keep BertModel under `self.bert`, as Hugging Face does
+    head_prefixes: tuple[str, ...] = ()  # tensors of this class's head (may be new when fine-tuning)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, verbose: bool = True, **config_overrides):
+        """Load a Hugging Face BERT folder (config.json + model.safetensors), no torch, no pickle."""
+        config = BertConfig.from_dict(checkpoints.read_config(folder), **config_overrides)
+        model = cls(config, rngs=nnx.Rngs(0))
+        wants_prefix = cls is not BertModel
+        tensors = checkpoints.add_or_strip_prefix(checkpoints.read_tensors(folder), cls.base_prefix, wants_prefix)
+        report = checkpoints.load_tensors(
+            model, tensors, model.layout(), ignore=("position_ids", "predictions.decoder.weight",
+                                                     "predictions.decoder.bias"),
+            may_be_new=cls.head_prefixes, may_be_unused=("cls.", "classifier.", "qa_outputs.", "pooler.", "bert.pooler."),
+            where=f"checkpoint {folder}")
+        if verbose and (report["new"] or report["unused"]):
+            print(f"{cls.__name__}.from_pretrained({folder}):"
+                  + (f"\n  newly initialised (train them): {', '.join(report['new'])}" if report["new"] else "")
+                  + (f"\n  unused: {', '.join(report['unused'])}" if report["unused"] else ""))
+        return model
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        config = self.config.to_dict(architecture=type(self).__name__)
+        return checkpoints.write_checkpoint(folder, config, checkpoints.collect_tensors(self, self.layout()))
+
+
+def dense_tensors(name: str, path: tuple) -> list[Tensor]:
+    return [Tensor(f"{name}.weight", path + ("kernel",), transpose=True), Tensor(f"{name}.bias", path + ("bias",))]
+
+
+def norm_tensors(name: str, path: tuple) -> list[Tensor]:
+    return [Tensor(f"{name}.weight", path + ("scale",)), Tensor(f"{name}.bias", path + ("bias",))]
+
+
+def bert_layout(config: BertConfig, prefix: str = "", path: tuple = (), pooler: bool = True) -> list[Tensor]:
+    """Hugging Face's tensor names for BertModel, and where each lives in ours."""
+    out = [Tensor(f"{prefix}embeddings.{name}.weight", path + ("embeddings", name, "embedding"))
+           for name in ("word_embeddings", "position_embeddings", "token_type_embeddings")]
+    out += norm_tensors(f"{prefix}embeddings.LayerNorm", path + ("embeddings", "norm"))
+    for i in range(config.num_hidden_layers):
+        name, block = f"{prefix}encoder.layer.{i}", path + ("encoder", "layers", i)
+        attention, feed_forward = block + ("layers", 0), block + ("layers", 1)  # the two Residuals
+        for part in ("query", "key", "value"):
+            out += dense_tensors(f"{name}.attention.self.{part}", attention + ("body", "layers", 0, part))
+        out += dense_tensors(f"{name}.attention.output.dense", attention + ("body", "layers", 0, "output"))
+        out += norm_tensors(f"{name}.attention.output.LayerNorm", attention + ("post_norm",))
+        ffb = feed_forward + ("body", "layers", 0, "layers")  # [Dense, Activation, Dense, Dropout]
+        out += dense_tensors(f"{name}.intermediate.dense", ffb + (0,))
+        out += dense_tensors(f"{name}.output.dense", ffb + (2,))
+        out += norm_tensors(f"{name}.output.LayerNorm", feed_forward + ("post_norm",))
+    if pooler:
+        out += dense_tensors(f"{prefix}pooler.dense", path + ("pooler",))
+    return out
+
+
+class BertModel(BertPretrainedModel):
+    """Embeddings -> N post-LN encoder blocks -> (pooler: tanh(Dense(h_[CLS])))."""
+
+    def __init__(self, config: BertConfig, *, add_pooling_layer: bool = True, rngs: nnx.Rngs):
+        self.config = config
+        init = nnx.initializers.normal(config.initializer_range)
+        self.embeddings = BertEmbeddings(config, rngs=rngs)
+        self.encoder = Serial(*[
+            EncoderBlock(config.hidden_size, config.intermediate_size, config.num_attention_heads,
+                         dropout_rate=config.hidden_dropout_prob,
+                         attention_dropout_rate=config.attention_probs_dropout_prob,
+                         activation=config.hidden_act, norm_position="post",
+                         layer_norm_eps=config.layer_norm_eps, kernel_init=init, rngs=rngs)
+            for _ in range(config.num_hidden_layers)])
+        self.pooler = Dense(config.hidden_size, config.hidden_size, kernel_init=init, rngs=rngs) \
+            if add_pooling_layer else None
+        self.eval()
+
+    def __call__(self, input_ids, token_type_ids=None, attention_mask=None) -> BertOutput:
+        """input_ids, token_type_ids, attention_mask (1 = real token, 0 = pad): (batch, seq)."""
+        input_ids = check_inputs(self.config, input_ids, token_type_ids, attention_mask)
+        if attention_mask is None:
+            attention_mask = jnp.ones_like(input_ids)
+        x = self.embeddings(input_ids, token_type_ids)  # (batch, seq, hidden)
+        x = self.encoder(x, mask=padding_mask(attention_mask))  # (batch, seq, hidden)
+        pooled = jnp.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None  # (batch, hidden)
+        return BertOutput(last_hidden_state=x, pooler_output=pooled)
+
+    def layout(self) -> list[Tensor]:
+        return bert_layout(self.config, pooler=self.pooler is not None)
+
+
+class BertPredictionHead(nnx.Module):
+    """The masked-LM head: Dense + activation + LayerNorm, then scores against every word
+    embedding (the output matrix is the input embedding matrix: weight tying) plus a bias."""
+
+    def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
+        init = nnx.initializers.normal(config.initializer_range)
+        self.dense = Dense(config.hidden_size, config.hidden_size, kernel_init=init, rngs=rngs)
+        self.activation = Activation(config.hidden_act)
+        self.norm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.bias = nnx.Param(jnp.zeros((config.vocab_size,)))
+
+    def __call__(self, hidden: jax.Array, word_embeddings: Embedding) -> jax.Array:
+        h = self.norm(self.activation(self.dense(hidden)))  # (..., hidden)
+        return word_embeddings.attend(h) + self.bias[...]  # (..., vocab)
+
+
+def gather_positions(hidden: jax.Array, positions: jax.Array) -> jax.Array:
+    """hidden (batch, seq, h), positions (batch, n) -> (batch, n, h): the original BERT scores the
+    vocabulary only at the masked positions, not at all seq of them."""
+    return jnp.take_along_axis(hidden, positions[..., None], axis=1)
+
+
+@flax.struct.dataclass
+class BertForPreTrainingOutput:
+    prediction_logits: jax.Array  # (batch, seq or n_masked, vocab)
+    seq_relationship_logits: jax.Array  # (batch, 2): 0 = B follows A, 1 = B is random
+
+
+class BertForPreTraining(BertPretrainedModel):
+    """BERT with both pre-training heads: masked LM and next-sentence prediction."""
+
+    head_prefixes = ("cls.",)
+
+    def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
+        self.config = config
+        self.bert = BertModel(config, rngs=rngs)
+        self.predictions = BertPredictionHead(config, rngs=rngs)
+        init = nnx.initializers.normal(config.initializer_range)
+        self.seq_relationship = Dense(config.hidden_size, 2, kernel_init=init, rngs=rngs)
+        self.eval()
+
+    def __call__(self, input_ids, token_type_ids=None, attention_mask=None,
+                 masked_positions=None) -> BertForPreTrainingOutput:
+        """`masked_positions` (batch, n): score the vocabulary only there (much faster)."""
+        out = self.bert(input_ids, token_type_ids, attention_mask)
+        hidden = out.last_hidden_state
+        if masked_positions is not None:
+            hidden = gather_positions(hidden, jnp.asarray(masked_positions))
+        logits = self.predictions(hidden, self.bert.embeddings.word_embeddings)
+        return BertForPreTrainingOutput(logits, self.seq_relationship(out.pooler_output))
+
+    def layout(self) -> list[Tensor]:
+        return bert_layout(self.config, "bert.", ("bert",)) + prediction_layout() + \
+            dense_tensors("cls.seq_relationship", ("seq_relationship",))
+
+
+def prediction_layout() -> list[Tensor]:
+    return (dense_tensors("cls.predictions.transform.dense", ("predictions", "dense"))
+            + norm_tensors("cls.predictions.transform.LayerNorm", ("predictions", "norm"))
+            + [Tensor("cls.predictions.bias", ("predictions", "bias"))])
+
+
+@flax.struct.dataclass
+class MaskedLMOutput:
+    logits: jax.Array  # (batch, seq or n_masked, vocab)
+
+
+class BertForMaskedLM(BertPretrainedModel):
+    """BERT with the masked-LM head only (no pooler, no NSP)."""
+
+    head_prefixes = ("cls.",)
+
+    def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
+        self.config = config
+        self.bert = BertModel(config, add_pooling_layer=False, rngs=rngs)
+        self.predictions = BertPredictionHead(config, rngs=rngs)
+        self.eval()
+
+    def __call__(self, input_ids, token_type_ids=None, attention_mask=None, masked_positions=None):
+        hidden = self.bert(input_ids, token_type_ids, attention_mask).last_hidden_state
+        if masked_positions is not None:
+            hidden = gather_positions(hidden, jnp.asarray(masked_positions))
+        return MaskedLMOutput(self.predictions(hidden, self.bert.embeddings.word_embeddings))
+
+    def layout(self) -> list[Tensor]:
+        return bert_layout(self.config, "bert.", ("bert",), pooler=False) + prediction_layout()
+
+
+@flax.struct.dataclass
+class SequenceClassifierOutput:
+    logits: jax.Array  # (batch, num_labels)
+
+
+class BertForSequenceClassification(BertPretrainedModel):
+    """Fine-tuning for GLUE-style tasks: dropout + Dense on the pooled [CLS] vector."""
+
+    head_prefixes = ("classifier.",)
+
+    def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
+        self.config = config
+        self.bert = BertModel(config, rngs=rngs)
+        self.dropout = Dropout(config.hidden_dropout_prob, rngs=rngs)
+        self.classifier = Dense(config.hidden_size, config.num_labels,
+                                kernel_init=nnx.initializers.normal(config.initializer_range), rngs=rngs)
+        self.eval()
+
+    def __call__(self, input_ids, token_type_ids=None, attention_mask=None) -> SequenceClassifierOutput:
+        pooled = self.bert(input_ids, token_type_ids, attention_mask).pooler_output
+        return SequenceClassifierOutput(self.classifier(self.dropout(pooled)))
+
+    def layout(self) -> list[Tensor]:
+        return bert_layout(self.config, "bert.", ("bert",)) + dense_tensors("classifier", ("classifier",))
+
+
+@flax.struct.dataclass
+class QuestionAnsweringOutput:
+    start_logits: jax.Array  # (batch, seq)
+    end_logits: jax.Array  # (batch, seq)
+
+
+class BertForQuestionAnswering(BertPretrainedModel):
+    """Extractive QA: two scores per token, for the answer's start and for its end."""
+
+    head_prefixes = ("qa_outputs.",)
+
+    def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
+        self.config = config
+        self.bert = BertModel(config, add_pooling_layer=False, rngs=rngs)
+        self.qa_outputs = Dense(config.hidden_size, 2,
+                                kernel_init=nnx.initializers.normal(config.initializer_range), rngs=rngs)
+        self.eval()
+
+    def __call__(self, input_ids, token_type_ids=None, attention_mask=None) -> QuestionAnsweringOutput:
+        hidden = self.bert(input_ids, token_type_ids, attention_mask).last_hidden_state
+        logits = self.qa_outputs(hidden)  # (batch, seq, 2)
+        return QuestionAnsweringOutput(logits[..., 0], logits[..., 1])
+
+    def layout(self) -> list[Tensor]:
+        return bert_layout(self.config, "bert.", ("bert",), pooler=False) + dense_tensors("qa_outputs", ("qa_outputs",))
+
+
+ARCHITECTURES = {cls.__name__: cls for cls in (BertModel, BertForPreTraining, BertForMaskedLM,
+                                               BertForSequenceClassification, BertForQuestionAnswering)}
