@@ -6,6 +6,7 @@
     minitrans exercise start NAME [--dir D]   write your copy of an exercise, solution stubbed
     minitrans exercise check NAME [--dir D]   grade your copy, check by check
     minitrans exercise hint NAME              a hint
+    minitrans pretrain bert [--corpus FILE] [--config mini] [--minutes M | --steps N] ...
 """
 
 import argparse
@@ -74,6 +75,46 @@ def cmd_exercise(args) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "data" / "facts_corpus.txt"
+
+
+def cmd_pretrain(args) -> int:
+    import gzip
+
+    from minitrans.models.bert import BertConfig
+    from minitrans.pretraining.bert import pretrain_bert
+    from minitrans.tokenizers import WordPieceTokenizer
+    from minitrans.tokenizers.wordpiece_trainer import learn_wordpiece_vocab
+
+    corpus = Path(args.corpus) if args.corpus else DEFAULT_CORPUS
+    if not corpus.exists():
+        raise SystemExit(f"corpus {corpus} does not exist")
+    presets = {"tiny": BertConfig.tiny, "mini": BertConfig.mini, "base": BertConfig.base}
+    if args.config in presets:
+        config = presets[args.config]()
+    elif Path(args.config).is_file():
+        config = BertConfig.from_json_file(args.config)
+    else:
+        raise SystemExit(f"--config must be one of {', '.join(presets)} or a config.json file, got {args.config!r}")
+    if args.vocab:
+        vocab = Path(args.vocab)
+        tokenizer = WordPieceTokenizer.from_pretrained(vocab) if vocab.is_dir() else WordPieceTokenizer.from_vocab_file(vocab)
+    else:
+        if corpus.is_dir():
+            raise SystemExit("learning a vocabulary reads one file: pass --vocab with a folder corpus")
+        opener = gzip.open if corpus.suffix == ".gz" else open
+        with opener(corpus, "rt", encoding="utf-8", errors="replace") as f:
+            text = f.read(args.max_chars) if args.max_chars else f.read()
+        print(f"learning a WordPiece vocabulary of up to {args.vocab_size:,} tokens from {corpus} ...")
+        tokenizer = WordPieceTokenizer(learn_wordpiece_vocab(text.splitlines(), args.vocab_size))
+    if args.steps is None and args.minutes is None:
+        args.steps = 300
+    pretrain_bert(corpus, config, tokenizer, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
+                  max_length=args.max_length, learning_rate=args.lr, warmup_steps=args.warmup,
+                  eval_every=args.eval_every, seed=args.seed, out_dir=args.out, max_chars=args.max_chars)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="minitrans", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,11 +129,30 @@ def main(argv: list[str] | None = None) -> int:
     exercise.add_argument("--dir", default="exercises", help="folder of your copies (default: exercises)")
     exercise.add_argument("--force", action="store_true", help="start: overwrite an existing copy")
 
+    pretrain = commands.add_parser("pretrain", help="pre-train a model from scratch on a text corpus")
+    pretrain.add_argument("model", choices=["bert"])
+    pretrain.add_argument("--corpus", help=f"a text file, .gz, or a folder of them (default: data/{DEFAULT_CORPUS.name})")
+    pretrain.add_argument("--config", default="mini", help="tiny, mini, base, or a config.json")
+    pretrain.add_argument("--vocab", help="vocab.txt or a folder holding one (default: learn one from the corpus)")
+    pretrain.add_argument("--vocab-size", type=int, default=8000, help="when learning the vocabulary")
+    pretrain.add_argument("--steps", type=int, help="training steps (default 300 unless --minutes)")
+    pretrain.add_argument("--minutes", type=float, help="stop after this many minutes of wall clock")
+    pretrain.add_argument("--batch-size", type=int, default=32)
+    pretrain.add_argument("--max-length", type=int, default=128)
+    pretrain.add_argument("--lr", type=float, default=1e-4)
+    pretrain.add_argument("--warmup", type=int, default=100)
+    pretrain.add_argument("--eval-every", type=int, default=50)
+    pretrain.add_argument("--max-chars", type=int, help="read only the first N characters of the corpus")
+    pretrain.add_argument("--seed", type=int, default=0)
+    pretrain.add_argument("--out", help="folder to save the model, vocabulary and history")
+
     args, rest = parser.parse_known_args(argv)
     if args.command == "lesson":
         return cmd_lesson(args, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "pretrain":
+        return cmd_pretrain(args)
     return cmd_exercise(args)
 
 

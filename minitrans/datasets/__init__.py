@@ -1,0 +1,1 @@
+"""Data sets: readers for the real ones, and small synthetic ones the project writes itself."""

@@ -1,0 +1,1 @@
+"""Pre-training objectives and loops: BERT's masked LM + next-sentence prediction."""
