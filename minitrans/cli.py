@@ -75,7 +75,6 @@ def cmd_exercise(args) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "data" / "facts_corpus.txt"
 
 
 def cmd_pretrain(args) -> int:
@@ -86,7 +85,9 @@ def cmd_pretrain(args) -> int:
     from minitrans.tokenizers import WordPieceTokenizer
     from minitrans.tokenizers.wordpiece_trainer import learn_wordpiece_vocab
 
-    corpus = Path(args.corpus) if args.corpus else DEFAULT_CORPUS
+    from minitrans.datasets import bundled
+
+    corpus = Path(args.corpus) if args.corpus else bundled("facts_corpus.txt")
     if not corpus.exists():
         raise SystemExit(f"corpus {corpus} does not exist")
     presets = {"tiny": BertConfig.tiny, "mini": BertConfig.mini, "base": BertConfig.base}
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
     pretrain = commands.add_parser("pretrain", help="pre-train a model from scratch on a text corpus")
     pretrain.add_argument("model", choices=["bert"])
-    pretrain.add_argument("--corpus", help=f"a text file, .gz, or a folder of them (default: data/{DEFAULT_CORPUS.name})")
+    pretrain.add_argument("--corpus", help="a text file, .gz, or a folder of them (default: data/facts_corpus.txt)")
     pretrain.add_argument("--config", default="mini", help="tiny, mini, base, or a config.json")
     pretrain.add_argument("--vocab", help="vocab.txt or a folder holding one (default: learn one from the corpus)")
     pretrain.add_argument("--vocab-size", type=int, default=8000, help="when learning the vocabulary")

@@ -171,3 +171,21 @@ def test_dropout_is_off_unless_asked_for_training():
     np.testing.assert_array_equal(model(ids).prediction_logits, first)
     model.train()
     assert not np.allclose(model(ids).prediction_logits, first)
+
+
+def test_sentence_embeddings_rank_a_paraphrase_above_unrelated_sentences(minilm):
+    from minitrans.embeddings import mean_pooling, sentence_embeddings
+    from minitrans.tokenizers import WordPieceTokenizer
+
+    tok = WordPieceTokenizer.from_pretrained(minilm_folder())
+    sentences = ["A man is playing a guitar.", "Someone plays an acoustic guitar.",
+                 "The stock market fell sharply today.", "A chef is cooking pasta in the kitchen."]
+    vectors = sentence_embeddings(minilm, tok, sentences)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    similarity = vectors @ vectors.T
+    assert similarity[0, 1] > 0.5 > max(similarity[0, 2], similarity[0, 3], similarity[1, 2])
+    # mean pooling counts real tokens only: padding a sentence does not move its vector
+    ref = np.load(FIXTURES / "bert_minilm_outputs.npz")
+    pooled = mean_pooling(jnp.asarray(ref["last_hidden_state"]), jnp.asarray(ref["attention_mask"]))
+    n = int(ref["attention_mask"][0].sum())
+    np.testing.assert_allclose(pooled[0], ref["last_hidden_state"][0, :n].mean(0), atol=1e-5)

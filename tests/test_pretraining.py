@@ -17,7 +17,9 @@ from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.tokenizers.wordpiece_trainer import learn_wordpiece_vocab
 from minitrans.training import adamw_with_warmup
 
-CORPUS = "data/facts_corpus.txt"
+from minitrans.datasets import bundled  # noqa: E402
+
+CORPUS = bundled("facts_corpus.txt")
 
 
 def test_mask_tokens_rates_over_many_tokens():
