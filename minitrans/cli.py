@@ -101,8 +101,8 @@ def cmd_pretrain(args) -> int:
         vocab = Path(args.vocab)
         tokenizer = WordPieceTokenizer.from_pretrained(vocab) if vocab.is_dir() else WordPieceTokenizer.from_vocab_file(vocab)
     else:
-        if corpus.is_dir():
-            raise SystemExit("learning a vocabulary reads one file: pass --vocab with a folder corpus")
+        if corpus.is_dir() or ".json" in corpus.suffixes:
+            raise SystemExit("learning a vocabulary reads one text file: pass --vocab with a folder or SQuAD corpus")
         opener = gzip.open if corpus.suffix == ".gz" else open
         with opener(corpus, "rt", encoding="utf-8", errors="replace") as f:
             text = f.read(args.max_chars) if args.max_chars else f.read()
@@ -110,7 +110,10 @@ def cmd_pretrain(args) -> int:
         tokenizer = WordPieceTokenizer(learn_wordpiece_vocab(text.splitlines(), args.vocab_size))
     if args.steps is None and args.minutes is None:
         args.steps = 300
-    pretrain_bert(corpus, config, tokenizer, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    pretrain_bert(corpus, config, tokenizer, log=log, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
                   max_length=args.max_length, learning_rate=args.lr, warmup_steps=args.warmup,
                   eval_every=args.eval_every, seed=args.seed, out_dir=args.out, max_chars=args.max_chars)
     return 0

@@ -160,3 +160,11 @@ def test_pretrain_cli_runs_on_the_bundled_corpus(tmp_path, capsys):
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "vocab.txt").exists()
     with pytest.raises(SystemExit, match="--config must be one of tiny, mini, base"):
         main(["pretrain", "bert", "--config", "huge", "--steps", "1"])
+
+
+def test_squad_paragraphs_make_a_corpus():
+    from conftest import shared_data
+    from minitrans.pretraining.bert import read_corpus
+    documents = read_corpus(shared_data("squad/dev-v1.1.json.gz"))
+    assert len(documents) == 48  # one document per Wikipedia article
+    assert sum(map(len, documents)) > 5000 and documents[0][0].startswith("Super Bowl 50")

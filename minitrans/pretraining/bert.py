@@ -153,9 +153,25 @@ def pretraining_loss(model, batch: dict):
     return mlm + nsp, metrics
 
 
+def read_squad_paragraphs(path: Path) -> list[list[str]]:
+    """SQuAD JSON (plain or .gz) as a corpus: each article's Wikipedia paragraphs, in sentences."""
+    import json
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or "data" not in data:
+        raise ValueError(f"{path} is not SQuAD JSON: expected an object with a 'data' list of articles")
+    return [[s for paragraph in article["paragraphs"] for s in SENTENCE_END.split(paragraph["context"])
+             if len(s.split()) >= 3] for article in data["data"]]
+
+
 def read_corpus(corpus: str | Path, max_chars: int | None = None) -> list[list[str]]:
-    """`read_documents` of a file, or of every .txt / .gz file in a folder (sorted by name)."""
+    """`read_documents` of a file, or of every .txt / .gz file in a folder (sorted by name);
+    a SQuAD .json / .json.gz file gives its Wikipedia paragraphs."""
     corpus = Path(corpus)
+    if corpus.is_file() and ".json" in corpus.suffixes:
+        return read_squad_paragraphs(corpus)
     if corpus.is_dir():
         files = sorted(p for p in corpus.iterdir() if p.suffix in (".txt", ".gz", ".tokens"))
         if not files:
