@@ -25,10 +25,24 @@ class Tensor:
 
     `path` walks our module tree (attribute names and list indices) to an nnx.Param;
     `transpose` is set for Dense kernels, stored (out, in) by PyTorch and (in, out) by us.
+    `part=(i, n)`: our parameter is the i-th of n equal slices of the stored tensor's last axis
+    (GPT-2 stores query, key and value as one `c_attn` tensor).
     """
     name: str
     path: tuple
     transpose: bool = False
+    part: tuple[int, int] | None = None
+
+    def ours(self, stored: np.ndarray) -> np.ndarray:
+        """The stored tensor as our parameter: transposed and sliced as needed."""
+        value = stored.T if self.transpose else stored
+        if self.part is not None:
+            index, count = self.part
+            if value.shape[-1] % count:
+                raise CheckpointError(f"{self.name} has shape {tuple(stored.shape)}: its last axis does not "
+                                      f"split into {count} equal parts")
+            value = np.split(value, count, axis=-1)[index]
+        return value
 
 
 class CheckpointError(ValueError):
@@ -102,26 +116,33 @@ def load_tensors(model: nnx.Module, tensors: dict[str, np.ndarray], layout: list
         if entry.name not in tensors:
             continue
         param = param_at(model, entry.path)
-        value = tensors[entry.name].T if entry.transpose else tensors[entry.name]
+        value = entry.ours(tensors[entry.name])
         if tuple(value.shape) != tuple(param.shape):
             stored = tensors[entry.name].shape
+            expected = tuple(param.shape[::-1]) if entry.transpose else tuple(param.shape)
             problems.append(f"{entry.name} has shape {tuple(stored)}"
                             f"{' (stored out x in)' if entry.transpose else ''}, the config expects "
-                            f"{tuple(param.shape[::-1]) if entry.transpose else tuple(param.shape)}")
+                            f"{expected}{f' for part {entry.part[0] + 1} of {entry.part[1]}' if entry.part else ''}")
     if problems:
         raise CheckpointError(f"{where} does not fit the model:\n  " + "\n  ".join(problems))
     for entry in layout:
         if entry.name in tensors:
-            value = tensors[entry.name].T if entry.transpose else tensors[entry.name]
-            param_at(model, entry.path)[...] = jnp.asarray(value, jnp.float32)
+            param_at(model, entry.path)[...] = jnp.asarray(entry.ours(tensors[entry.name]), jnp.float32)
     return {"new": new, "unused": unused}
 
 
 def collect_tensors(model: nnx.Module, layout: list[Tensor]) -> dict[str, np.ndarray]:
-    out = {}
+    """Our parameters under the reference's names; parts of one tensor are joined back."""
+    parts: dict[str, list[tuple[int, np.ndarray]]] = {}
+    transposed: dict[str, bool] = {}
     for entry in layout:
         value = np.asarray(param_at(model, entry.path)[...], np.float32)
-        out[entry.name] = np.ascontiguousarray(value.T if entry.transpose else value)
+        parts.setdefault(entry.name, []).append((entry.part[0] if entry.part else 0, value))
+        transposed[entry.name] = entry.transpose
+    out = {}
+    for name, pieces in parts.items():
+        value = np.concatenate([v for _, v in sorted(pieces, key=lambda p: p[0])], axis=-1)
+        out[name] = np.ascontiguousarray(value.T if transposed[name] else value)
     return out
 
 

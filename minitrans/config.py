@@ -11,7 +11,10 @@ HF_BOOKKEEPING = {
     "output_hidden_states", "output_attentions", "problem_type", "tie_word_embeddings",
     "bos_token_id", "eos_token_id", "sep_token_id", "classifier_dropout", "chunk_size_feed_forward",
     "is_decoder", "add_cross_attention", "tokenizer_class", "prefix", "task_specific_params",
-    "finetuning_task", "pruned_heads", "torchscript", "use_return_dict", "layer_norm_epsilon_",
+    "finetuning_task", "pruned_heads", "torchscript", "use_return_dict", "pad_token_id",
+    # GPT-2's sequence-summary head and attention-implementation switches (unused here)
+    "summary_type", "summary_use_proj", "summary_activation", "summary_proj_to_labels",
+    "summary_first_dropout", "reorder_and_upcast_attn", "n_ctx",
 }
 
 

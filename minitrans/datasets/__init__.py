@@ -14,3 +14,12 @@ def bundled(name: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: data/ ships with the source checkout")
     return path
+
+
+def shared(relative: str) -> Path | None:
+    """A file of the real data beside the project (../shared/data, or $MINITRANS_DATA), or None."""
+    import os
+
+    root = Path(os.environ.get("MINITRANS_DATA", DATA_DIR.parent.parent / "shared" / "data"))
+    path = root / relative
+    return path if path.exists() else None

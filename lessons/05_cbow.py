@@ -1,0 +1,91 @@
+# %% [markdown]
+# # Lesson 05: CBOW, word vectors from a fixed window
+#
+# The first step on the road to BERT. The continuous bag of words model predicts a word from
+# the C words on each side of it:
+#
+#     "i am happy because i am learning"   C = 2   context [i, am, because, i] -> centre "happy"
+#
+# Average the context words' embeddings, ReLU, Dense to vocabulary scores, cross entropy.
+# The embeddings it learns put words used alike close together. Its limits set up the rest
+# of the course: the window is fixed, and each word gets one vector in every sentence.
+
+# %%
+import numpy as np
+from flax import nnx
+
+from minitrans.datasets import bundled, shared
+from minitrans.models.cbow import CBOW, analogy, cbow_loss, context_windows, nearest
+from minitrans.pretraining import lineage
+from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.tokenizers.words import WordVocabulary, split_words
+
+args = lesson_args("Lesson 05: CBOW")
+out = output_dir(args, "05_cbow")
+corpus = shared("wikitext-2/wiki.valid.tokens.gz") or bundled("facts_corpus.txt")
+
+# %% [markdown]
+# ## Step 1: context windows
+
+# %%
+step("Step 1: context windows")
+for context, centre in context_windows(split_words("I am happy because I am learning."), 2):
+    print(f"  {' '.join(context):<28} -> {centre}")
+
+# %% [markdown]
+# ## Step 2: a corpus and its vocabulary
+
+# %%
+step("Step 2: corpus")
+sentences = lineage.load_sentences(corpus, max_chars=300_000 if args.quick else None)
+train, held_out = lineage.split_held_out(sentences, seed=args.seed)
+vocab = WordVocabulary.build(train, min_count=2, max_size=10_000)
+encoded = lineage.encode(train, vocab, 64)
+contexts, centres = lineage.cbow_examples(encoded, 2)
+print(f"{corpus.name}: {len(sentences):,} sentences, vocabulary {len(vocab):,} words, "
+      f"{len(centres):,} (context, centre) examples")
+
+# %% [markdown]
+# ## Step 3: train
+
+# %%
+step("Step 3: train CBOW")
+rng = np.random.default_rng(args.seed)
+steps = 200 if args.quick else 3000
+
+
+def batch(i):
+    index = rng.integers(len(centres), size=512)
+    return {"context": contexts[index], "centre": centres[index]}
+
+
+model, losses = lineage.fit(CBOW(len(vocab), 100, rngs=nnx.Rngs(args.seed)), cbow_loss, batch, steps,
+                            learning_rate=5e-3, log_every=max(1, steps // 5))
+held = lineage.encode(held_out, vocab, 64)
+print(f"held-out centre-word perplexity: {lineage.cbow_perplexity(model, held, 2):.1f} "
+      f"(a uniform guess: {len(vocab):,})")
+save_curves({"CBOW training loss": losses}, out / "cbow_loss.png", "CBOW")
+
+# %% [markdown]
+# ## Step 4: what the vectors learned
+# Nearest neighbours by cosine similarity, and analogies b - a + c.
+
+# %%
+step("Step 4: neighbours and analogies")
+vectors = model.word_vectors()
+for word in ["king", "city", "he", "january", "war", "the"]:
+    if word in vocab.stoi:
+        print(f"  {word:<10} -> {', '.join(nearest(vectors, vocab, word))}")
+for a, b, c in [("he", "his", "she"), ("france", "french", "germany"), ("one", "two", "three")]:
+    if all(w in vocab.stoi for w in (a, b, c)):
+        print(f"  {a} : {b} :: {c} : {', '.join(analogy(vectors, vocab, a, b, c, k=3))}")
+
+# %% [markdown]
+# ## Step 5: one vector per word
+# "right" gets the same vector in "the right side of the street" and "the right side of
+# history": CBOW has no way to tell the two apart. ELMo (lesson 06) does.
+
+# %%
+step("Step 5: the same vector in every sentence")
+i = vocab.stoi.get("right", vocab.unk_id)
+print(f"'right' (id {i}) in both sentences: the same row of the table, cosine similarity 1.0")

@@ -1,0 +1,77 @@
+# %% [markdown]
+# # Lesson 07: GPT, and why not bi-directional?
+#
+# GPT is a transformer decoder: the course's encoder block under a causal mask, trained to
+# predict the next word. It generates text by sampling one word at a time.
+#
+# Then the experiment behind "why not bi-directional?": train the same network on the same
+# next-word task with a fully visible mask. Each position can now see the word it must
+# predict ("each word can peek at itself"), copies it, drives its loss to near zero, and is
+# useless at generating. This is why BERT predicts masked words instead.
+
+# %%
+import numpy as np
+from flax import nnx
+
+from minitrans.datasets import bundled, shared
+from minitrans.masks import show_masks_side_by_side
+from minitrans.models.gpt import GPT, GPT2Config, decoder_mask, generate, lm_loss
+from minitrans.pretraining import lineage
+from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.tokenizers.words import WordVocabulary
+
+args = lesson_args("Lesson 07: GPT")
+out = output_dir(args, "07_gpt")
+# --quick: the small synthetic corpus, where the copying shows within seconds
+corpus = bundled("facts_corpus.txt") if args.quick else shared("wikitext-2/wiki.valid.tokens.gz") or bundled("facts_corpus.txt")
+
+# %% [markdown]
+# ## Step 1: the masks
+
+# %%
+step("Step 1: causal versus fully visible")
+print(show_masks_side_by_side({"GPT (causal)": decoder_mask(None, 6),
+                               "fully visible": np.ones((1, 1, 6, 6), bool)}))
+
+# %% [markdown]
+# ## Step 2: train both on next-word prediction
+
+# %%
+step("Step 2: train a causal and a bidirectional model")
+sentences = lineage.load_sentences(corpus, max_chars=200_000 if args.quick else 1_200_000)
+train, held_out = lineage.split_held_out(sentences, seed=args.seed)
+vocab = WordVocabulary.build(train, min_count=2, max_size=10_000)
+length = 16 if args.quick else 32
+blocks = lineage.lm_blocks(lineage.encode(train, vocab, 64), length)
+# no dropout here: dropping attention weights at random hides the copying we want to show
+width, layers = (64, 1) if args.quick else (128, 2)
+config = GPT2Config(vocab_size=len(vocab), n_positions=length, n_embd=width, n_layer=layers, n_head=2,
+                    resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0)
+print(f"{len(blocks):,} blocks of {length} words; vocabulary {len(vocab):,}")
+steps = 250 if args.quick else 1000
+models, curves = {}, {}
+for name, causal in (("causal (GPT)", True), ("bidirectional", False)):
+    rng = np.random.default_rng(args.seed)
+    print(name)
+    models[name], curves[name] = lineage.fit(
+        GPT(config, causal=causal, rngs=nnx.Rngs(args.seed)), lm_loss,
+        lambda i: {"input_ids": blocks[rng.integers(len(blocks), size=32)]}, steps, learning_rate=1e-2 if args.quick else 5e-3,
+        log_every=max(1, steps // 4))
+save_curves(curves, out / "causal_vs_bidirectional.png", "next-word training loss")
+held = lineage.encode(held_out, vocab, length)
+print("held-out perplexity when the words after the one to predict are hidden, as in generation:")
+for name, model in models.items():
+    print(f"  {name:<14} final training loss {np.mean(curves[name][-10:]):.3f}   "
+          f"held-out perplexity {lineage.generation_perplexity(model, held, length):,.1f}")
+
+# %% [markdown]
+# ## Step 3: generate
+# Sampling with temperature and top-k. The causal model continues the prompt; the
+# bidirectional one was trained with the answer in view and has nothing to go on.
+
+# %%
+step("Step 3: samples")
+prompt = [vocab.bos_id] + vocab.encode("the capital of" if args.quick else "the first")
+for name, model in models.items():
+    ids = generate(model, prompt, length - len(prompt), temperature=0.8, top_k=20, seed=args.seed)
+    print(f"{name:<14} {vocab.decode(ids[1:])}")

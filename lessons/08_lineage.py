@@ -1,0 +1,86 @@
+# %% [markdown]
+# # Lesson 08: the road to BERT and T5, with numbers
+#
+# The course's summary slide, measured: CBOW (window, FFNN), ELMo (full sentence, RNN,
+# bidirectional LMs), GPT (decoder, left to right), BERT (encoder, masked LM). All four are
+# trained here on the same corpus, the same word vocabulary and the same budget of steps, and
+# measured on the same held-out sentences. Each gets the figure that fits its task:
+# perplexity for the models that predict a word from its context, masked-word accuracy for
+# BERT. T5 (encoder-decoder, span corruption) is the next chapter's model (issue 4).
+
+# %%
+import numpy as np
+from flax import nnx
+
+from minitrans.datasets import bundled, shared
+from minitrans.models.bert import BertConfig, BertForMaskedLM
+from minitrans.models.cbow import CBOW, cbow_loss
+from minitrans.models.elmo import ELMo, elmo_loss
+from minitrans.models.gpt import GPT, GPT2Config, lm_loss
+from minitrans.pretraining import lineage
+from minitrans.teaching import lesson_args, output_dir, step
+from minitrans.tokenizers.words import WordVocabulary
+
+args = lesson_args("Lesson 08: the lineage, measured")
+out = output_dir(args, "08_lineage")
+corpus = shared("wikitext-2/wiki.valid.tokens.gz") or bundled("facts_corpus.txt")
+
+# %%
+step("Step 1: one corpus, one vocabulary, one held-out set")
+sentences = lineage.load_sentences(corpus, max_chars=150_000 if args.quick else 1_200_000)
+train, held_out = lineage.split_held_out(sentences, seed=args.seed)
+vocab = WordVocabulary.build(train, min_count=2, max_size=10_000)
+length = 32
+encoded, held = lineage.encode(train, vocab, length), lineage.encode(held_out, vocab, length)
+rows, blocks = lineage.pad(encoded, length), lineage.lm_blocks(encoded, length)
+contexts, centres = lineage.cbow_examples(encoded, 2)
+steps = 40 if args.quick else 1500
+print(f"{corpus.name}: {len(train):,} training / {len(held_out):,} held-out sentences, "
+      f"vocabulary {len(vocab):,}, {steps} steps each")
+
+# %%
+step("Step 2: train the four models")
+rng = np.random.default_rng(args.seed)
+dim = 128
+results = []
+
+print("CBOW")
+cbow, _ = lineage.fit(CBOW(len(vocab), dim, rngs=nnx.Rngs(0)), cbow_loss,
+                      lambda i: (lambda ix: {"context": contexts[ix], "centre": centres[ix]})(rng.integers(len(centres), size=256)),
+                      steps, 5e-3)
+results.append(("CBOW", "window +-2", "FFNN", "-", "centre word from window", lineage.count(cbow),
+                f"perplexity {lineage.cbow_perplexity(cbow, held, 2):,.1f} (centre | window)"))
+print("ELMo")
+elmo, _ = lineage.fit(ELMo(len(vocab), dim, rngs=nnx.Rngs(0)), elmo_loss,
+                      lambda i: {"input_ids": rows[rng.integers(len(rows), size=32)]}, steps, 3e-3)
+results.append(("ELMo", "full sentence", "RNN (LSTM)", "bi (two LMs)", "next / previous word", lineage.count(elmo),
+                f"perplexity {lineage.elmo_perplexity(elmo, held, length):,.1f} (next | left)"))
+print("GPT")
+gpt, _ = lineage.fit(GPT(GPT2Config(vocab_size=len(vocab), n_positions=length, n_embd=dim, n_layer=2, n_head=4),
+                         rngs=nnx.Rngs(0)), lm_loss,
+                     lambda i: {"input_ids": blocks[rng.integers(len(blocks), size=32)]}, steps, 3e-3)
+results.append(("GPT", "full sentence", "decoder", "uni (left)", "next word", lineage.count(gpt),
+                 f"perplexity {lineage.gpt_perplexity(gpt, held, length):,.1f} (next | left)"))
+print("BERT")
+bert, _ = lineage.fit(BertForMaskedLM(BertConfig(vocab_size=len(vocab), hidden_size=dim, num_hidden_layers=2,
+                                                 num_attention_heads=4, intermediate_size=4 * dim,
+                                                 max_position_embeddings=length), rngs=nnx.Rngs(0)),
+                      lineage.bert_mlm_loss, lambda i: lineage.masked_batch(rows[rng.integers(len(rows), size=32)], vocab, rng),
+                      steps, 3e-3)
+results.append(("BERT", "full sentence", "encoder", "bi", "masked words", lineage.count(bert),
+                f"masked-word accuracy {lineage.bert_masked_accuracy(bert, held, vocab, length):.1%}"))
+results.append(("T5", "full sentence", "encoder-decoder", "bi + uni", "span corruption", None, "issue 4"))
+
+# %%
+step("Step 3: the table")
+header = ("model", "context", "architecture", "direction", "pre-training task", "parameters", "held-out figure")
+table = [header] + [tuple("-" if v is None else (f"{v:,}" if isinstance(v, int) else v) for v in row) for row in results]
+widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)) for row in table]
+lines.insert(1, "  ".join("-" * w for w in widths))
+print("\n".join(lines))
+(out / "lineage_table.md").write_text("\n".join(lines) + "\n")
+save = out / "lineage_parameters.png"
+from minitrans.teaching import save_curves  # noqa: E402
+save_curves({"parameters (millions)": [r[5] / 1e6 for r in results if r[5]]}, save, "model sizes", xlabel="CBOW, ELMo, GPT, BERT",
+            ylabel="millions")

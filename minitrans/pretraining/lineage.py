@@ -1,0 +1,179 @@
+"""Training and measuring the road to BERT on one corpus and one word vocabulary:
+CBOW (window -> centre word), ELMo (bidirectional LSTM LMs), GPT (causal transformer LM) and
+BERT (masked LM), so that lesson 08 can put their numbers in one table.
+
+Every model trains through the same jitted step (`minitrans.training.make_train_step`); the
+held-out figure is computed on the same held-out sentences for all of them.
+"""
+
+import math
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from minitrans.models.cbow import context_windows
+from minitrans.pretraining.bert import IGNORE, mask_tokens, read_corpus
+from minitrans.tokenizers.words import SPECIALS, WordVocabulary
+from minitrans.training import TrainState, adamw_with_warmup, make_train_step
+
+
+def load_sentences(corpus, max_chars: int | None = None, min_words: int = 4) -> list[str]:
+    sentences = [s for doc in read_corpus(corpus, max_chars) for s in doc if len(s.split()) >= min_words]
+    if len(sentences) < 10:
+        raise ValueError(f"the corpus {corpus} gives {len(sentences)} sentences of {min_words}+ words; need at least 10")
+    return sentences
+
+
+def split_held_out(sentences: list[str], fraction: float = 0.05, seed: int = 0) -> tuple[list[str], list[str]]:
+    order = np.random.default_rng(seed).permutation(len(sentences))
+    n = max(5, int(len(sentences) * fraction))
+    return [sentences[i] for i in order[n:]], [sentences[i] for i in order[:n]]
+
+
+def encode(sentences: list[str], vocab: WordVocabulary, max_words: int) -> list[list[int]]:
+    """<s> words </s>, at most max_words in all."""
+    return [([vocab.bos_id] + vocab.encode(s) + [vocab.eos_id])[:max_words] for s in sentences]
+
+
+def pad(rows: list[list[int]], length: int) -> np.ndarray:
+    out = np.zeros((len(rows), length), np.int32)
+    for i, row in enumerate(rows):
+        out[i, :len(row)] = row[:length]
+    return out
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def cbow_examples(encoded: list[list[int]], half_window: int) -> tuple[np.ndarray, np.ndarray]:
+    contexts, centres = [], []
+    for ids in encoded:
+        if len(ids) >= 2 * half_window + 1:
+            for context, centre in context_windows(ids, half_window):
+                contexts.append(context)
+                centres.append(centre)
+    if not centres:
+        raise ValueError(f"no sentence has the {2 * half_window + 1} words a window of +-{half_window} needs")
+    return np.array(contexts, np.int32), np.array(centres, np.int32)
+
+
+def lm_blocks(encoded: list[list[int]], block: int) -> np.ndarray:
+    """Pack the sentences end to end and cut blocks of `block` tokens (language-model packing)."""
+    stream = np.array([t for ids in encoded for t in ids], np.int32)
+    n = len(stream) // block
+    if n == 0:
+        raise ValueError(f"the corpus has {len(stream)} tokens, fewer than one block of {block}")
+    return stream[:n * block].reshape(n, block)
+
+
+def masked_batch(rows: np.ndarray, vocab: WordVocabulary, rng: np.random.Generator) -> dict:
+    ids, labels = mask_tokens(rows, mask_token_id=vocab.mask_id, vocab_size=len(vocab),
+                              special_ids=range(len(SPECIALS)), rng=rng)
+    return {"input_ids": ids, "attention_mask": (rows != 0).astype(np.int32),
+            "labels": np.where(labels == IGNORE, 0, labels), "weights": (labels != IGNORE).astype(np.float32)}
+
+
+def bert_mlm_loss(model, batch: dict):
+    from minitrans.losses import accuracy, cross_entropy
+
+    logits = model(batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    loss = cross_entropy(logits, batch["labels"], batch["weights"])
+    return loss, {"loss": loss, "accuracy": accuracy(logits, batch["labels"], batch["weights"])}
+
+
+# --------------------------------------------------------------------------- training
+
+
+def fit(model: nnx.Module, loss_fn, sample_batch, steps: int, learning_rate: float = 3e-3,
+        log_every: int = 0, log=print) -> tuple[nnx.Module, list[float]]:
+    """Train `model` for `steps` steps of AdamW on batches from `sample_batch(step)`; returns the
+    trained model (eval mode) and the training losses."""
+    optimizer = adamw_with_warmup(learning_rate, steps, warmup_steps=max(1, steps // 20), weight_decay=0.0)
+    model.train()
+    state = TrainState.create(model, optimizer)
+    step = make_train_step(state.graphdef, optimizer, loss_fn)
+    losses, start = [], time.perf_counter()
+    for i in range(steps):
+        batch = {k: jnp.asarray(v) for k, v in sample_batch(i).items()}
+        state.params, state.rest, state.opt_state, loss, _ = step(state.params, state.rest, state.opt_state, batch)
+        losses.append(float(loss))
+        if log_every and ((i + 1) % log_every == 0 or i + 1 == steps):
+            log(f"  step {i + 1:5d}  loss {np.mean(losses[-log_every:]):.3f}  ({time.perf_counter() - start:.0f}s)")
+    model = state.model()
+    model.eval()
+    return model, losses
+
+
+# --------------------------------------------------------------------------- held-out figures
+
+
+def mean_over_batches(fn, arrays: list[np.ndarray], batch_size: int = 64) -> float:
+    """Weighted mean of fn(batch) -> (sum, count) over the held-out data."""
+    total = count = 0.0
+    for start in range(0, len(arrays[0]), batch_size):
+        s, n = fn(*[jnp.asarray(a[start:start + batch_size]) for a in arrays])
+        total, count = total + float(s), count + float(n)
+    return total / max(count, 1.0)
+
+
+def token_nll(logits, targets, weights):
+    log_probs = jax.nn.log_softmax(logits, -1)
+    nll = -jnp.take_along_axis(log_probs, targets[..., None], -1)[..., 0]
+    return (nll * weights).sum(), weights.sum()
+
+
+def cbow_perplexity(model, encoded: list[list[int]], half_window: int) -> float:
+    """exp(mean cross entropy of the centre word given its +-C window)."""
+    contexts, centres = cbow_examples(encoded, half_window)
+    fn = jax.jit(lambda c, y: token_nll(model(c), y, jnp.ones(y.shape)))
+    return math.exp(mean_over_batches(fn, [contexts, centres]))
+
+
+def elmo_perplexity(model, encoded: list[list[int]], length: int) -> float:
+    """exp(mean cross entropy of the forward LM: each next word given the words before it)."""
+    rows = pad(encoded, length)
+    fn = jax.jit(lambda ids: token_nll(model(ids)["forward_logits"][:, :-1], ids[:, 1:], (ids[:, 1:] != 0)))
+    return math.exp(mean_over_batches(fn, [rows]))
+
+
+def gpt_perplexity(model, encoded: list[list[int]], length: int) -> float:
+    """exp(mean cross entropy of each next word given the words before it, one sentence a row)."""
+    rows = pad(encoded, length)
+    fn = jax.jit(lambda ids: token_nll(model(ids).logits[:, :-1], ids[:, 1:], (ids[:, 1:] != 0)))
+    return math.exp(mean_over_batches(fn, [rows]))
+
+
+def generation_perplexity(model, encoded: list[list[int]], length: int) -> float:
+    """Next-word perplexity as generation meets it: to score word t + 1 the model gets words
+    0..t and padding after them, so no mask can let it see the answer. For a causal model this
+    equals `gpt_perplexity`; a bidirectional one loses the word it learned to copy."""
+    rows = pad(encoded, length)
+
+    def nll_at(ids, t):
+        visible = jnp.where(jnp.arange(length)[None] <= t, ids, 0)  # (batch, length): the future hidden
+        logits = model(visible).logits[:, t]  # (batch, vocab): scores for word t + 1
+        return token_nll(logits, ids[:, t + 1], (ids[:, t + 1] != 0))
+
+    def all_positions(ids):
+        total = count = 0.0
+        for t in range(length - 1):  # unrolled once at trace time
+            s, n = nll_at(ids, t)
+            total, count = total + s, count + n
+        return total, count
+
+    return math.exp(mean_over_batches(jax.jit(all_positions), [rows]))
+
+
+def bert_masked_accuracy(model, encoded: list[list[int]], vocab: WordVocabulary, length: int, seed: int = 0) -> float:
+    """Accuracy at 15% masked words of the held-out sentences (fixed seed)."""
+    batch = masked_batch(pad(encoded, length), vocab, np.random.default_rng(seed))
+    logits = model(jnp.asarray(batch["input_ids"]), attention_mask=jnp.asarray(batch["attention_mask"])).logits
+    correct = (np.asarray(logits).argmax(-1) == batch["labels"]) * batch["weights"]
+    return float(correct.sum() / batch["weights"].sum())
+
+
+def count(model: nnx.Module) -> int:
+    return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
