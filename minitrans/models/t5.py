@@ -1,0 +1,352 @@
+"""T5 (Raffel et al., 2020): the text-to-text transformer, an encoder-decoder.
+
+What sets it apart from the course's encoder and from BERT:
+- RMS layer norm (no mean, no bias), before each sub-layer (pre-LN);
+- no biases in any dense layer, and unscaled attention (the 1/sqrt(d) is folded into the
+  initialisation);
+- no position embeddings: a learned bias per (head, bucket of relative distance) is added to
+  the attention scores; bidirectional buckets in the encoder, one-directional in the decoder;
+  computed once per stack and shared by all its layers;
+- the decoder reads the encoder through cross-attention and learns by teacher forcing: its
+  input is the target shifted right by one (`shift_right`);
+- v1.0: ReLU feed-forward and the output layer tied to the embeddings (with the d_model**-0.5
+  rescale); v1.1: gated-GELU feed-forward and a separate output layer.
+"""
+
+import dataclasses
+import math
+from pathlib import Path
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from minitrans import checkpoints
+from minitrans.checkpoints import Tensor
+from minitrans.config import ConfigMixin
+from minitrans.masks import causal_mask, combine_masks, padding_mask
+from minitrans.nn import ACTIVATIONS, Dense, Dropout, Embedding, MultiHeadAttention, RMSNorm, is_concrete
+
+
+@dataclasses.dataclass(frozen=True)
+class T5Config(ConfigMixin):
+    """T5's hyper-parameters, named as in its config.json."""
+    vocab_size: int = 32128
+    d_model: int = 512
+    d_kv: int = 64
+    d_ff: int = 2048
+    num_layers: int = 6
+    num_decoder_layers: int | None = None
+    num_heads: int = 8
+    relative_attention_num_buckets: int = 32
+    relative_attention_max_distance: int = 128
+    dropout_rate: float = 0.1
+    layer_norm_epsilon: float = 1e-6
+    initializer_factor: float = 1.0
+    feed_forward_proj: str = "relu"
+    tie_word_embeddings: bool = True
+    is_encoder_decoder: bool = True
+    pad_token_id: int = 0
+    eos_token_id: int = 1
+    decoder_start_token_id: int = 0
+    scale_decoder_outputs: bool | None = None  # multiply by d_model**-0.5 before the output layer
+    dense_act_fn: str | None = None  # written by transformers, derived from feed_forward_proj
+    is_gated_act: bool | None = None
+    model_type = "t5"
+    architecture = "T5ForConditionalGeneration"
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"feed_forward_proj {self.feed_forward_proj!r}: expected 'relu', 'gelu', "
+                             "'gated-gelu' or 'gated-<activation>'")
+
+    @property
+    def gated(self) -> bool:
+        return self.feed_forward_proj.startswith("gated-")
+
+    @property
+    def activation(self) -> str:
+        act = self.feed_forward_proj.removeprefix("gated-")
+        return "gelu_new" if act == "gelu" and self.gated else act  # HF: "gated-gelu" is tanh GELU
+
+    @property
+    def rescale_output(self) -> bool:
+        """v1.0 rescales the decoder output by d_model**-0.5 before the tied output layer; v1.1
+        does not. Older configs say it through tie_word_embeddings, newer ones explicitly."""
+        return self.tie_word_embeddings if self.scale_decoder_outputs is None else self.scale_decoder_outputs
+
+    @property
+    def decoder_layers(self) -> int:
+        return self.num_decoder_layers or self.num_layers
+
+    @classmethod
+    def small(cls, **kw):
+        """t5-small: 6 + 6 layers, d_model 512, 8 heads, 60,506,624 parameters."""
+        return cls(**kw)
+
+    @classmethod
+    def base(cls, **kw):
+        """t5-base: 12 + 12 layers, d_model 768, 12 heads, 222,903,552 parameters."""
+        return cls(d_model=768, d_ff=3072, num_layers=12, num_heads=12, **kw)
+
+    @classmethod
+    def mini(cls, **kw):
+        """A lesson-sized T5: 4 + 4 layers, d_model 256, 4 heads of 64, d_ff 1024."""
+        return cls(d_model=256, d_ff=1024, num_layers=4, num_heads=4, **kw)
+
+    @classmethod
+    def tiny(cls, **kw):
+        return cls(d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4, **kw)
+
+    @classmethod
+    def v1_1(cls, **kw):
+        """T5 v1.1 (small): gated-GELU feed-forward, untied output layer, no dropout in pre-training."""
+        return cls(d_model=512, d_ff=1024, num_layers=8, num_heads=6, feed_forward_proj="gated-gelu",
+                   tie_word_embeddings=False, **kw)
+
+
+def relative_position_bucket(relative_position: jax.Array, bidirectional: bool, num_buckets: int = 32,
+                             max_distance: int = 128) -> jax.Array:
+    """Map key_position - query_position to one of `num_buckets` buckets (T5 paper, 2.1).
+
+    Half the buckets count exact small distances; the rest cover larger distances on a log
+    scale up to `max_distance` (farther ones share the last bucket). Bidirectional (encoder):
+    half the buckets for keys after the query, half for keys before. Not bidirectional
+    (decoder): only keys at or before the query are distinguished.
+    """
+    # BEGIN SOLUTION
+    bucket = jnp.zeros_like(relative_position)
+    if bidirectional:
+        num_buckets //= 2
+        bucket = bucket + (relative_position > 0).astype(relative_position.dtype) * num_buckets
+        distance = jnp.abs(relative_position)
+    else:
+        distance = -jnp.minimum(relative_position, 0)
+    max_exact = num_buckets // 2
+    is_small = distance < max_exact
+    log_ratio = jnp.log(jnp.maximum(distance, 1).astype(jnp.float32) / max_exact) / math.log(max_distance / max_exact)
+    if_large = max_exact + (log_ratio * (num_buckets - max_exact)).astype(relative_position.dtype)
+    if_large = jnp.minimum(if_large, num_buckets - 1)
+    return bucket + jnp.where(is_small, distance, if_large)
+    # END SOLUTION
+
+
+class RelativePositionBias(nnx.Module):
+    """A learned scalar per (bucket, head), added to the attention scores."""
+
+    def __init__(self, config: T5Config, bidirectional: bool, *, rngs: nnx.Rngs):
+        self.bidirectional = bidirectional
+        self.num_buckets, self.max_distance = config.relative_attention_num_buckets, config.relative_attention_max_distance
+        std = config.initializer_factor * config.d_model ** -0.5
+        self.embedding = Embedding(self.num_buckets, config.num_heads, embedding_init=nnx.initializers.normal(std), rngs=rngs)
+
+    def __call__(self, query_length: int, key_length: int, offset: int = 0) -> jax.Array:
+        """(1, heads, query, key); queries sit at positions offset .. offset + query_length - 1."""
+        query = jnp.arange(query_length)[:, None] + offset  # (query, 1)
+        key = jnp.arange(key_length)[None, :]  # (1, key)
+        buckets = relative_position_bucket(key - query, self.bidirectional, self.num_buckets, self.max_distance)
+        return self.embedding(buckets).transpose(2, 0, 1)[None]  # (1, heads, query, key)
+
+
+class T5FeedForward(nnx.Module):
+    """wo(dropout(act(wi x))), or gated: wo(dropout(act(wi_0 x) * wi_1 x)). No biases."""
+
+    def __init__(self, config: T5Config, *, rngs: nnx.Rngs):
+        d, ff, f = config.d_model, config.d_ff, config.initializer_factor
+        self.activation = ACTIVATIONS[config.activation]
+        self.wi = Dense(d, ff, use_bias=False, kernel_init=nnx.initializers.normal(f * d ** -0.5), rngs=rngs)
+        self.wi_gate = Dense(d, ff, use_bias=False, kernel_init=nnx.initializers.normal(f * d ** -0.5),
+                             rngs=rngs) if config.gated else None
+        self.dropout = Dropout(config.dropout_rate, rngs=rngs)
+        self.wo = Dense(ff, d, use_bias=False, kernel_init=nnx.initializers.normal(f * ff ** -0.5), rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        h = self.activation(self.wi(x))  # (batch, seq, d_ff)
+        if self.wi_gate is not None:
+            h = h * self.wi_gate(x)
+        return self.wo(self.dropout(h))
+
+
+def t5_attention(config: T5Config, rngs: nnx.Rngs) -> MultiHeadAttention:
+    f, d, inner = config.initializer_factor, config.d_model, config.num_heads * config.d_kv
+    # T5's initialisation: queries get an extra 1/sqrt(d_kv), standing in for the unscaled scores
+    attention = MultiHeadAttention(d, config.num_heads, head_dim=config.d_kv, use_bias=False, scaled=False,
+                                   dropout_rate=config.dropout_rate, rngs=rngs,
+                                   kernel_init=nnx.initializers.normal(f * d ** -0.5))
+    attention.query.kernel[...] = attention.query.kernel[...] * config.d_kv ** -0.5
+    attention.output.kernel[...] = attention.output.kernel[...] * (d ** 0.5) * inner ** -0.5
+    return attention
+
+
+class T5Block(nnx.Module):
+    """x + self-attention(norm(x)); [x + cross-attention(norm(x), encoder)]; x + FF(norm(x))."""
+
+    def __init__(self, config: T5Config, cross_attention: bool, *, rngs: nnx.Rngs):
+        eps = config.layer_norm_epsilon
+        self.self_attention_norm = RMSNorm(config.d_model, eps=eps)
+        self.self_attention = t5_attention(config, rngs)
+        self.cross_attention_norm = RMSNorm(config.d_model, eps=eps) if cross_attention else None
+        self.cross_attention = t5_attention(config, rngs) if cross_attention else None
+        self.feed_forward_norm = RMSNorm(config.d_model, eps=eps)
+        self.feed_forward = T5FeedForward(config, rngs=rngs)
+        self.dropout = Dropout(config.dropout_rate, rngs=rngs)
+
+    def __call__(self, x, mask, position_bias, encoder_output=None, cross_mask=None):
+        x = x + self.dropout(self.self_attention(self.self_attention_norm(x), mask=mask, position_bias=position_bias))
+        if self.cross_attention is not None:
+            x = x + self.dropout(self.cross_attention(self.cross_attention_norm(x), encoder_output, mask=cross_mask))
+        return x + self.dropout(self.feed_forward(self.feed_forward_norm(x)))
+
+
+class T5Stack(nnx.Module):
+    """The encoder (bidirectional, no cross-attention) or the decoder (causal, cross-attention)."""
+
+    def __init__(self, config: T5Config, decoder: bool, *, rngs: nnx.Rngs):
+        self.decoder = decoder
+        layers = config.decoder_layers if decoder else config.num_layers
+        self.relative_position_bias = RelativePositionBias(config, bidirectional=not decoder, rngs=rngs)
+        self.blocks = nnx.List([T5Block(config, cross_attention=decoder, rngs=rngs) for _ in range(layers)])
+        self.final_norm = RMSNorm(config.d_model, eps=config.layer_norm_epsilon)
+        self.dropout = Dropout(config.dropout_rate, rngs=rngs)
+
+    def __call__(self, x, mask, encoder_output=None, cross_mask=None):
+        """x: embedded tokens (batch, seq, d_model); mask: (batch, 1, seq, seq)."""
+        position_bias = self.relative_position_bias(x.shape[1], x.shape[1])  # once, for every layer
+        x = self.dropout(x)
+        for block in self.blocks:
+            x = block(x, mask, position_bias, encoder_output, cross_mask)
+        return self.dropout(self.final_norm(x))
+
+
+def shift_right(labels: jax.Array, decoder_start_token_id: int = 0, pad_token_id: int = 0) -> jax.Array:
+    """Teacher forcing: the decoder's input is the target moved one step right, starting with
+    the start token, so position i sees target tokens < i and predicts token i. Labels of
+    -100 (ignored positions) become padding. (batch, seq) -> (batch, seq)."""
+    # BEGIN SOLUTION
+    labels = jnp.asarray(labels)
+    shifted = jnp.concatenate([jnp.full_like(labels[:, :1], decoder_start_token_id), labels[:, :-1]], axis=1)
+    return jnp.where(shifted == -100, pad_token_id, shifted)
+    # END SOLUTION
+
+
+@flax.struct.dataclass
+class Seq2SeqLMOutput:
+    logits: jax.Array  # (batch, target, vocab)
+    encoder_last_hidden_state: jax.Array  # (batch, source, d_model)
+
+
+class T5ForConditionalGeneration(nnx.Module):
+    """The encoder-decoder with its language-model head."""
+
+    def __init__(self, config: T5Config, *, rngs: nnx.Rngs):
+        self.config = config
+        self.shared = Embedding(config.vocab_size, config.d_model,
+                                embedding_init=nnx.initializers.normal(config.initializer_factor), rngs=rngs)
+        self.encoder = T5Stack(config, decoder=False, rngs=rngs)
+        self.decoder = T5Stack(config, decoder=True, rngs=rngs)
+        self.lm_head = None if config.tie_word_embeddings else Dense(
+            config.d_model, config.vocab_size, use_bias=False,
+            kernel_init=nnx.initializers.normal(config.initializer_factor), rngs=rngs)
+        self.eval()
+
+    def check_ids(self, name: str, ids) -> jax.Array:
+        ids = jnp.asarray(ids)
+        if ids.ndim != 2 or not jnp.issubdtype(ids.dtype, jnp.integer):
+            raise ValueError(f"{name} must be integers of shape (batch, seq), got {ids.dtype} {tuple(ids.shape)}")
+        if is_concrete(ids) and ids.size and int(np.asarray(ids).max()) >= self.config.vocab_size:
+            raise ValueError(f"{name}: token id {int(np.asarray(ids).max())} is outside the vocabulary "
+                             f"(vocab_size={self.config.vocab_size})")
+        return ids
+
+    def encode(self, input_ids, attention_mask=None) -> jax.Array:
+        input_ids = self.check_ids("input_ids", input_ids)
+        attention_mask = (input_ids != self.config.pad_token_id) if attention_mask is None else attention_mask
+        return self.encoder(self.shared(input_ids), padding_mask(attention_mask))  # (batch, source, d_model)
+
+    def decode(self, decoder_input_ids, encoder_output, attention_mask, decoder_attention_mask=None) -> jax.Array:
+        decoder_input_ids = self.check_ids("decoder_input_ids", decoder_input_ids)
+        length = decoder_input_ids.shape[1]
+        self_mask = combine_masks(causal_mask(length),
+                                  padding_mask(decoder_attention_mask) if decoder_attention_mask is not None else None)
+        x = self.decoder(self.shared(decoder_input_ids), self_mask, encoder_output, padding_mask(attention_mask))
+        if self.config.rescale_output:
+            x = x * self.config.d_model ** -0.5
+        return self.lm_head(x) if self.lm_head is not None else self.shared.attend(x)  # (batch, target, vocab)
+
+    def __call__(self, input_ids, attention_mask=None, decoder_input_ids=None, labels=None,
+                 decoder_attention_mask=None) -> Seq2SeqLMOutput:
+        """Give decoder_input_ids, or labels (then the decoder input is shift_right(labels))."""
+        input_ids = self.check_ids("input_ids", input_ids)
+        attention_mask = (input_ids != self.config.pad_token_id) if attention_mask is None else jnp.asarray(attention_mask)
+        if decoder_input_ids is None:
+            if labels is None:
+                raise ValueError("give decoder_input_ids or labels (the decoder needs an input)")
+            decoder_input_ids = shift_right(labels, self.config.decoder_start_token_id, self.config.pad_token_id)
+        encoder_output = self.encode(input_ids, attention_mask)
+        logits = self.decode(decoder_input_ids, encoder_output, attention_mask, decoder_attention_mask)
+        return Seq2SeqLMOutput(logits, encoder_output)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def layout(self) -> list[Tensor]:
+        out = [Tensor("shared.weight", ("shared", "embedding"))]
+        for stack, layers in (("encoder", self.config.num_layers), ("decoder", self.config.decoder_layers)):
+            out.append(Tensor(f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                              (stack, "relative_position_bias", "embedding", "embedding")))
+            for i in range(layers):
+                block, name = (stack, "blocks", i), f"{stack}.block.{i}.layer"
+                sub = [("SelfAttention", "self_attention", "self_attention_norm")]
+                if stack == "decoder":
+                    sub.append(("EncDecAttention", "cross_attention", "cross_attention_norm"))
+                for j, (hf, ours, norm) in enumerate(sub):
+                    for a, b in (("q", "query"), ("k", "key"), ("v", "value"), ("o", "output")):
+                        out.append(Tensor(f"{name}.{j}.{hf}.{a}.weight", block + (ours, b, "kernel"), transpose=True))
+                    out.append(Tensor(f"{name}.{j}.layer_norm.weight", block + (norm, "scale")))
+                j = len(sub)
+                wi = [("wi_0", "wi"), ("wi_1", "wi_gate")] if self.config.gated else [("wi", "wi")]
+                for hf, ours in wi + [("wo", "wo")]:
+                    out.append(Tensor(f"{name}.{j}.DenseReluDense.{hf}.weight", block + ("feed_forward", ours, "kernel"),
+                                      transpose=True))
+                out.append(Tensor(f"{name}.{j}.layer_norm.weight", block + ("feed_forward_norm", "scale")))
+            out.append(Tensor(f"{stack}.final_layer_norm.weight", (stack, "final_norm", "scale")))
+        if self.lm_head is not None:
+            out.append(Tensor("lm_head.weight", ("lm_head", "kernel"), transpose=True))
+        return out
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> "T5ForConditionalGeneration":
+        raw = checkpoints.read_config(folder)
+        if raw.get("model_type", "t5") != "t5":
+            raise ValueError(f"{folder} holds a {raw.get('model_type')!r} checkpoint, not T5")
+        config = T5Config.from_dict(raw)
+        model = cls(config, rngs=nnx.Rngs(0))
+        checkpoints.load_tensors(model, checkpoints.read_tensors(folder), model.layout(),
+                                 ignore=("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")
+                                 + (("lm_head.weight",) if config.tie_word_embeddings else ()),
+                                 where=f"checkpoint {folder}")
+        return model
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        return checkpoints.write_checkpoint(folder, self.config.to_dict(),
+                                            checkpoints.collect_tensors(self, self.layout()))
+
+
+def greedy_generate(model: T5ForConditionalGeneration, input_ids, max_new_tokens: int = 20,
+                    attention_mask=None) -> np.ndarray:
+    """Greedy decoding without a cache: run the decoder on everything generated so far and take
+    the most likely next token, until every row has produced EOS or max_new_tokens."""
+    input_ids = jnp.asarray(input_ids)
+    attention_mask = (input_ids != model.config.pad_token_id) if attention_mask is None else jnp.asarray(attention_mask)
+    encoder_output = model.encode(input_ids, attention_mask)
+    out = jnp.full((input_ids.shape[0], 1), model.config.decoder_start_token_id, jnp.int32)
+    done = jnp.zeros(input_ids.shape[0], bool)
+    for _ in range(max_new_tokens):
+        logits = model.decode(out, encoder_output, attention_mask)[:, -1]  # (batch, vocab)
+        token = jnp.where(done, model.config.pad_token_id, logits.argmax(-1))
+        out = jnp.concatenate([out, token[:, None].astype(jnp.int32)], axis=1)
+        done = done | (token == model.config.eos_token_id)
+        if bool(done.all()):
+            break
+    return np.asarray(out)

@@ -1,0 +1,121 @@
+"""T5 against the reference (fixtures from reference/t5_fixtures.py): logits, greedy generation,
+checkpoint names; the relative position buckets against a numpy re-computation."""
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from minitrans.checkpoints import CheckpointError
+from minitrans.models.t5 import (T5Config, T5ForConditionalGeneration, greedy_generate, relative_position_bucket,
+                                 shift_right)
+from minitrans.summary import count_parameters
+
+FIXTURES = Path(__file__).parent / "fixtures"
+NAMES = ["t5_tiny_random", "t5_v1_1_tiny_random"]
+
+
+def folder_for(name, tmp_path):
+    shutil.copy(FIXTURES / name / "config.json", tmp_path / "config.json")
+    shutil.copy(FIXTURES / name / "weights.safetensors", tmp_path / "model.safetensors")
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_logits_match_transformers(name, tmp_path):
+    ref = np.load(FIXTURES / f"{name}_outputs.npz")
+    model = T5ForConditionalGeneration.from_pretrained(folder_for(name, tmp_path))
+    assert ref["input_ids"].shape[1] > model.config.relative_attention_max_distance  # far buckets used
+    out = model(ref["input_ids"], ref["attention_mask"], labels=ref["labels"])
+    np.testing.assert_allclose(out.logits, ref["logits"], atol=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES + [n + "_sharp" for n in NAMES])
+def test_greedy_generation_gives_the_reference_ids(name, tmp_path):
+    ref = np.load(FIXTURES / f"{name}_outputs.npz")
+    model = T5ForConditionalGeneration.from_pretrained(folder_for(name, tmp_path))
+    generated = greedy_generate(model, ref["input_ids"], 12, ref["attention_mask"])
+    assert generated.tolist() == ref["generated"].tolist()
+
+
+def test_the_sharp_fixtures_generate_varied_ids():
+    generated = np.load(FIXTURES / "t5_v1_1_tiny_random_sharp_outputs.npz")["generated"]
+    assert len(set(generated[0].tolist())) > 5  # so the generation test above can fail
+
+
+def test_save_pretrained_writes_the_reference_names(tmp_path):
+    from safetensors.numpy import load_file
+    model = T5ForConditionalGeneration.from_pretrained(folder_for("t5_v1_1_tiny_random", tmp_path))
+    saved = model.save_pretrained(tmp_path / "ours")
+    ours, theirs = load_file(saved / "model.safetensors"), load_file(tmp_path / "model.safetensors")
+    assert ours.keys() == theirs.keys()
+    for name in theirs:
+        np.testing.assert_array_equal(ours[name], theirs[name])
+    again = T5ForConditionalGeneration.from_pretrained(saved)
+    ids = jnp.array([[5, 6, 7, 1]])
+    np.testing.assert_array_equal(again(ids, labels=ids).logits, model(ids, labels=ids).logits)
+
+
+def test_parameter_counts_equal_t5_small_and_base():
+    # nnx.eval_shape builds the model with shapes only: no 220M random numbers drawn
+    small = nnx.eval_shape(lambda: T5ForConditionalGeneration(T5Config.small(), rngs=nnx.Rngs(0)))
+    base = nnx.eval_shape(lambda: T5ForConditionalGeneration(T5Config.base(), rngs=nnx.Rngs(0)))
+    assert (count_parameters(small), count_parameters(base)) == (60_506_624, 222_903_552)
+
+
+def numpy_bucket(relative_position, bidirectional, num_buckets, max_distance):
+    """The T5 paper's bucketing, one number at a time."""
+    n = relative_position
+    result = 0
+    if bidirectional:
+        num_buckets //= 2
+        result += num_buckets if n > 0 else 0
+        n = abs(n)
+    else:
+        n = max(-n, 0)
+    max_exact = num_buckets // 2
+    if n < max_exact:
+        return result + n
+    large = max_exact + int(math.log(n / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact))
+    return result + min(large, num_buckets - 1)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_relative_position_buckets(bidirectional):
+    positions = np.arange(-300, 301)
+    got = np.asarray(relative_position_bucket(jnp.asarray(positions), bidirectional, 32, 128))
+    want = [numpy_bucket(int(p), bidirectional, 32, 128) for p in positions]
+    np.testing.assert_array_equal(got, want)
+    assert got.max() == (31 if bidirectional else 15 * 2 + 1) or not bidirectional
+
+
+def test_shift_right_is_teacher_forcing():
+    labels = jnp.array([[11, 12, 13, 1], [21, 22, 1, -100]])
+    np.testing.assert_array_equal(shift_right(labels), [[0, 11, 12, 13], [0, 21, 22, 1]])
+    np.testing.assert_array_equal(shift_right(jnp.array([[5, -100, -100]])), [[0, 5, 0]])
+
+
+def test_bad_input_and_checkpoints(tmp_path):
+    model = T5ForConditionalGeneration(T5Config.tiny(vocab_size=50), rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="give decoder_input_ids or labels"):
+        model(jnp.array([[3, 4, 1]]))
+    with pytest.raises(ValueError, match=r"token id 50 is outside the vocabulary \(vocab_size=50\)"):
+        model(jnp.array([[3, 50]]), labels=jnp.array([[1]]))
+    with pytest.raises(ValueError, match="unknown T5Config key.*d_modle"):
+        T5Config.from_dict({"d_modle": 4})
+    bert = FIXTURES / "bert_tiny_random"
+    shutil.copy(bert / "config.json", tmp_path / "config.json")
+    with pytest.raises(ValueError, match="holds a 'bert' checkpoint, not T5"):
+        T5ForConditionalGeneration.from_pretrained(tmp_path)
+    (tmp_path / "t5").mkdir()
+    folder = folder_for("t5_tiny_random", tmp_path / "t5")
+    config = json.loads((folder / "config.json").read_text())
+    config["vocab_size"] = 300
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"shared.weight has shape \(200, 32\), the config expects \(300, 32\)"):
+        T5ForConditionalGeneration.from_pretrained(folder)
