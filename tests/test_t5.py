@@ -119,3 +119,39 @@ def test_bad_input_and_checkpoints(tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=r"shared.weight has shape \(200, 32\), the config expects \(300, 32\)"):
         T5ForConditionalGeneration.from_pretrained(folder)
+
+
+def test_tokenize_and_mask_reproduces_the_slide():
+    from minitrans.pretraining.t5 import tokenize_and_mask
+    words = "Thank you for inviting me to your party last week .".split()
+    vocab = {w: i + 2 for i, w in enumerate(words)}
+    names = {i: w for w, i in vocab.items()} | {99: "<X>", 98: "<Y>", 97: "<Z>", 1: "</s>"}
+    draws = iter([0.9, 0.9, 0.1, 0.1, 0.9, 0.9, 0.9, 0.9, 0.1, 0.9, 0.9])
+    inputs, targets = tokenize_and_mask([vocab[w] for w in words], vocab_size=100, eos_id=1,
+                                        randomizer=lambda: next(draws))
+    assert " ".join(names[i] for i in inputs) == "Thank you <X> me to your party <Y> week . </s>"
+    assert " ".join(names[i] for i in targets) == "<X> for inviting <Y> last <Z> </s>"
+
+
+def test_span_corruption_rates_and_round_trip():
+    from minitrans.pretraining.t5 import random_spans_noise_mask, span_corrupt, tokenize_and_mask
+    rng = np.random.default_rng(0)
+    masks = [random_spans_noise_mask(200, rng=rng) for _ in range(200)]
+    assert all(m.sum() == 30 for m in masks)  # exactly 15% of 200
+    spans = [int((np.diff(m.astype(int)) == 1).sum()) for m in masks]
+    assert 30 / np.mean(spans) == pytest.approx(3.0, rel=0.05)  # mean span length 3
+    ids = list(range(10, 60))
+    inputs, targets = span_corrupt(ids, random_spans_noise_mask(50, rng=rng), vocab_size=1000)
+    # putting each sentinel's tokens back where it stands restores the sequence
+    fill, current = {}, None
+    for t in targets:
+        if t >= 900:
+            current = t
+            fill[current] = []
+        else:
+            fill[current].append(t)
+    restored = [x for t in inputs for x in (fill[t] if t >= 900 else [t])]
+    assert restored == ids
+    counts = [sum(1 for t in tokenize_and_mask(list(range(1000)), vocab_size=5000, rng=np.random.default_rng(s))[1]
+                  if t < 4000) for s in range(5)]
+    assert abs(np.mean(counts) / 1000 - 0.15) < 0.02  # the course's version masks ~15%

@@ -84,6 +84,43 @@ def bert_mlm_loss(model, batch: dict):
     return loss, {"loss": loss, "accuracy": accuracy(logits, batch["labels"], batch["weights"])}
 
 
+SENTINELS = 20  # span-corruption sentinels appended after the word vocabulary, as T5's <extra_id_*>
+
+
+def t5_batch(encoded: list[list[int]], vocab_size: int, rng: np.random.Generator, source_length: int,
+             target_length: int) -> dict:
+    """Span-corrupt each sentence (the paper's noise mask: 15% of the words, spans of mean 3);
+    `vocab_size` counts the sentinels, which are its last ids."""
+    from minitrans.pretraining.t5 import random_spans_noise_mask, span_corrupt
+
+    inputs, targets = [], []
+    for ids in encoded:
+        source, target = span_corrupt(ids, random_spans_noise_mask(len(ids), rng=rng), vocab_size=vocab_size,
+                                      eos_id=None)
+        inputs.append(source[:source_length])
+        targets.append(target[:target_length])
+    labels = np.full((len(encoded), target_length), IGNORE, np.int32)
+    for i, target in enumerate(targets):
+        labels[i, :len(target)] = target
+    return {"input_ids": pad(inputs, source_length), "labels": labels}
+
+
+def t5_loss(model, batch: dict):
+    from minitrans.losses import accuracy, cross_entropy
+
+    labels = batch["labels"]
+    logits = model(batch["input_ids"], labels=labels).logits
+    weights, targets = labels != IGNORE, jnp.where(labels == IGNORE, 0, labels)
+    loss = cross_entropy(logits, targets, weights)
+    return loss, {"loss": loss, "accuracy": accuracy(logits, targets, weights)}
+
+
+def t5_span_accuracy(model, encoded: list[list[int]], vocab_size: int, length: int, seed: int = 0) -> float:
+    """Accuracy on the held-out span-corruption targets (teacher forcing, fixed seed)."""
+    batch = t5_batch(encoded, vocab_size, np.random.default_rng(seed), length, length)
+    return float(t5_loss(model, {k: jnp.asarray(v) for k, v in batch.items()})[1]["accuracy"])
+
+
 # --------------------------------------------------------------------------- training
 
 

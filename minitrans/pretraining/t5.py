@@ -1,0 +1,86 @@
+"""T5's pre-training objective: span corruption (Raffel et al., 2020, section 3.1.4).
+
+Drop about 15% of the tokens; each run of dropped tokens is replaced in the input by one
+sentinel, and the target lists every sentinel followed by the tokens it hid, ending with the
+next sentinel:
+
+    input   Thank you <X> me to your party <Y> week .
+    target  <X> for inviting <Y> last <Z>
+
+Sentinels are counted down from the end of the vocabulary (<X> = vocab_size - 1, <Y> =
+vocab_size - 2, ...), as in T5's SentencePiece vocabulary whose last 100 ids are
+<extra_id_0> ... <extra_id_99>.
+"""
+
+import numpy as np
+
+
+def tokenize_and_mask(ids: list[int], *, vocab_size: int, eos_id: int | None = None, noise: float = 0.15,
+                      randomizer=None, rng: np.random.Generator | None = None) -> tuple[list[int], list[int]]:
+    """The course's span corruption, token by token: each token is masked when a uniform draw
+    falls below `noise`; consecutive masked tokens share one sentinel. Returns (inputs, targets);
+    targets end with the next sentinel, then `eos_id` if given. `randomizer()` (as in the
+    course) or `rng` supplies the draws."""
+    # BEGIN SOLUTION
+    if randomizer is None:
+        rng = rng if rng is not None else np.random.default_rng()
+        randomizer = rng.random
+    inputs, targets = [], []
+    sentinel = vocab_size  # the next sentinel is sentinel - 1
+    previous_masked = False
+    for token in ids:
+        if randomizer() < noise:
+            if not previous_masked:
+                sentinel -= 1
+                inputs.append(sentinel)
+                targets.append(sentinel)
+            targets.append(token)
+            previous_masked = True
+        else:
+            inputs.append(token)
+            previous_masked = False
+    targets.append(sentinel - 1)
+    if eos_id is not None:
+        inputs.append(eos_id)
+        targets.append(eos_id)
+    return inputs, targets
+    # END SOLUTION
+
+
+def random_spans_noise_mask(length: int, noise_density: float = 0.15, mean_span_length: float = 3.0,
+                            rng: np.random.Generator | None = None) -> np.ndarray:
+    """The paper's version: a boolean mask with round(length * noise_density) noise tokens in
+    spans of mean length `mean_span_length`, noise and non-noise spans alternating, the first
+    span non-noise (as in the T5 code's random_spans_noise_mask)."""
+    rng = rng if rng is not None else np.random.default_rng()
+    if length < 2:
+        return np.zeros(length, bool)
+    num_noise = int(np.clip(round(length * noise_density), 1, length - 1))
+    num_spans = max(1, int(round(num_noise / mean_span_length)))
+    num_spans = min(num_spans, num_noise, length - num_noise)
+
+    def segment_lengths(total: int, segments: int) -> np.ndarray:
+        """Split `total` items into `segments` non-empty runs at random."""
+        cuts = np.sort(rng.choice(np.arange(1, total), size=segments - 1, replace=False)) if segments > 1 else []
+        return np.diff(np.concatenate([[0], cuts, [total]])).astype(int)
+
+    noise_runs, clean_runs = segment_lengths(num_noise, num_spans), segment_lengths(length - num_noise, num_spans)
+    mask = np.concatenate([np.concatenate([np.zeros(c, bool), np.ones(n, bool)])
+                           for c, n in zip(clean_runs, noise_runs)])
+    return mask
+
+
+def span_corrupt(ids: list[int], mask: np.ndarray, *, vocab_size: int, eos_id: int | None = None):
+    """Inputs and targets from a noise mask: the same format as `tokenize_and_mask`."""
+    if len(mask) != len(ids):
+        raise ValueError(f"the noise mask has {len(mask)} positions, the sequence {len(ids)}")
+    draws = iter(np.where(mask, 0.0, 1.0))
+    return tokenize_and_mask(ids, vocab_size=vocab_size, eos_id=eos_id, noise=0.5, randomizer=lambda: next(draws))
+
+
+def check_sentinels(vocab_size: int, sentinel_count: int, needed: int) -> None:
+    """A tokenizer must reserve enough sentinels at the end of its vocabulary."""
+    if sentinel_count < needed:
+        raise ValueError(f"span corruption needs {needed} sentinel tokens at the end of the vocabulary; "
+                         f"this tokenizer has {sentinel_count} (vocab_size={vocab_size}): use a T5 vocabulary "
+                         "with <extra_id_*> tokens or shorter sequences")
