@@ -24,7 +24,8 @@ from flax import nnx
 from minitrans.masks import causal_mask, combine_masks, padding_mask, prefix_lm_mask, show_masks_side_by_side
 from minitrans.models.encoder import EncoderBlock, FeedForwardBlock, TransformerEncoder
 from minitrans.nn import MultiHeadAttention, scaled_dot_product_attention
-from minitrans.teaching import count_parameters, lesson_args, output_dir, save_curves, save_heatmap, step
+from minitrans.summary import count_parameters
+from minitrans.teaching import lesson_args, output_dir, save_curves, save_heatmap, step
 
 args = lesson_args("Lesson 01: the transformer encoder")
 out = output_dir(args, "01_transformer_encoder")

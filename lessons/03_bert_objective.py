@@ -17,7 +17,8 @@ from flax import nnx
 from minitrans.losses import masked_lm_loss, next_sentence_loss
 from minitrans.datasets import bundled
 from minitrans.models.bert import BertConfig, BertForPreTraining
-from minitrans.pretraining.bert import IGNORE, group_sentences, make_batch, make_nsp_pairs, mask_tokens, read_documents
+from minitrans.datasets.corpus import group_sentences, read_documents
+from minitrans.pretraining.bert import IGNORE, make_batch, make_nsp_pairs, mask_tokens
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.tokenizers.wordpiece_trainer import learn_wordpiece_vocab

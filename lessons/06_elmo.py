@@ -13,7 +13,7 @@ import numpy as np
 from flax import nnx
 
 from minitrans.datasets import bundled, shared
-from minitrans.models.cbow import CBOW, cbow_loss
+from minitrans.models.cbow import CBOW
 from minitrans.models.elmo import ELMo, LSTMCell, elmo_loss
 from minitrans.pretraining import lineage
 from minitrans.teaching import lesson_args, output_dir, save_curves, step

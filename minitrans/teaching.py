@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from flax import nnx
 
 
 def lesson_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,10 +29,6 @@ _started = time.time()
 def step(title: str) -> None:
     """Print a step header, with the seconds since the lesson started."""
     print(f"\n=== {title}  [{time.time() - _started:.1f}s]")
-
-
-def count_parameters(module: nnx.Module) -> int:
-    return sum(int(np.prod(x.shape)) for x in __import__("jax").tree.leaves(nnx.state(module, nnx.Param)))
 
 
 def save_heatmap(matrix, path: Path, title: str, xlabels=None, ylabels=None) -> Path:

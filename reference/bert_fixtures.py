@@ -20,7 +20,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import torch
 import transformers
-from safetensors.torch import save_file
 from tokenizers import Tokenizer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"

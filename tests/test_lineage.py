@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from flax import nnx
 
-import minitrans
 from minitrans.checkpoints import CheckpointError
 from minitrans.datasets import bundled
 from minitrans.models.cbow import CBOW, analogy, cbow_loss, context_windows, nearest

@@ -10,7 +10,6 @@ from flax import nnx
 
 from minitrans import nn
 from minitrans.exercises import numpy_reference as ref
-from minitrans.masks import causal_mask
 
 
 def f32(x):

@@ -5,14 +5,13 @@ import json
 
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from minitrans.cli import main
 from minitrans.losses import accuracy, cross_entropy, masked_lm_loss, next_sentence_loss
 from minitrans.models.bert import BertConfig, BertForPreTraining
-from minitrans.pretraining.bert import (IGNORE, group_sentences, make_batch, make_nsp_pairs, mask_tokens,
-                                        pretrain_bert, read_documents)
+from minitrans.datasets.corpus import group_sentences, read_documents
+from minitrans.pretraining.bert import IGNORE, make_batch, make_nsp_pairs, mask_tokens, pretrain_bert
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.tokenizers.wordpiece_trainer import learn_wordpiece_vocab
 from minitrans.training import adamw_with_warmup
@@ -164,7 +163,7 @@ def test_pretrain_cli_runs_on_the_bundled_corpus(tmp_path, capsys):
 
 def test_squad_paragraphs_make_a_corpus():
     from conftest import shared_data
-    from minitrans.pretraining.bert import read_corpus
+    from minitrans.datasets.corpus import read_corpus
     documents = read_corpus(shared_data("squad/dev-v1.1.json.gz"))
     assert len(documents) == 48  # one document per Wikipedia article
     assert sum(map(len, documents)) > 5000 and documents[0][0].startswith("Super Bowl 50")

@@ -26,7 +26,7 @@ from flax import nnx
 from minitrans import checkpoints
 from minitrans.checkpoints import Tensor
 from minitrans.config import ConfigMixin
-from minitrans.masks import causal_mask, combine_masks, padding_mask
+from minitrans.masks import causal_mask, combine_masks, padding_mask, prefix_lm_mask
 from minitrans.nn import ACTIVATIONS, Dense, Dropout, Embedding, MultiHeadAttention, RMSNorm, is_concrete
 
 
@@ -201,13 +201,16 @@ class T5Block(nnx.Module):
 
 
 class T5Stack(nnx.Module):
-    """The encoder (bidirectional, no cross-attention) or the decoder (causal, cross-attention)."""
+    """A stack of T5 blocks: the encoder (bidirectional buckets, no cross-attention), the
+    decoder (one-directional buckets, cross-attention), or a decoder-only stack."""
 
-    def __init__(self, config: T5Config, decoder: bool, *, rngs: nnx.Rngs):
-        self.decoder = decoder
+    def __init__(self, config: T5Config, decoder: bool, *, cross_attention: bool | None = None,
+                 bidirectional: bool | None = None, rngs: nnx.Rngs):
+        cross_attention = decoder if cross_attention is None else cross_attention
+        bidirectional = (not decoder) if bidirectional is None else bidirectional
         layers = config.decoder_layers if decoder else config.num_layers
-        self.relative_position_bias = RelativePositionBias(config, bidirectional=not decoder, rngs=rngs)
-        self.blocks = nnx.List([T5Block(config, cross_attention=decoder, rngs=rngs) for _ in range(layers)])
+        self.relative_position_bias = RelativePositionBias(config, bidirectional=bidirectional, rngs=rngs)
+        self.blocks = nnx.List([T5Block(config, cross_attention=cross_attention, rngs=rngs) for _ in range(layers)])
         self.final_norm = RMSNorm(config.d_model, eps=config.layer_norm_epsilon)
         self.dropout = Dropout(config.dropout_rate, rngs=rngs)
 
@@ -335,8 +338,11 @@ class T5ForConditionalGeneration(nnx.Module):
 
 def greedy_generate(model: T5ForConditionalGeneration, input_ids, max_new_tokens: int = 20,
                     attention_mask=None) -> np.ndarray:
-    """Greedy decoding without a cache: run the decoder on everything generated so far and take
-    the most likely next token, until every row has produced EOS or max_new_tokens."""
+    """Greedy decoding without a cache: encode once; then, starting from the decoder start
+    token, run the decoder on everything generated so far and append the most likely next
+    token; a row that has produced EOS continues with padding; stop when every row is done or
+    after max_new_tokens. Returns (batch, 1 + generated) ids, the start token first."""
+    # BEGIN SOLUTION
     input_ids = jnp.asarray(input_ids)
     attention_mask = (input_ids != model.config.pad_token_id) if attention_mask is None else jnp.asarray(attention_mask)
     encoder_output = model.encode(input_ids, attention_mask)
@@ -350,3 +356,42 @@ def greedy_generate(model: T5ForConditionalGeneration, input_ids, max_new_tokens
         if bool(done.all()):
             break
     return np.asarray(out)
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------- decoder-only T5
+
+
+def decoder_only_mask(attention_mask: jax.Array, prefix_lengths: jax.Array | None = None) -> jax.Array:
+    """The mask of a decoder-only T5 (T5 paper, figure 4): causal (a language model) or, given
+    per-example prefix lengths, causal with a fully visible prefix (a prefix LM); padding keys
+    hidden in both. attention_mask (batch, seq) -> (batch, 1, seq, seq)."""
+    # BEGIN SOLUTION
+    length = attention_mask.shape[1]
+    pattern = causal_mask(length) if prefix_lengths is None else prefix_lm_mask(prefix_lengths, length)
+    return combine_masks(pattern, padding_mask(attention_mask))
+    # END SOLUTION
+
+
+class T5DecoderOnly(nnx.Module):
+    """The T5 paper's other two architectures, from the same blocks: one stack, no encoder,
+    no cross-attention. `prefix_lm=False`: a language model (causal mask). `prefix_lm=True`:
+    a prefix LM, fully visible over the input prefix and causal after it (bidirectional
+    position buckets, since prefix positions see later ones)."""
+
+    def __init__(self, config: T5Config, *, prefix_lm: bool = False, rngs: nnx.Rngs):
+        self.config, self.prefix_lm = config, prefix_lm
+        self.shared = Embedding(config.vocab_size, config.d_model,
+                                embedding_init=nnx.initializers.normal(config.initializer_factor), rngs=rngs)
+        self.stack = T5Stack(config, decoder=True, cross_attention=False, bidirectional=prefix_lm, rngs=rngs)
+        self.eval()
+
+    def __call__(self, input_ids, prefix_lengths=None, attention_mask=None) -> jax.Array:
+        """input_ids (batch, seq) -> next-token logits (batch, seq, vocab)."""
+        input_ids = jnp.asarray(input_ids)
+        if self.prefix_lm and prefix_lengths is None:
+            raise ValueError("a prefix LM needs prefix_lengths (batch,): how many tokens are input")
+        attention_mask = (input_ids != self.config.pad_token_id) if attention_mask is None else attention_mask
+        mask = decoder_only_mask(attention_mask, prefix_lengths if self.prefix_lm else None)
+        x = self.stack(self.shared(input_ids), mask)
+        return self.shared.attend(x * self.config.d_model ** -0.5)

@@ -15,7 +15,8 @@ import numpy as np
 from flax import nnx
 
 from minitrans.models.cbow import context_windows
-from minitrans.pretraining.bert import IGNORE, mask_tokens, read_corpus
+from minitrans.datasets.corpus import read_corpus
+from minitrans.pretraining.bert import IGNORE, mask_tokens
 from minitrans.tokenizers.words import SPECIALS, WordVocabulary
 from minitrans.training import TrainState, adamw_with_warmup, make_train_step
 

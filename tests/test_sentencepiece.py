@@ -1,0 +1,48 @@
+"""T5's SentencePiece tokenizer: the real spiece.model and one trained here, T5's conventions."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from minitrans.datasets import bundled
+from minitrans.pretraining.t5 import check_sentinels
+from minitrans.tokenizers.sentencepiece import T5Tokenizer
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import shared_data  # noqa: E402
+
+
+def test_the_real_t5_vocabulary():
+    tok = T5Tokenizer.from_file(shared_data("t5/spiece.model"))
+    assert (tok.pieces, tok.vocab_size) == (32_000, 32_100)
+    ids = tok.encode("Thank you for inviting me to your party last week.")
+    assert ids == [1562, 25, 21, 14256, 140, 12, 39, 1088, 336, 471, 5, 1]  # the data README's ids + </s>
+    assert tok.sentinel_id(0) == 32099 and tok.sentinel_id(99) == 32000
+    with_sentinels = tok.encode("Thank you <extra_id_0> me to your party <extra_id_1> week.")
+    assert 32099 in with_sentinels and 32098 in with_sentinels
+    assert tok.decode(with_sentinels) == "Thank you <extra_id_0> me to your party <extra_id_1> week."
+    assert tok.decode(ids) == "Thank you for inviting me to your party last week."
+
+
+def test_training_a_model_with_t5_conventions(tmp_path):
+    lines = bundled("facts_corpus.txt").read_text().splitlines()
+    tok = T5Tokenizer.train(lines, vocab_size=600, model_prefix=tmp_path / "facts")
+    assert (tok.pad_id, tok.eos_id, tok.unk_id) == (0, 1, 2)
+    assert tok.vocab_size == 600 and tok.sentinel_id(0) == 599
+    text = "The capital of Lodorwen is Torkaom."
+    assert tok.decode(tok.encode(text)) == text
+    again = T5Tokenizer.from_file(tmp_path / "facts.model")
+    assert again.encode(text) == tok.encode(text)
+
+
+def test_bad_models_and_missing_sentinels(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        T5Tokenizer.from_file(tmp_path / "nope.model")
+    (tmp_path / "bad.model").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="is not a SentencePiece model"):
+        T5Tokenizer.from_file(tmp_path / "bad.model")
+    with pytest.raises(ValueError, match="holds no text"):
+        T5Tokenizer.train(["", " "], 200)
+    with pytest.raises(ValueError, match=r"span corruption needs 5 sentinel tokens .* this tokenizer has 0"):
+        check_sentinels(32000, 0, 5)
