@@ -7,6 +7,7 @@
     minitrans exercise check NAME [--dir D]   grade your copy, check by check
     minitrans exercise hint NAME              a hint
     minitrans pretrain bert [--corpus FILE] [--config mini] [--minutes M | --steps N] ...
+    minitrans pretrain t5 [--corpus FILE] [--config mini] [--vocab spiece.model] [--minutes M | --steps N] ...
 """
 
 import argparse
@@ -77,6 +78,30 @@ def cmd_exercise(args) -> int:
 
 
 
+def cmd_pretrain_t5(args, corpus: Path) -> int:
+    from minitrans.datasets import shared
+    from minitrans.datasets.corpus import read_corpus
+    from minitrans.models.t5 import T5Config
+    from minitrans.pretraining.t5 import pretrain_t5
+    from minitrans.tokenizers.sentencepiece import T5Tokenizer
+
+    presets = {"tiny": T5Config.tiny, "mini": T5Config.mini, "small": T5Config.small, "base": T5Config.base}
+    if args.config not in presets:
+        raise SystemExit(f"--config must be one of {', '.join(presets)} for T5, got {args.config!r}")
+    spiece = Path(args.vocab) if args.vocab else shared("t5/spiece.model")
+    if spiece is not None:
+        tokenizer = T5Tokenizer.from_file(spiece)
+    else:
+        print(f"no --vocab and no ../shared/data/t5/spiece.model: training a SentencePiece model of "
+              f"{args.vocab_size:,} on {corpus} ...", flush=True)
+        tokenizer = T5Tokenizer.train([" ".join(d) for d in read_corpus(corpus, args.max_chars)], args.vocab_size)
+    pretrain_t5(corpus, presets[args.config](), tokenizer, steps=args.steps, minutes=args.minutes,
+                batch_size=args.batch_size, input_length=args.max_length, target_length=args.target_length,
+                learning_rate=args.lr, warmup_steps=args.warmup, eval_every=args.eval_every, seed=args.seed,
+                out_dir=args.out, max_chars=args.max_chars, log=lambda line: print(line, flush=True))
+    return 0
+
+
 def cmd_pretrain(args) -> int:
     import gzip
 
@@ -90,6 +115,10 @@ def cmd_pretrain(args) -> int:
     corpus = Path(args.corpus) if args.corpus else bundled("facts_corpus.txt")
     if not corpus.exists():
         raise SystemExit(f"corpus {corpus} does not exist")
+    if args.steps is None and args.minutes is None:
+        args.steps = 300
+    if args.model == "t5":
+        return cmd_pretrain_t5(args, corpus)
     presets = {"tiny": BertConfig.tiny, "mini": BertConfig.mini, "base": BertConfig.base}
     if args.config in presets:
         config = presets[args.config]()
@@ -108,8 +137,6 @@ def cmd_pretrain(args) -> int:
             text = f.read(args.max_chars) if args.max_chars else f.read()
         print(f"learning a WordPiece vocabulary of up to {args.vocab_size:,} tokens from {corpus} ...")
         tokenizer = WordPieceTokenizer(learn_wordpiece_vocab(text.splitlines(), args.vocab_size))
-    if args.steps is None and args.minutes is None:
-        args.steps = 300
     def log(line: str) -> None:
         print(line, flush=True)
 
@@ -134,15 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     exercise.add_argument("--force", action="store_true", help="start: overwrite an existing copy")
 
     pretrain = commands.add_parser("pretrain", help="pre-train a model from scratch on a text corpus")
-    pretrain.add_argument("model", choices=["bert"])
+    pretrain.add_argument("model", choices=["bert", "t5"])
     pretrain.add_argument("--corpus", help="a text file, .gz, or a folder of them (default: data/facts_corpus.txt)")
-    pretrain.add_argument("--config", default="mini", help="tiny, mini, base, or a config.json")
-    pretrain.add_argument("--vocab", help="vocab.txt or a folder holding one (default: learn one from the corpus)")
+    pretrain.add_argument("--config", default="mini", help="tiny, mini, base (BERT: or a config.json; T5: or small)")
+    pretrain.add_argument("--vocab", help="BERT: vocab.txt or a folder holding one; T5: a spiece.model "
+                          "(default: learn one from the corpus; T5 uses ../shared/data/t5/spiece.model if present)")
     pretrain.add_argument("--vocab-size", type=int, default=8000, help="when learning the vocabulary")
+    pretrain.add_argument("--target-length", type=int, default=32, help="T5: span-corruption target length")
     pretrain.add_argument("--steps", type=int, help="training steps (default 300 unless --minutes)")
     pretrain.add_argument("--minutes", type=float, help="stop after this many minutes of wall clock")
     pretrain.add_argument("--batch-size", type=int, default=32)
-    pretrain.add_argument("--max-length", type=int, default=128)
+    pretrain.add_argument("--max-length", type=int, default=128, help="sequence (T5: input) length")
     pretrain.add_argument("--lr", type=float, default=1e-4)
     pretrain.add_argument("--warmup", type=int, default=100)
     pretrain.add_argument("--eval-every", type=int, default=50)

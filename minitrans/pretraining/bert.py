@@ -128,10 +128,8 @@ def pretrain_bert(corpus: str | Path, config, tokenizer, *, steps: int | None = 
     from flax import nnx
 
     from minitrans.models.bert import BertForPreTraining
-    from minitrans.training import TrainState, adamw_with_warmup, make_train_step
+    from minitrans.pretraining.loop import pretraining_loop, save_run
 
-    if steps is None and minutes is None:
-        raise ValueError("give steps or minutes (or both) to bound the pre-training")
     if config.vocab_size != tokenizer.vocab_size:
         config = config.replace(vocab_size=tokenizer.vocab_size)
     if max_length > config.max_position_embeddings:
@@ -147,69 +145,27 @@ def pretrain_bert(corpus: str | Path, config, tokenizer, *, steps: int | None = 
                 for i in range(0, min(len(eval_pairs), eval_batches * batch_size), batch_size)]
     log(f"corpus {corpus}: {sum(map(len, train_docs)):,} training segments in {len(train_docs):,} documents, "
         f"{len(eval_pairs):,} held-out pairs; vocabulary {tokenizer.vocab_size:,}")
-
     model = BertForPreTraining(config, rngs=nnx.Rngs(params=seed, dropout=seed + 1))
     log(f"BertForPreTraining: {sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param))):,} parameters")
-    schedule_steps = steps if steps is not None else 10**9  # time-bounded: warm-up, then constant
-    optimizer = adamw_with_warmup(learning_rate, schedule_steps, warmup_steps,
-                                  schedule="linear" if steps is not None else "constant")
-    model.train()
-    state = TrainState.create(model, optimizer)
-    train_step = make_train_step(state.graphdef, optimizer, pretraining_loss)
-    model.eval()
-    eval_graphdef, _ = nnx.split(model)
-    eval_fn = jax.jit(lambda s, batch: pretraining_loss(nnx.merge(eval_graphdef, s), batch)[1])
 
-    def held_out_metrics() -> dict:
-        eval_model = state.model()
-        eval_model.eval()
-        _, eval_state = nnx.split(eval_model)
-        totals: dict[str, float] = {}
-        for batch in held_out:
-            for k, v in eval_fn(eval_state, batch).items():
-                totals[k] = totals.get(k, 0.0) + float(v) / len(held_out)
-        return totals
+    pairs: list = []
+    cursor = 0
 
-    history, pairs, cursor, step, tokens = [], [], 0, 0, 0
-    deadline = started + minutes * 60 if minutes is not None else None
-    window_start, window_tokens = time.perf_counter(), 0
-    while (steps is None or step < steps) and (deadline is None or time.perf_counter() < deadline):
+    def next_batch() -> dict:
+        nonlocal pairs, cursor
         if cursor + batch_size > len(pairs):  # a new epoch: fresh pairs, fresh shuffle
             pairs = make_nsp_pairs(train_docs, rng)
             rng.shuffle(pairs)
             cursor = 0
             if len(pairs) < batch_size:
                 raise ValueError(f"the corpus gives {len(pairs)} sentence pairs, fewer than batch_size={batch_size}")
-        batch = make_batch(pairs[cursor:cursor + batch_size], tokenizer, rng, max_length, max_predictions)
         cursor += batch_size
-        state.params, state.rest, state.opt_state, loss, metrics = train_step(
-            state.params, state.rest, state.opt_state, batch.as_dict())
-        step += 1
-        real = int(batch.attention_mask.sum())
-        tokens += real
-        window_tokens += real
-        if step % eval_every == 0 or step == steps:
-            evaluation = held_out_metrics()
-            now = time.perf_counter()
-            record = {"step": step, "seconds": round(now - started, 1), "loss": float(loss),
-                      "train_mlm_accuracy": float(metrics["mlm_accuracy"]),
-                      "tokens_per_second": round(window_tokens / (now - window_start), 1),
-                      **{f"held_out_{k}": round(v, 4) for k, v in evaluation.items()}}
-            history.append(record)
-            log(f"step {step:6d}  {record['seconds']:7.0f}s  loss {record['loss']:.3f}  "
-                f"held-out masked-token accuracy {evaluation['mlm_accuracy']:.1%}  "
-                f"NSP accuracy {evaluation['nsp_accuracy']:.1%}  {record['tokens_per_second']:,.0f} tokens/s")
-            window_start, window_tokens = time.perf_counter(), 0
-    if not history or history[-1]["step"] != step:
-        evaluation = held_out_metrics()
-        history.append({"step": step, "seconds": round(time.perf_counter() - started, 1),
-                        **{f"held_out_{k}": round(v, 4) for k, v in evaluation.items()}})
-    model = state.model()
-    model.eval()
+        return make_batch(pairs[cursor - batch_size:cursor], tokenizer, rng, max_length, max_predictions).as_dict()
+
+    result = pretraining_loop(
+        model, pretraining_loss, next_batch, held_out, steps=steps, minutes=minutes, learning_rate=learning_rate,
+        warmup_steps=warmup_steps, eval_every=eval_every, started=started, log=log,
+        describe=lambda m: f"held-out masked-token accuracy {m['mlm_accuracy']:.1%}  NSP accuracy {m['nsp_accuracy']:.1%}")
     if out_dir is not None:
-        model.save_pretrained(out_dir)
-        tokenizer.save_vocabulary(out_dir)
-        (Path(out_dir) / "pretraining_history.json").write_text(__import__("json").dumps(history, indent=1))
-        log(f"saved the model, its vocabulary and the history to {out_dir}")
-    return {"model": model, "history": history, "steps": step, "tokens": tokens,
-            "seconds": time.perf_counter() - started}
+        save_run(out_dir, result["model"], tokenizer.save_vocabulary, result["history"], log)
+    return result
