@@ -1,0 +1,79 @@
+# %% [markdown]
+# # Lesson 10: pre-training T5 by span corruption
+#
+# T5 learns from raw text by filling in blanks: about 15% of the tokens are dropped in spans,
+# each span replaced by one sentinel; the decoder writes out what each sentinel hid. This
+# lesson pre-trains a small T5 that way on the synthetic encyclopedia and asks it to fill in
+# spans it has not seen.
+#
+# The same command pre-trains on real books with T5's own vocabulary:
+#     minitrans pretrain t5 --corpus ../shared/data/gutenberg --vocab ../shared/data/t5/spiece.model --minutes 30
+
+# %%
+import jax.numpy as jnp
+import numpy as np
+
+from minitrans.datasets import bundled
+from minitrans.generation import generate
+from minitrans.models.t5 import T5Config
+from minitrans.pretraining.t5 import pretrain_t5, random_spans_noise_mask, span_corrupt
+from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.tokenizers.sentencepiece import T5Tokenizer
+
+args = lesson_args("Lesson 10: pre-training T5")
+out = output_dir(args, "10_t5_pretraining")
+corpus = bundled("facts_corpus.txt")
+
+# %% [markdown]
+# ## Step 1: a SentencePiece vocabulary with T5's conventions
+# <pad> = 0, </s> = 1, <unk> = 2, and 100 sentinels at the end of the vocabulary.
+
+# %%
+step("Step 1: train a SentencePiece model")
+tokenizer = T5Tokenizer.train(corpus.read_text().splitlines(), vocab_size=1000, model_prefix=out / "spiece")
+print(f"{tokenizer.pieces} pieces + {tokenizer.extra_ids} sentinels = {tokenizer.vocab_size}; "
+      f"<extra_id_0> = {tokenizer.sentinel_id(0)}")
+print(tokenizer.tokenize("The capital of Lodorwen is Torkaom."))
+
+# %% [markdown]
+# ## Step 2: the paper's span corruption
+# Noise density 0.15 and mean span length 3, so a 40-token stretch loses 6 tokens in 2 spans.
+
+# %%
+step("Step 2: span corruption")
+ids = tokenizer.encode("The capital of Lodorwen is Torkaom. The river Fenash flows through Torkaom.", add_eos=False)
+mask = random_spans_noise_mask(len(ids), rng=np.random.default_rng(args.seed))
+inputs, targets = span_corrupt(ids, mask, vocab_size=tokenizer.vocab_size, eos_id=tokenizer.eos_id)
+print("noise mask:", "".join("x" if m else "." for m in mask))
+print("inputs: ", tokenizer.decode(inputs))
+print("targets:", tokenizer.decode(targets))
+
+# %% [markdown]
+# ## Step 3: pre-train
+# Held-out rows come from documents the model never trains on; span accuracy counts the
+# hidden tokens predicted right (teacher forcing), sentinels excluded.
+
+# %%
+step("Step 3: pre-train a small T5")
+config = T5Config(vocab_size=tokenizer.vocab_size, d_model=128, d_kv=32, d_ff=512, num_layers=2, num_heads=4,
+                  dropout_rate=0.0)
+steps = 40 if args.quick else 1500
+result = pretrain_t5(corpus, config, tokenizer, steps=steps, batch_size=32, input_length=64, target_length=16,
+                     learning_rate=2e-3, warmup_steps=max(5, steps // 10), eval_every=max(10, steps // 10),
+                     seed=args.seed)
+history = result["history"]
+save_curves({"held-out span accuracy": [h["held_out_span_accuracy"] for h in history]},
+            out / "span_accuracy.png", "T5 span corruption", xlabel="evaluation", ylabel="accuracy")
+
+# %% [markdown]
+# ## Step 4: fill in the blanks
+# Give the model a sentence with sentinels; it writes each sentinel followed by its guess.
+
+# %%
+step("Step 4: fill in the blanks")
+model = result["model"]
+for text in ["The capital of Lodorwen <extra_id_0> Torkaom.", "The river <extra_id_0> flows through Torkaom.",
+             "People in Vaquel speak <extra_id_0>."]:
+    generated = generate(model, jnp.asarray([tokenizer.encode(text)]), max_new_tokens=8)
+    print(f"{text:<48} -> {tokenizer.decode(generated[0])}")
+print(f"final held-out span accuracy {history[-1]['held_out_span_accuracy']:.1%}")
