@@ -155,3 +155,26 @@ def test_span_corruption_rates_and_round_trip():
     counts = [sum(1 for t in tokenize_and_mask(list(range(1000)), vocab_size=5000, rng=np.random.default_rng(s))[1]
                   if t < 4000) for s in range(5)]
     assert abs(np.mean(counts) / 1000 - 0.15) < 0.02  # the course's version masks ~15%
+
+
+def test_t5_pretraining_learns_and_saves(tmp_path):
+    from minitrans.datasets import bundled
+    from minitrans.pretraining.t5 import make_span_batch, pretrain_t5, raw_length_for
+    from minitrans.tokenizers.sentencepiece import T5Tokenizer
+
+    assert raw_length_for(128, 32) == 141  # 141 - 21 noise + 7 spans + EOS = 128 inputs; 21 + 7 + 2 = 30 targets
+    corpus = bundled("facts_corpus.txt")
+    tok = T5Tokenizer.train(corpus.read_text().splitlines(), vocab_size=800, model_prefix=tmp_path / "sp")
+    rows = np.arange(10, 10 + 2 * raw_length_for(64, 16)).reshape(2, -1) % 600 + 3
+    batch = make_span_batch(rows, tok, np.random.default_rng(0), 64, 16)
+    assert batch["input_ids"].shape == (2, 64) and batch["labels"].shape == (2, 16)
+    assert (batch["labels"] >= 700).sum() >= 2 and batch["word_weights"].sum() > 0
+    config = T5Config(vocab_size=tok.vocab_size, d_model=64, d_kv=16, d_ff=128, num_layers=1, num_heads=4, dropout_rate=0.0)
+    result = pretrain_t5(corpus, config, tok, steps=60, batch_size=16, input_length=64, target_length=16,
+                         learning_rate=3e-3, warmup_steps=5, eval_every=30, out_dir=tmp_path / "run", log=lambda *_: None)
+    first, last = result["history"][0], result["history"][-1]
+    assert last["held_out_loss"] < first["held_out_loss"] and last["held_out_span_accuracy"] > 0.05
+    again = T5ForConditionalGeneration.from_pretrained(tmp_path / "run")
+    assert (tmp_path / "run" / "spiece.model").exists()
+    ids = jnp.asarray([tok.encode("The capital of <extra_id_0> is here.")])
+    np.testing.assert_allclose(again(ids, labels=ids).logits, result["model"](ids, labels=ids).logits, atol=1e-5)

@@ -160,7 +160,7 @@ def pretrain_bert(corpus: str | Path, config, tokenizer, *, steps: int | None = 
             if len(pairs) < batch_size:
                 raise ValueError(f"the corpus gives {len(pairs)} sentence pairs, fewer than batch_size={batch_size}")
         cursor += batch_size
-        return make_batch(pairs[cursor - batch_size:cursor], tokenizer, rng, max_length, max_predictions).as_dict()
+        return make_batch(pairs[cursor - batch_size:cursor], tokenizer, rng, max_length, max_predictions).__dict__
 
     result = pretraining_loop(
         model, pretraining_loss, next_batch, held_out, steps=steps, minutes=minutes, learning_rate=learning_rate,

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from minitrans.training import TrainState, adamw_with_warmup, make_train_step
@@ -16,8 +18,10 @@ def pretraining_loop(model: nnx.Module, loss_fn, next_batch: Callable[[], dict],
                      steps: int | None, minutes: float | None, learning_rate: float, warmup_steps: int,
                      eval_every: int, describe: Callable[[dict], str], started: float | None = None,
                      log=print) -> dict:
-    """Train `model` on `next_batch()` (a dict of arrays; its "attention_mask" or "input_ids" != 0
-    counts the real tokens) until `steps` steps or `minutes` have passed.
+    """Train `model` on `next_batch()` (a dict of numpy arrays; its "attention_mask" or
+    "input_ids" != 0 counts the real tokens) until `steps` steps or `minutes` have passed.
+    Tokens are counted on the host before the batch moves to the device, so nothing waits for
+    the device between steps and the next batch is prepared while the current step runs.
 
     `loss_fn(model, batch) -> (loss, metrics)`. Every `eval_every` steps the metrics are averaged
     over the fixed `held_out` batches with dropout off, and `describe(held_out_metrics)` is
@@ -48,17 +52,19 @@ def pretraining_loop(model: nnx.Module, loss_fn, next_batch: Callable[[], dict],
 
     def real_tokens(batch) -> int:
         mask = batch["attention_mask"] if "attention_mask" in batch else batch["input_ids"] != 0
-        return int(mask.sum())
+        return int(np.asarray(mask).sum())
 
     history, step, tokens = [], 0, 0
     deadline = started + minutes * 60 if minutes is not None else None
     window_start, window_tokens = time.perf_counter(), 0
     while (steps is None or step < steps) and (deadline is None or time.perf_counter() < deadline):
         batch = next_batch()
+        count = real_tokens(batch)
+        batch = {k: jnp.asarray(v) for k, v in batch.items()}
         state.params, state.rest, state.opt_state, loss, _ = train_step(state.params, state.rest, state.opt_state, batch)
         step += 1
-        tokens += real_tokens(batch)
-        window_tokens += real_tokens(batch)
+        tokens += count
+        window_tokens += count
         if step % eval_every == 0 or step == steps:
             evaluation, now = held_out_metrics(), time.perf_counter()
             history.append({"step": step, "seconds": round(now - started, 1), "loss": round(float(loss), 4),

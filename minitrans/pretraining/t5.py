@@ -185,8 +185,7 @@ def pretrain_t5(corpus, config, tokenizer, *, steps: int | None = None, minutes:
         if cursor + batch_size > len(order):
             order, cursor = rng.permutation(len(rows)), 0
         cursor += batch_size
-        batch = make_span_batch(rows[order[cursor - batch_size:cursor]], tokenizer, rng, input_length, target_length)
-        return {k: jnp.asarray(v) for k, v in batch.items()}
+        return make_span_batch(rows[order[cursor - batch_size:cursor]], tokenizer, rng, input_length, target_length)
 
     result = pretraining_loop(
         model, span_corruption_loss, next_batch, held_out, steps=steps, minutes=minutes, learning_rate=learning_rate,
