@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from minitrans.masks import padding_mask
+from minitrans.masks import cross_attention_mask, decoding_mask
 from minitrans.nn import scaled_dot_product_attention
 
 
@@ -46,8 +46,8 @@ def decode_step(model, tokens: jax.Array, position: jax.Array, cache: dict, atte
     config, stack = model.config, model.decoder
     x = model.shared(tokens[:, None])  # (batch, 1, d_model)
     bias = stack.relative_position_bias(1, max_length, offset=position)  # (1, heads, 1, max_length)
-    self_mask = (jnp.arange(max_length) <= position)[None, None, None, :]  # (1, 1, 1, max_length)
-    cross_mask = padding_mask(attention_mask)  # (batch, 1, 1, source)
+    self_mask = decoding_mask(position, max_length)  # (1, 1, 1, max_length)
+    cross_mask = cross_attention_mask(attention_mask)  # (batch, 1, 1, source)
     new_k, new_v = [], []
     for i, block in enumerate(stack.blocks):
         attention, h = block.self_attention, block.self_attention_norm(x)

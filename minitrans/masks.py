@@ -71,6 +71,13 @@ def prefix_lm_mask(prefix_lengths, length: int) -> jnp.ndarray:
     # END SOLUTION
 
 
+def decoding_mask(position, cache_length: int) -> jnp.ndarray:
+    """Cached decoding: the one new query at `position` may attend to the cache's keys at
+    positions <= `position` (the tokens produced so far), shape (1, 1, 1, cache_length).
+    `position` may be traced, so one compiled step serves every position."""
+    return (jnp.arange(cache_length) <= position)[None, None, None, :]
+
+
 def cross_attention_mask(encoder_attention_mask) -> jnp.ndarray:
     """Decoder queries attending to encoder keys: every decoder position may see every real
     encoder token. (batch, encoder_seq) -> (batch, 1, 1, encoder_seq)."""

@@ -63,6 +63,12 @@ def test_padding_and_cross_attention_masks_hide_pad_keys():
         padding_mask(np.ones(3))
 
 
+def test_decoding_mask_shows_the_tokens_produced_so_far():
+    from minitrans.masks import decoding_mask
+    np.testing.assert_array_equal(decoding_mask(2, 5)[0, 0, 0], [True, True, True, False, False])
+    np.testing.assert_array_equal(jax.jit(decoding_mask, static_argnums=1)(jnp.asarray(0), 3)[0, 0, 0], [True, False, False])
+
+
 def test_combine_masks_intersects_with_broadcasting():
     combined = np.asarray(combine_masks(padding_mask(np.array([[1, 1, 0]])), causal_mask(3), None))
     assert combined.shape == (1, 1, 3, 3)
