@@ -1,0 +1,66 @@
+"""Multi-task mixing (T5 paper, section 3.5.2): how often to draw from each task's data.
+
+With e_m examples in task m:
+- examples-proportional:  r_m = min(e_m, K) / sum_n min(e_n, K); the limit K keeps a huge
+  task from drowning the others;
+- temperature-scaled:     take those rates to the power 1/T and renormalise; T = 1 is
+  proportional, larger T moves towards equal mixing;
+- equal:                  r_m = 1 / M.
+"""
+
+import numpy as np
+
+
+def mixing_rates(sizes: dict[str, int], strategy: str = "proportional", limit: int | None = None,
+                 temperature: float = 1.0) -> dict[str, float]:
+    """Sampling rates per task from its number of examples."""
+    # BEGIN SOLUTION
+    if not sizes:
+        raise ValueError("no tasks to mix")
+    bad = {name: n for name, n in sizes.items() if n <= 0}
+    if bad:
+        raise ValueError(f"every task needs at least one example; empty: {bad}")
+    if strategy == "equal":
+        return {name: 1.0 / len(sizes) for name in sizes}
+    if strategy not in ("proportional", "temperature"):
+        raise ValueError(f"strategy must be 'proportional', 'temperature' or 'equal', got {strategy!r}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    capped = np.array([min(n, limit) if limit else n for n in sizes.values()], dtype=float)
+    rates = capped / capped.sum()
+    if strategy == "temperature":
+        rates = rates ** (1.0 / temperature)
+        rates = rates / rates.sum()
+    return dict(zip(sizes, rates.tolist()))
+    # END SOLUTION
+
+
+class MixtureSampler:
+    """Draw (task, example) pairs: the task by its rate, then an example of it, each task's
+    examples shuffled and cycled. Seeded: the same seed gives the same stream."""
+
+    def __init__(self, datasets: dict[str, list], rates: dict[str, float], seed: int = 0):
+        missing = set(datasets) ^ set(rates)
+        if missing:
+            raise ValueError(f"datasets and rates name different tasks: {sorted(missing)}")
+        empty = [name for name, data in datasets.items() if len(data) == 0]
+        if empty:
+            raise ValueError(f"empty data set(s): {empty}")
+        self.names = list(datasets)
+        self.datasets = datasets
+        self.probabilities = np.array([rates[n] for n in self.names], dtype=float)
+        self.probabilities /= self.probabilities.sum()
+        self.rng = np.random.default_rng(seed)
+        self.orders = {n: self.rng.permutation(len(datasets[n])) for n in self.names}
+        self.cursors = {n: 0 for n in self.names}
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        name = self.names[self.rng.choice(len(self.names), p=self.probabilities)]
+        if self.cursors[name] == len(self.orders[name]):
+            self.orders[name], self.cursors[name] = self.rng.permutation(len(self.datasets[name])), 0
+        index = self.orders[name][self.cursors[name]]
+        self.cursors[name] += 1
+        return name, self.datasets[name][index]
