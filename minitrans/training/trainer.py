@@ -1,0 +1,274 @@
+"""One line to train, as in the course:
+
+    Trainer(model, train_data, eval_data=..., args=TrainingArguments(num_epochs=3, warmup_steps=100,
+            weight_decay=0.01, learning_rate=5e-5), loss_fn=..., metrics=...).train()
+
+- AdamW with linear warm-up then linear or cosine decay, no weight decay on biases and norms,
+  clipping by global norm, gradient accumulation (optax.MultiSteps), epochs or max steps;
+- one jitted pure training step (minitrans.training.step) and no host sync per step except
+  when logging;
+- evaluation every N steps with metric functions, keeping the best checkpoint;
+- checkpoints: the model as safetensors (its own from_pretrained format when it has one) plus
+  the training state (optimizer state and dropout RNG counters as safetensors, step and data
+  position as JSON), written to a temporary folder and renamed, so a crash mid-save never
+  leaves a broken checkpoint; `train(resume_from=...)` continues exactly where it stopped;
+- data parallelism: each batch is split over all JAX devices (a Mesh with one "data" axis);
+  on one device nothing changes. Several hosts: call jax.distributed.initialize() first (see
+  the README).
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from minitrans.training.step import TrainState, adamw_with_warmup, make_train_step
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingArguments:
+    output_dir: str | None = None
+    num_epochs: int = 1
+    max_steps: int | None = None
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    warmup_steps: int = 0
+    weight_decay: float = 0.01
+    schedule: str = "linear"
+    max_grad_norm: float | None = 1.0
+    gradient_accumulation_steps: int = 1
+    eval_every: int | None = None
+    save_every: int | None = None
+    keep_best: str | None = None  # a metric name: keep the checkpoint where it was best
+    greater_is_better: bool = True
+    log_every: int = 10
+    seed: int = 0
+    progress_bar: bool = True
+
+    def __post_init__(self):
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.batch_size < 1 or self.num_epochs < 1 or self.gradient_accumulation_steps < 1:
+            raise ValueError("batch_size, num_epochs and gradient_accumulation_steps must be at least 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
+
+
+def stack_examples(examples: list[dict]) -> dict:
+    """The default collate: stack each field of equally shaped examples."""
+    return {key: np.stack([np.asarray(e[key]) for e in examples]) for key in examples[0]}
+
+
+def is_key(leaf) -> bool:
+    return hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+
+
+def flatten(tree) -> dict[str, np.ndarray]:
+    """A pytree as {path: array}, for safetensors (random keys stored as their key data)."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {jax.tree_util.keystr(path): np.asarray(jax.random.key_data(leaf) if is_key(leaf) else leaf)
+            for path, leaf in leaves}
+
+
+def unflatten(tree, arrays: dict[str, np.ndarray]):
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    missing = [jax.tree_util.keystr(p) for p, _ in leaves if jax.tree_util.keystr(p) not in arrays]
+    if missing:
+        raise ValueError(f"the checkpoint does not fit this model and optimizer: missing {missing[:3]}")
+    values = []
+    for path, leaf in leaves:
+        value = arrays[jax.tree_util.keystr(path)]
+        if is_key(leaf):
+            values.append(jax.random.wrap_key_data(jnp.asarray(value), impl=jax.random.key_impl(leaf)))
+            continue
+        if tuple(value.shape) != tuple(np.shape(leaf)):
+            raise ValueError(f"the checkpoint does not fit this model: {jax.tree_util.keystr(path)} has shape "
+                             f"{tuple(value.shape)}, expected {tuple(np.shape(leaf))}")
+        values.append(jnp.asarray(value, dtype=np.asarray(leaf).dtype) if hasattr(leaf, "dtype") else value)
+    return jax.tree_util.tree_unflatten(treedef, values)
+
+
+class Trainer:
+    def __init__(self, model: nnx.Module, train_data, eval_data=None, args: TrainingArguments = TrainingArguments(),
+                 loss_fn: Callable | None = None, metrics: dict[str, Callable] | None = None,
+                 collate: Callable[[list], dict] = stack_examples, trainable_mask=None):
+        if train_data is None or len(train_data) == 0:
+            raise ValueError("the training data set is empty")
+        if eval_data is not None and len(eval_data) == 0:
+            raise ValueError("the evaluation data set is empty (pass None for no evaluation)")
+        if args.batch_size > len(train_data):
+            raise ValueError(f"batch_size={args.batch_size} is larger than the {len(train_data)} training examples")
+        if loss_fn is None:
+            raise ValueError("give loss_fn(model, batch) -> (loss, metrics)")
+        self.model, self.train_data, self.eval_data, self.args = model, train_data, eval_data, args
+        self.loss_fn, self.metrics, self.collate, self.trainable_mask = loss_fn, metrics or {}, collate, trainable_mask
+        self.steps_per_epoch = len(train_data) // args.batch_size
+        updates = self.steps_per_epoch * args.num_epochs // args.gradient_accumulation_steps
+        self.total_steps = args.max_steps or max(1, updates) * args.gradient_accumulation_steps
+        self.mesh = Mesh(np.array(jax.devices()), ("data",))
+        self.history: list[dict] = []
+
+    # ------------------------------------------------------------------ pieces
+
+    def optimizer(self) -> optax.GradientTransformation:
+        a = self.args
+        updates = max(1, self.total_steps // a.gradient_accumulation_steps)
+        tx = adamw_with_warmup(a.learning_rate, updates, a.warmup_steps, a.weight_decay, a.schedule, a.max_grad_norm)
+        if self.trainable_mask is not None:
+            from minitrans.training.transfer import freeze
+            tx = freeze(tx, self.trainable_mask)
+        if a.gradient_accumulation_steps > 1:
+            tx = optax.MultiSteps(tx, every_k_schedule=a.gradient_accumulation_steps)
+        return tx
+
+    def shard(self, batch: dict) -> dict:
+        """Split the batch's first axis over the devices (replicate if it does not divide)."""
+        n = len(self.mesh.devices)
+        out = {}
+        for key, value in batch.items():
+            value = np.asarray(value)
+            spec = PartitionSpec("data") if value.ndim and value.shape[0] % n == 0 else PartitionSpec()
+            out[key] = jax.device_put(value, NamedSharding(self.mesh, spec))
+        return out
+
+    def batch_at(self, epoch: int, index: int) -> dict:
+        """Batch `index` of `epoch`: each epoch's order is a permutation seeded by (seed, epoch),
+        so a resumed run sees exactly the batches the uninterrupted one would."""
+        order = np.random.default_rng([self.args.seed, epoch]).permutation(len(self.train_data))
+        chosen = order[index * self.args.batch_size:(index + 1) * self.args.batch_size]
+        return self.collate([self.train_data[int(i)] for i in chosen])
+
+    def evaluate(self, state: TrainState | None = None) -> dict:
+        """Loss, loss_fn's metrics and the metric functions over eval_data, dropout off."""
+        if self.eval_data is None:
+            return {}
+        model = state.model() if state is not None else self.model
+        model.eval()
+        graphdef, eval_state = nnx.split(model)
+        if not hasattr(self, "eval_fn"):  # compiled once; the graph never changes
+            self.eval_fn = jax.jit(lambda s, batch: self.loss_fn(nnx.merge(graphdef, s), batch))
+        totals, count = {}, 0
+        for start in range(0, len(self.eval_data), self.args.batch_size):
+            batch = self.collate(list(self.eval_data[start:start + self.args.batch_size]))
+            n = len(next(iter(batch.values())))
+            loss, metrics = self.eval_fn(eval_state, {k: jnp.asarray(v) for k, v in batch.items()})
+            for k, v in {"loss": loss, **metrics}.items():
+                totals[k] = totals.get(k, 0.0) + float(v) * n
+            for name, fn in self.metrics.items():
+                totals[name] = totals.get(name, 0.0) + float(fn(model, batch)) * n
+            count += n
+        return {k: v / count for k, v in totals.items()}
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save_checkpoint(self, folder: str | Path, state: TrainState, step: int) -> Path:
+        """Write the model and the training state to `folder`, atomically."""
+        from safetensors.numpy import save_file
+
+        folder = Path(folder)
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        model = state.model()
+        if hasattr(model, "save_pretrained"):
+            model.save_pretrained(tmp / "model")
+        save_file(flatten(state.params), str(tmp / "params.safetensors"))
+        save_file(flatten(state.opt_state), str(tmp / "optimizer.safetensors"))
+        save_file(flatten(state.rest), str(tmp / "rng.safetensors"))
+        (tmp / "trainer_state.json").write_text(json.dumps({
+            "step": step, "model": type(model).__name__, "args": dataclasses.asdict(self.args),
+            "history": self.history}, indent=1))
+        old = folder.with_name(folder.name + ".old")
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+        return folder
+
+    def load_checkpoint(self, folder: str | Path, state: TrainState) -> int:
+        from safetensors.numpy import load_file
+
+        folder = Path(folder)
+        info = folder / "trainer_state.json"
+        if not info.is_file():
+            raise FileNotFoundError(f"{folder} holds no checkpoint (no trainer_state.json)")
+        saved = json.loads(info.read_text())
+        if saved["model"] != type(self.model).__name__:
+            raise ValueError(f"{folder} is a checkpoint of a {saved['model']}, not of a {type(self.model).__name__}")
+        state.params = unflatten(state.params, load_file(str(folder / "params.safetensors")))
+        state.opt_state = unflatten(state.opt_state, load_file(str(folder / "optimizer.safetensors")))
+        state.rest = unflatten(state.rest, load_file(str(folder / "rng.safetensors")))
+        self.history = saved["history"]
+        return saved["step"]
+
+    # ------------------------------------------------------------------ the loop
+
+    def train(self, resume_from: str | Path | None = None, stop_after: int | None = None) -> dict:
+        """Train to total_steps (or stop early after `stop_after` steps, to test resuming)."""
+        from tqdm.auto import tqdm
+
+        a = self.args
+        optimizer = self.optimizer()
+        self.model.train()
+        state = TrainState.create(self.model, optimizer)
+        step = self.load_checkpoint(resume_from, state) if resume_from else 0
+        train_step = make_train_step(state.graphdef, optimizer, self.loss_fn)
+        log_file = Path(a.output_dir) / "log.jsonl" if a.output_dir else None
+        if log_file:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+        best = None
+        bar = tqdm(total=self.total_steps, initial=step, disable=not a.progress_bar, desc="training")
+        started, tokens = time.perf_counter(), 0
+        last = step + stop_after if stop_after else self.total_steps
+        while step < min(last, self.total_steps):
+            epoch, index = divmod(step, self.steps_per_epoch)
+            batch = self.batch_at(epoch, index)
+            tokens += int(np.asarray(batch.get("attention_mask", batch.get("input_ids", [[0]]))).astype(bool).sum())
+            state.params, state.rest, state.opt_state, loss, metrics = train_step(
+                state.params, state.rest, state.opt_state, self.shard(batch))
+            step += 1
+            bar.update(1)
+            if step % a.log_every == 0 or step == self.total_steps:
+                record = {"step": step, "epoch": epoch, "loss": float(loss),
+                          "tokens_per_second": round(tokens / (time.perf_counter() - started), 1)}
+                self.history.append(record)
+                bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_second']:,.0f}")
+                if log_file:
+                    with open(log_file, "a") as f:
+                        f.write(json.dumps(record) + "\n")
+            if a.eval_every and step % a.eval_every == 0 and self.eval_data is not None:
+                evaluation = {"step": step, **{f"eval_{k}": v for k, v in self.evaluate(state).items()}}
+                self.history.append(evaluation)
+                if a.keep_best and a.output_dir:
+                    value = evaluation[f"eval_{a.keep_best}"]
+                    if best is None or (value > best if a.greater_is_better else value < best):
+                        best = value
+                        self.save_checkpoint(Path(a.output_dir) / "best", state, step)
+            if a.save_every and a.output_dir and step % a.save_every == 0:
+                self.save_checkpoint(Path(a.output_dir) / "latest", state, step)
+        bar.close()
+        self.state, self.step = state, step
+        self.model = state.model()
+        self.model.eval()
+        if a.output_dir:
+            self.save_checkpoint(Path(a.output_dir) / "latest", state, step)
+        return {"history": self.history, "steps": step}
+
+
+def classification_loss(model, batch: dict):
+    """Cross entropy of `model(input_ids, token_type_ids, attention_mask).logits` against labels."""
+    from minitrans.losses import accuracy, cross_entropy
+
+    logits = model(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask")).logits
+    loss = cross_entropy(logits, batch["labels"])
+    return loss, {"accuracy": accuracy(logits, batch["labels"])}

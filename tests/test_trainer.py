@@ -1,0 +1,130 @@
+"""The Trainer: it learns, it resumes exactly, its checkpoints survive a crash, bad input is
+named, and two devices give the same losses as one."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from flax import nnx
+
+from minitrans.models.bert import BertConfig, BertForSequenceClassification
+from minitrans.training.trainer import Trainer, TrainingArguments, classification_loss
+
+CONFIG = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                    intermediate_size=32, max_position_embeddings=12, hidden_dropout_prob=0.1)
+
+
+def toy_data(n, seed=0):
+    """Label 1 when token 7 appears: learnable in a few dozen steps."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        ids = rng.integers(8, 40, size=10)
+        label = int(rng.random() < 0.5)
+        if label:
+            ids[rng.integers(1, 10)] = 7
+        ids[0] = 2
+        out.append({"input_ids": ids.astype(np.int32), "attention_mask": np.ones(10, np.int32),
+                    "labels": np.int32(label)})
+    return out
+
+
+def model():
+    return BertForSequenceClassification(CONFIG, rngs=nnx.Rngs(params=0, dropout=1))
+
+
+def test_trainer_learns_and_evaluates(tmp_path):
+    args = TrainingArguments(output_dir=str(tmp_path), num_epochs=8, batch_size=16, learning_rate=3e-3,
+                             warmup_steps=5, eval_every=40, keep_best="accuracy", log_every=5, progress_bar=False)
+    trainer = Trainer(model(), toy_data(320), toy_data(64, seed=1), args, loss_fn=classification_loss)
+    before = trainer.evaluate()
+    result = trainer.train()
+    after = trainer.evaluate()
+    assert result["steps"] == 8 * 20
+    assert after["loss"] < before["loss"] and after["accuracy"] > 0.9 > before["accuracy"]
+    assert (tmp_path / "best" / "model" / "model.safetensors").exists()
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["step"] == 160 and "tokens_per_second" in json.loads(lines[-1])
+
+
+def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
+    args = TrainingArguments(output_dir=str(tmp_path / "a"), num_epochs=2, batch_size=8, learning_rate=1e-3,
+                             warmup_steps=2, log_every=1, progress_bar=False)
+    data = toy_data(48)
+    straight = Trainer(model(), data, args=args, loss_fn=classification_loss).train()
+    first = Trainer(model(), data, args=TrainingArguments(**{**args.__dict__, "output_dir": str(tmp_path / "b")}),
+                    loss_fn=classification_loss)
+    first.train(stop_after=5)  # an interruption after 5 of 12 steps; the last checkpoint is "latest"
+    resumed = Trainer(model(), data, args=TrainingArguments(**{**args.__dict__, "output_dir": str(tmp_path / "b")}),
+                      loss_fn=classification_loss).train(resume_from=tmp_path / "b" / "latest")
+    losses = lambda h: [r["loss"] for r in h if "loss" in r]
+    assert len(losses(straight["history"])) == 12
+    np.testing.assert_allclose(losses(resumed["history"]), losses(straight["history"]), rtol=1e-6)
+
+
+def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import safetensors.numpy
+    args = TrainingArguments(output_dir=str(tmp_path), num_epochs=1, batch_size=8, log_every=1, progress_bar=False)
+    trainer = Trainer(model(), toy_data(16), args=args, loss_fn=classification_loss)
+    trainer.train()
+    before = (tmp_path / "latest" / "trainer_state.json").read_text()
+    calls = {"n": 0}
+    real = safetensors.numpy.save_file
+
+    def crash_on_second(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full")
+        return real(*a, **k)
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", crash_on_second)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save_checkpoint(tmp_path / "latest", trainer.state, 99)
+    monkeypatch.setattr(safetensors.numpy, "save_file", real)
+    assert (tmp_path / "latest" / "trainer_state.json").read_text() == before
+    Trainer(model(), toy_data(16), args=args, loss_fn=classification_loss).train(resume_from=tmp_path / "latest")
+
+
+def test_bad_input_is_named(tmp_path):
+    with pytest.raises(ValueError, match="training data set is empty"):
+        Trainer(model(), [], loss_fn=classification_loss)
+    with pytest.raises(ValueError, match="batch_size=64 is larger than the 10 training examples"):
+        Trainer(model(), toy_data(10), args=TrainingArguments(batch_size=64), loss_fn=classification_loss)
+    with pytest.raises(ValueError, match="learning_rate must be > 0, got 0"):
+        TrainingArguments(learning_rate=0)
+    trainer = Trainer(model(), toy_data(16), args=TrainingArguments(batch_size=8, progress_bar=False),
+                      loss_fn=classification_loss)
+    with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
+        trainer.train(resume_from=tmp_path)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "trainer_state.json").write_text(json.dumps({"model": "GPT", "step": 1, "history": []}))
+    with pytest.raises(ValueError, match="is a checkpoint of a GPT, not of a BertForSequenceClassification"):
+        trainer.train(resume_from=tmp_path / "other")
+
+
+SCRIPT = """
+import json, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from test_trainer import Trainer, TrainingArguments, classification_loss, model, toy_data
+import jax
+args = TrainingArguments(num_epochs=1, batch_size=8, learning_rate=1e-3, log_every=1, progress_bar=False)
+result = Trainer(model(), toy_data(32), args=args, loss_fn=classification_loss).train()
+print(json.dumps({{"devices": jax.device_count(), "losses": [r["loss"] for r in result["history"]]}}))
+"""
+
+
+def test_two_host_devices_give_the_same_losses_as_one():
+    runs = {}
+    for count in (1, 2):
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}"}
+        out = subprocess.run([sys.executable, "-c", SCRIPT.format(tests=str(Path(__file__).parent))],
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        runs[count] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert runs[1]["devices"] == 1 and runs[2]["devices"] == 2
+    np.testing.assert_allclose(runs[2]["losses"], runs[1]["losses"], rtol=1e-4)
