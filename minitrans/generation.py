@@ -80,6 +80,15 @@ def check_generation_args(model, input_ids, max_new_tokens: int, num_beams: int)
     return input_ids
 
 
+@partial(jax.jit, static_argnums=(0,))
+def jitted_full_decode(graphdef, state, buffer, position, encoder_output, attention_mask):
+    """Without a cache: the whole decoder over the fixed-size buffer (causal, so the padding
+    after `position` changes nothing), keeping the scores at `position`. Compiled once."""
+    model = nnx.merge(graphdef, state)
+    logits = model.decode(buffer, encoder_output, attention_mask)  # (batch, max_length, vocab)
+    return jax.lax.dynamic_index_in_dim(logits, position, axis=1, keepdims=False)
+
+
 @partial(jax.jit, static_argnums=(0, 5))
 def jitted_step(graphdef, state, tokens, position, cache_and_mask, max_length):
     model = nnx.merge(graphdef, state)
@@ -90,17 +99,13 @@ def jitted_step(graphdef, state, tokens, position, cache_and_mask, max_length):
 def generate(model, input_ids, *, max_new_tokens: int = 20, num_beams: int = 1, length_penalty: float = 1.0,
              attention_mask=None, use_cache: bool = True) -> np.ndarray:
     """Greedy decoding (num_beams=1) or beam search. Returns (batch, 1 + n) ids, starting with
-    the decoder start token; finished rows are padded. use_cache=False re-runs the decoder
-    over the whole prefix at every step (the slow way, for comparison)."""
-    from minitrans.models.t5 import greedy_generate
-
+    the decoder start token; finished rows are padded. use_cache=False re-runs the whole
+    decoder at every step (the slow way, for comparison; also compiled once)."""
     input_ids = check_generation_args(model, input_ids, max_new_tokens, num_beams)
     config = model.config
     attention_mask = (input_ids != config.pad_token_id) if attention_mask is None else jnp.asarray(attention_mask)
-    if not use_cache:
-        if num_beams > 1:
-            raise ValueError("beam search runs with the cache only (use_cache=True)")
-        return greedy_generate(model, input_ids, max_new_tokens, attention_mask)
+    if not use_cache and num_beams > 1:
+        raise ValueError("beam search runs with the cache only (use_cache=True)")
     model.eval()
     encoder_output = model.encode(input_ids, attention_mask)
     max_length = max_new_tokens + 1
@@ -114,8 +119,12 @@ def generate(model, input_ids, *, max_new_tokens: int = 20, num_beams: int = 1, 
     out[:, 0] = config.decoder_start_token_id
     done = np.zeros(batch, bool)
     for position in range(max_new_tokens):
-        logits, cache = jitted_step(graphdef, state, jnp.asarray(out[:, position]), jnp.asarray(position),
-                                    (cache, attention_mask), max_length)
+        if use_cache:
+            logits, cache = jitted_step(graphdef, state, jnp.asarray(out[:, position]), jnp.asarray(position),
+                                        (cache, attention_mask), max_length)
+        else:
+            logits = jitted_full_decode(graphdef, state, jnp.asarray(out, jnp.int32), jnp.asarray(position),
+                                        encoder_output, attention_mask)
         token = np.where(done, config.pad_token_id, np.asarray(logits).argmax(-1))
         out[:, position + 1] = token
         done |= token == config.eos_token_id
