@@ -28,19 +28,19 @@ corpus = shared("wikitext-2/wiki.valid.tokens.gz") or bundled("facts_corpus.txt"
 
 # %%
 step("Step 1: one corpus, one vocabulary, one held-out set")
-sentences = lineage.load_sentences(corpus, max_chars=150_000 if args.quick else 1_200_000)
+sentences = lineage.load_sentences(corpus, max_chars=80_000 if args.quick else 1_200_000)
 train, held_out = lineage.split_held_out(sentences, seed=args.seed)
 vocab = WordVocabulary.build(train, min_count=2, max_size=10_000)
 length = 32
 encoded, held = lineage.encode(train, vocab, length), lineage.encode(held_out, vocab, length)
 rows, blocks = lineage.pad(encoded, length), lineage.lm_blocks(encoded, length)
 contexts, centres = lineage.cbow_examples(encoded, 2)
-steps = 40 if args.quick else 1500
+steps = 25 if args.quick else 1500
 print(f"{corpus.name}: {len(train):,} training / {len(held_out):,} held-out sentences, "
       f"vocabulary {len(vocab):,}, {steps} steps each")
 
 # %%
-step("Step 2: train the four models")
+step("Step 2: train the five models")
 rng = np.random.default_rng(args.seed)
 dim = 128
 results = []
