@@ -16,12 +16,7 @@ import numpy as np
 from flax import nnx
 
 from minitrans.masks import cross_attention_mask, decoding_mask
-from minitrans.nn import scaled_dot_product_attention
-
-
-def heads(attention, x):
-    """(batch, seq, d_model) -> (batch, heads, seq, head_dim) through a projection's split."""
-    return attention.split_heads(x)
+from minitrans.nn import is_concrete, scaled_dot_product_attention
 
 
 def init_cache(model, encoder_output: jax.Array, max_length: int) -> dict:
@@ -31,15 +26,13 @@ def init_cache(model, encoder_output: jax.Array, max_length: int) -> dict:
     shape = (batch, config.num_heads, max_length, config.d_kv)
     layers = model.decoder.blocks
     return {"self_k": [jnp.zeros(shape) for _ in layers], "self_v": [jnp.zeros(shape) for _ in layers],
-            "cross_k": [heads(b.cross_attention, b.cross_attention.key(encoder_output)) for b in layers],
-            "cross_v": [heads(b.cross_attention, b.cross_attention.value(encoder_output)) for b in layers]}
+            "cross_k": [b.cross_attention.split_heads(b.cross_attention.key(encoder_output)) for b in layers],
+            "cross_v": [b.cross_attention.split_heads(b.cross_attention.value(encoder_output)) for b in layers]}
 
 
 def decode_step(model, tokens: jax.Array, position: jax.Array, cache: dict, attention_mask: jax.Array,
                 max_length: int):
     """One decoder step for the tokens at `position` (batch,) -> (logits (batch, vocab), cache)."""
-    from minitrans.nn import is_concrete
-
     if is_concrete(position) and not 0 <= int(position) < max_length:
         raise ValueError(f"position {int(position)} is outside the cache of {max_length} positions: "
                          "build the cache with a larger max_length")
@@ -51,14 +44,14 @@ def decode_step(model, tokens: jax.Array, position: jax.Array, cache: dict, atte
     new_k, new_v = [], []
     for i, block in enumerate(stack.blocks):
         attention, h = block.self_attention, block.self_attention_norm(x)
-        k = jax.lax.dynamic_update_slice(cache["self_k"][i], heads(attention, attention.key(h)), (0, 0, position, 0))
-        v = jax.lax.dynamic_update_slice(cache["self_v"][i], heads(attention, attention.value(h)), (0, 0, position, 0))
+        k = jax.lax.dynamic_update_slice(cache["self_k"][i], attention.split_heads(attention.key(h)), (0, 0, position, 0))
+        v = jax.lax.dynamic_update_slice(cache["self_v"][i], attention.split_heads(attention.value(h)), (0, 0, position, 0))
         new_k.append(k)
         new_v.append(v)
-        out, _ = scaled_dot_product_attention(heads(attention, attention.query(h)), k, v, self_mask, bias, scaled=False)
+        out, _ = scaled_dot_product_attention(attention.split_heads(attention.query(h)), k, v, self_mask, bias, scaled=False)
         x = x + attention.output(out.transpose(0, 2, 1, 3).reshape(x.shape[0], 1, -1))
         cross, h = block.cross_attention, block.cross_attention_norm(x)
-        out, _ = scaled_dot_product_attention(heads(cross, cross.query(h)), cache["cross_k"][i], cache["cross_v"][i],
+        out, _ = scaled_dot_product_attention(cross.split_heads(cross.query(h)), cache["cross_k"][i], cache["cross_v"][i],
                                               cross_mask, scaled=False)
         x = x + cross.output(out.transpose(0, 2, 1, 3).reshape(x.shape[0], 1, -1))
         x = x + block.feed_forward(block.feed_forward_norm(x))

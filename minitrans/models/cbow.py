@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from minitrans.losses import cross_entropy
 from minitrans.nn import Dense, Embedding
 
 
@@ -73,6 +74,5 @@ def analogy(vectors: np.ndarray, vocab, a: str, b: str, c: str, k: int = 1) -> l
 
 
 def cbow_loss(model: CBOW, batch: dict):
-    from minitrans.losses import cross_entropy
     loss = cross_entropy(model(batch["context"]), batch["centre"])
     return loss, {"loss": loss}

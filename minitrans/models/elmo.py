@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from minitrans.losses import cross_entropy
 from minitrans.nn import Dense, Embedding
 
 
@@ -100,8 +101,6 @@ class ELMo(nnx.Module):
 
 def elmo_loss(model: ELMo, batch: dict):
     """The mean of the forward and the backward language-model cross entropies."""
-    from minitrans.losses import cross_entropy
-
     ids, mask = batch["input_ids"], batch["input_ids"] != 0
     out = model(ids, mask)
     forward = cross_entropy(out["forward_logits"][:, :-1], ids[:, 1:], mask[:, 1:])

@@ -22,6 +22,7 @@ from flax import nnx
 from minitrans import checkpoints
 from minitrans.checkpoints import Tensor
 from minitrans.config import ConfigMixin
+from minitrans.losses import cross_entropy
 from minitrans.masks import causal_mask, combine_masks, padding_mask
 from minitrans.models.encoder import EncoderBlock
 from minitrans.nn import Dropout, Embedding, LayerNorm, Serial, is_concrete
@@ -200,8 +201,6 @@ def generate(model: GPT, prompt_ids: list[int], max_new_tokens: int, *, temperat
 
 def lm_loss(model: GPT, batch: dict):
     """Next-word cross entropy: the logits at position i score the token at i + 1."""
-    from minitrans.losses import cross_entropy
-
     ids = batch["input_ids"]
     logits = model(ids).logits[:, :-1]  # (batch, seq - 1, vocab)
     weights = batch.get("weights", jnp.ones(ids.shape))[:, 1:]

@@ -15,9 +15,12 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from minitrans.datasets.corpus import group_sentences, read_corpus, split_documents
 from minitrans.losses import accuracy, masked_lm_loss, next_sentence_loss
+from minitrans.models.bert import BertForPreTraining
+from minitrans.pretraining.loop import pretraining_loop, save_run
 
 IGNORE = -100  # the label of positions that are not predicted
 
@@ -125,11 +128,6 @@ def pretrain_bert(corpus: str | Path, config, tokenizer, *, steps: int | None = 
     """Pre-train a BertForPreTraining from scratch on `corpus`; stop after `steps` steps or
     `minutes` of wall clock (whichever comes first). Logs held-out masked-token and
     next-sentence accuracy every `eval_every` steps and returns the history."""
-    from flax import nnx
-
-    from minitrans.models.bert import BertForPreTraining
-    from minitrans.pretraining.loop import pretraining_loop, save_run
-
     if config.vocab_size != tokenizer.vocab_size:
         config = config.replace(vocab_size=tokenizer.vocab_size)
     if max_length > config.max_position_embeddings:

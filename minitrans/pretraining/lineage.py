@@ -16,7 +16,9 @@ from flax import nnx
 
 from minitrans.models.cbow import context_windows
 from minitrans.datasets.corpus import read_corpus
+from minitrans.losses import accuracy, cross_entropy
 from minitrans.pretraining.bert import IGNORE, mask_tokens
+from minitrans.pretraining.t5 import random_spans_noise_mask, span_corrupt
 from minitrans.tokenizers.words import SPECIALS, WordVocabulary
 from minitrans.training import TrainState, adamw_with_warmup, make_train_step
 
@@ -78,8 +80,6 @@ def masked_batch(rows: np.ndarray, vocab: WordVocabulary, rng: np.random.Generat
 
 
 def bert_mlm_loss(model, batch: dict):
-    from minitrans.losses import accuracy, cross_entropy
-
     logits = model(batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     loss = cross_entropy(logits, batch["labels"], batch["weights"])
     return loss, {"loss": loss, "accuracy": accuracy(logits, batch["labels"], batch["weights"])}
@@ -92,8 +92,6 @@ def t5_batch(encoded: list[list[int]], vocab_size: int, rng: np.random.Generator
              target_length: int) -> dict:
     """Span-corrupt each sentence (the paper's noise mask: 15% of the words, spans of mean 3);
     `vocab_size` counts the sentinels, which are its last ids."""
-    from minitrans.pretraining.t5 import random_spans_noise_mask, span_corrupt
-
     inputs, targets = [], []
     for ids in encoded:
         source, target = span_corrupt(ids, random_spans_noise_mask(len(ids), rng=rng), vocab_size=vocab_size,
@@ -107,8 +105,6 @@ def t5_batch(encoded: list[list[int]], vocab_size: int, rng: np.random.Generator
 
 
 def t5_loss(model, batch: dict):
-    from minitrans.losses import accuracy, cross_entropy
-
     labels = batch["labels"]
     logits = model(batch["input_ids"], labels=labels).logits
     weights, targets = labels != IGNORE, jnp.where(labels == IGNORE, 0, labels)

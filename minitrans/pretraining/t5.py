@@ -12,7 +12,19 @@ vocab_size - 2, ...), as in T5's SentencePiece vocabulary whose last 100 ids are
 <extra_id_0> ... <extra_id_99>.
 """
 
+import shutil
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
 import numpy as np
+from flax import nnx
+
+from minitrans.datasets.corpus import read_corpus, split_documents
+from minitrans.losses import accuracy, cross_entropy
+from minitrans.models.t5 import T5ForConditionalGeneration
+from minitrans.pretraining.loop import pretraining_loop, save_run
 
 
 def tokenize_and_mask(ids: list[int], *, vocab_size: int, eos_id: int | None = None, noise: float = 0.15,
@@ -131,10 +143,6 @@ def make_span_batch(rows: np.ndarray, tokenizer, rng: np.random.Generator, input
 
 def span_corruption_loss(model, batch: dict):
     """Cross entropy over the target tokens; span accuracy over the hidden words only."""
-    import jax.numpy as jnp
-
-    from minitrans.losses import accuracy, cross_entropy
-
     labels = batch["labels"]
     logits = model(batch["input_ids"], batch["attention_mask"], labels=labels).logits
     targets = jnp.where(labels < 0, 0, labels)
@@ -148,18 +156,6 @@ def pretrain_t5(corpus, config, tokenizer, *, steps: int | None = None, minutes:
                 seed: int = 0, out_dir=None, max_chars: int | None = None, log=print) -> dict:
     """Pre-train a T5ForConditionalGeneration from scratch by span corruption on `corpus`,
     logging the held-out loss and span accuracy (hidden words predicted right)."""
-    import time
-    from pathlib import Path
-    import shutil
-
-    import jax
-    import jax.numpy as jnp
-    from flax import nnx
-
-    from minitrans.datasets.corpus import read_corpus, split_documents
-    from minitrans.models.t5 import T5ForConditionalGeneration
-    from minitrans.pretraining.loop import pretraining_loop, save_run
-
     if config.vocab_size < tokenizer.vocab_size:
         config = config.replace(vocab_size=tokenizer.vocab_size)
     started = time.perf_counter()

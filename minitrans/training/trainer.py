@@ -32,7 +32,9 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from minitrans.losses import accuracy, cross_entropy
 from minitrans.training.step import TrainState, adamw_with_warmup, make_train_step
+from minitrans.training.transfer import freeze
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +127,6 @@ class Trainer:
         updates = max(1, self.total_steps // a.gradient_accumulation_steps)
         tx = adamw_with_warmup(a.learning_rate, updates, a.warmup_steps, a.weight_decay, a.schedule, a.max_grad_norm)
         if self.trainable_mask is not None:
-            from minitrans.training.transfer import freeze
             tx = freeze(tx, self.trainable_mask)
         if a.gradient_accumulation_steps > 1:
             tx = optax.MultiSteps(tx, every_k_schedule=a.gradient_accumulation_steps)
@@ -267,8 +268,6 @@ class Trainer:
 
 def classification_loss(model, batch: dict):
     """Cross entropy of `model(input_ids, token_type_ids, attention_mask).logits` against labels."""
-    from minitrans.losses import accuracy, cross_entropy
-
     logits = model(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask")).logits
     loss = cross_entropy(logits, batch["labels"])
     return loss, {"accuracy": accuracy(logits, batch["labels"])}
