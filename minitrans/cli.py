@@ -8,6 +8,10 @@
     minitrans exercise hint NAME              a hint
     minitrans pretrain bert [--corpus FILE] [--config mini] [--minutes M | --steps N] ...
     minitrans pretrain t5 [--corpus FILE] [--config mini] [--vocab spiece.model] [--minutes M | --steps N] ...
+    minitrans qa train --model FOLDER --train FILE [--eval FILE] --out DIR [--minutes M] [--steps N] [--scratch]
+    minitrans qa eval --model DIR --eval FILE [--version-2]
+    minitrans qa predict --model DIR --input FILE --output predictions.json
+    minitrans qa ask --model DIR --context TEXT --question TEXT
 """
 
 import argparse
@@ -146,6 +150,48 @@ def cmd_pretrain(args) -> int:
     return 0
 
 
+def cmd_qa(args) -> int:
+    import json
+    import time
+
+    from minitrans import qa_commands as qa
+    from minitrans.datasets.squad import load_squad
+
+    started = time.perf_counter()
+    if not args.model:
+        raise SystemExit("`minitrans qa` needs --model FOLDER (a BERT checkpoint: config.json, model.safetensors, vocab.txt)")
+    model, tokenizer = qa.load_qa_model(args.model, scratch=args.scratch, seed=args.seed)
+    if args.action == "train":
+        if not args.train or not args.out:
+            raise SystemExit("`minitrans qa train` needs --train FILE (SQuAD JSON) and --out DIR")
+        model = qa.train_squad(model, tokenizer, args.train, args.out, steps=args.steps, minutes=args.minutes,
+                               epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                               warmup_steps=args.warmup, max_length=args.max_length, stride=args.stride,
+                               limit=args.limit, seed=args.seed, started=started)
+    if args.action in ("train", "eval") and args.eval:
+        scores = qa.evaluate_squad(model, tokenizer, args.eval, args.out, version_2=args.version_2,
+                                   max_length=args.max_length, stride=args.stride, limit=args.eval_limit)
+        print(json.dumps(scores, indent=1))
+    elif args.action == "eval":
+        raise SystemExit("`minitrans qa eval` needs --eval FILE (SQuAD JSON)")
+    if args.action == "predict":
+        if not args.input or not args.output:
+            raise SystemExit("`minitrans qa predict` needs --input FILE (SQuAD JSON) and --output FILE")
+        predictions, differences = qa.predict_squad(model, tokenizer, load_squad(args.input),
+                                                    version_2=args.version_2, max_length=args.max_length,
+                                                    stride=args.stride)
+        Path(args.output).write_text(json.dumps(predictions, indent=1, ensure_ascii=False))
+        print(f"wrote {len(predictions):,} answers to {args.output}")
+    if args.action == "ask":
+        if args.question is None or args.context is None:
+            raise SystemExit("`minitrans qa ask` needs --question TEXT and --context TEXT")
+        try:
+            qa.ask(model, tokenizer, args.question, args.context, version_2=args.version_2)
+        except ValueError as error:
+            raise SystemExit(str(error))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="minitrans", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -179,6 +225,30 @@ def main(argv: list[str] | None = None) -> int:
     pretrain.add_argument("--seed", type=int, default=0)
     pretrain.add_argument("--out", help="folder to save the model, vocabulary and history")
 
+    qa = commands.add_parser("qa", help="extractive question answering with BERT (SQuAD)")
+    qa.add_argument("action", choices=["train", "eval", "predict", "ask"])
+    qa.add_argument("--model", help="a BERT checkpoint folder (config.json, model.safetensors, vocab.txt)")
+    qa.add_argument("--scratch", action="store_true", help="random weights with the checkpoint's config and vocabulary")
+    qa.add_argument("--train", help="SQuAD JSON (.json or .json.gz) to fine-tune on")
+    qa.add_argument("--eval", help="SQuAD JSON to score with the official metric")
+    qa.add_argument("--input", help="predict: SQuAD JSON whose questions to answer")
+    qa.add_argument("--output", help="predict: where to write {id: answer}")
+    qa.add_argument("--question")
+    qa.add_argument("--context")
+    qa.add_argument("--out", help="train: folder for the fine-tuned model, logs and curves; eval: for predictions")
+    qa.add_argument("--version-2", action="store_true", help="SQuAD 2.0: predict no answer when [CLS] wins")
+    qa.add_argument("--minutes", type=float, help="train: wall-clock budget, tokenisation included")
+    qa.add_argument("--steps", type=int, help="train: optimisation steps (the learning rate decays to 0 there)")
+    qa.add_argument("--epochs", type=int, default=1)
+    qa.add_argument("--batch-size", type=int, default=32)
+    qa.add_argument("--lr", type=float, default=1e-4)
+    qa.add_argument("--warmup", type=int, default=100)
+    qa.add_argument("--max-length", type=int, default=384)
+    qa.add_argument("--stride", type=int, default=128)
+    qa.add_argument("--limit", type=int, help="train: use only the first N questions")
+    qa.add_argument("--eval-limit", type=int, help="eval: score only the first N questions")
+    qa.add_argument("--seed", type=int, default=0)
+
     args, rest = parser.parse_known_args(argv)
     if args.command == "lesson":
         return cmd_lesson(args, rest)
@@ -186,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "pretrain":
         return cmd_pretrain(args)
+    if args.command == "qa":
+        return cmd_qa(args)
     return cmd_exercise(args)
 
 

@@ -21,11 +21,11 @@ def decay_mask(params) -> Any:
     return jax.tree.map(lambda p: p.ndim > 1, params)
 
 
-def adamw_with_warmup(learning_rate: float, total_steps: int, warmup_steps: int = 0,
-                      weight_decay: float = 0.01, schedule: str = "linear",
-                      max_grad_norm: float | None = 1.0) -> optax.GradientTransformation:
-    """AdamW as BERT trains: linear warm-up to `learning_rate`, then linear (or cosine) decay
-    to 0 at `total_steps` (or constant, for runs bounded by time); weight decay off for biases and norms; global-norm clipping."""
+def warmup_schedule(learning_rate: float, total_steps: int, warmup_steps: int = 0,
+                    schedule: str = "linear") -> optax.Schedule:
+    """The learning rate at each update: from 0 up to `learning_rate` in a straight line over
+    `warmup_steps`, then down to 0 at `total_steps` (linear or cosine), or kept (constant, for
+    runs bounded by time). Warm-up keeps Adam's first, badly estimated steps small."""
     if learning_rate <= 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
     if total_steps < 1 or warmup_steps < 0:
@@ -40,8 +40,17 @@ def adamw_with_warmup(learning_rate: float, total_steps: int, warmup_steps: int 
         decay = optax.constant_schedule(learning_rate)
     else:
         raise ValueError(f"schedule must be 'linear', 'cosine' or 'constant', got {schedule!r}")
-    lr = optax.join_schedules([optax.linear_schedule(0.0, learning_rate, warmup_steps), decay], [warmup_steps]) \
-        if warmup_steps else decay
+    if not warmup_steps:
+        return decay
+    return optax.join_schedules([optax.linear_schedule(0.0, learning_rate, warmup_steps), decay], [warmup_steps])
+
+
+def adamw_with_warmup(learning_rate: float, total_steps: int, warmup_steps: int = 0,
+                      weight_decay: float = 0.01, schedule: str = "linear",
+                      max_grad_norm: float | None = 1.0) -> optax.GradientTransformation:
+    """AdamW as BERT trains: the `warmup_schedule`, weight decay off for biases and norms,
+    global-norm clipping."""
+    lr = warmup_schedule(learning_rate, total_steps, warmup_steps, schedule)
     parts = [optax.clip_by_global_norm(max_grad_norm)] if max_grad_norm else []
     parts.append(optax.adamw(lr, b1=0.9, b2=0.999, eps=1e-6, weight_decay=weight_decay, mask=decay_mask))
     return optax.chain(*parts)

@@ -33,7 +33,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from minitrans.losses import accuracy, cross_entropy
-from minitrans.training.step import TrainState, adamw_with_warmup, make_train_step
+from minitrans.training.step import TrainState, adamw_with_warmup, make_train_step, warmup_schedule
 from minitrans.training.transfer import freeze
 
 
@@ -56,6 +56,8 @@ class TrainingArguments:
     log_every: int = 10
     seed: int = 0
     progress_bar: bool = True
+    group_by_length: bool = False  # batches of similar lengths (less padding; needs a padding collate)
+    max_seconds: float | None = None  # stop when training has run this long (the schedule still uses max_steps)
 
     def __post_init__(self):
         if self.learning_rate <= 0:
@@ -118,6 +120,8 @@ class Trainer:
         updates = self.steps_per_epoch * args.num_epochs // args.gradient_accumulation_steps
         self.total_steps = args.max_steps or max(1, updates) * args.gradient_accumulation_steps
         self.mesh = Mesh(np.array(jax.devices()), ("data",))
+        if args.group_by_length:
+            self.lengths = [len(example["input_ids"]) for example in train_data]
         self.history: list[dict] = []
 
     # ------------------------------------------------------------------ pieces
@@ -142,10 +146,29 @@ class Trainer:
             out[key] = jax.device_put(value, NamedSharding(self.mesh, spec))
         return out
 
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The example indices of `epoch` in batch order: a permutation seeded by (seed, epoch),
+        so a resumed run sees exactly the batches the uninterrupted one would.
+
+        With group_by_length (bucketing), the shuffled examples are cut into chunks of 50
+        batches, each chunk is sorted by length and cut into batches, and the batches are
+        shuffled: batches hold examples of similar length, in random order."""
+        if getattr(self, "cached_order", (None,))[0] == epoch:
+            return self.cached_order[1]
+        rng = np.random.default_rng([self.args.seed, epoch])
+        order = rng.permutation(len(self.train_data))
+        if self.args.group_by_length:
+            size = self.args.batch_size
+            chunks = [order[i:i + 50 * size] for i in range(0, len(order), 50 * size)]
+            order = np.concatenate([c[np.argsort([-self.lengths[i] for i in c], kind="stable")] for c in chunks])
+            batches = [order[i:i + size] for i in range(0, self.steps_per_epoch * size, size)]
+            order = np.concatenate([batches[i] for i in rng.permutation(len(batches))])
+        self.cached_order = (epoch, order)
+        return order
+
     def batch_at(self, epoch: int, index: int) -> dict:
-        """Batch `index` of `epoch`: each epoch's order is a permutation seeded by (seed, epoch),
-        so a resumed run sees exactly the batches the uninterrupted one would."""
-        order = np.random.default_rng([self.args.seed, epoch]).permutation(len(self.train_data))
+        """Batch `index` of `epoch` (see epoch_order)."""
+        order = self.epoch_order(epoch)
         chosen = order[index * self.args.batch_size:(index + 1) * self.args.batch_size]
         return self.collate([self.train_data[int(i)] for i in chosen])
 
@@ -232,6 +255,9 @@ class Trainer:
         started, tokens = time.perf_counter(), 0
         last = step + stop_after if stop_after else self.total_steps
         while step < min(last, self.total_steps):
+            if a.max_seconds and time.perf_counter() - started > a.max_seconds:
+                print(f"stopping at step {step}: the time budget of {a.max_seconds:.0f} s is spent")
+                break
             epoch, index = divmod(step, self.steps_per_epoch)
             batch = self.batch_at(epoch, index)
             tokens += int(np.asarray(batch.get("attention_mask", batch.get("input_ids", [[0]]))).astype(bool).sum())
@@ -240,10 +266,11 @@ class Trainer:
             step += 1
             bar.update(1)
             if step % a.log_every == 0 or step == self.total_steps:
-                record = {"step": step, "epoch": epoch, "loss": float(loss),
+                record = {"step": step, "epoch": epoch, "loss": float(loss), "learning_rate": self.learning_rate(step),
                           "tokens_per_second": round(tokens / (time.perf_counter() - started), 1)}
                 self.history.append(record)
-                bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_second']:,.0f}")
+                bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['learning_rate']:.2e}",
+                                tok_s=f"{record['tokens_per_second']:,.0f}")
                 if log_file:
                     with open(log_file, "a") as f:
                         f.write(json.dumps(record) + "\n")
@@ -263,7 +290,40 @@ class Trainer:
         self.model.eval()
         if a.output_dir:
             self.save_checkpoint(Path(a.output_dir) / "latest", state, step)
+            if self.history:
+                print(f"training curves: {save_training_curves(self.history, Path(a.output_dir) / 'curves.png')}")
         return {"history": self.history, "steps": step}
+
+    def learning_rate(self, step: int) -> float:
+        """The learning rate the optimizer used at training step `step`."""
+        a = self.args
+        updates = max(1, self.total_steps // a.gradient_accumulation_steps)
+        schedule = warmup_schedule(a.learning_rate, updates, a.warmup_steps, a.schedule)
+        return float(schedule(max(0, step - 1) // a.gradient_accumulation_steps))
+
+
+def save_training_curves(history: list[dict], path: str | Path) -> Path:
+    """A PNG of the training loss and of every evaluation figure against the step."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [r for r in history if "loss" in r]
+    evals = [r for r in history if any(k.startswith("eval_") for k in r)]
+    names = sorted({k for r in evals for k in r if k.startswith("eval_")})
+    fig, axes = plt.subplots(1, 1 + len(names), figsize=(4.5 * (1 + len(names)), 3.5), squeeze=False)
+    axes[0, 0].plot([r["step"] for r in train], [r["loss"] for r in train], label="training loss")
+    axes[0, 0].set_title("training loss")
+    for ax, name in zip(axes[0, 1:], names):
+        ax.plot([r["step"] for r in evals if name in r], [r[name] for r in evals if name in r], "o-")
+        ax.set_title(name.replace("_", " "))
+    for ax in axes[0]:
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def classification_loss(model, batch: dict):

@@ -1,0 +1,131 @@
+"""What `minitrans qa train|eval|predict|ask` do, as functions (the CLI only parses arguments).
+
+    minitrans qa train --model FOLDER --train FILE [--eval FILE] --out DIR [--minutes 60] [--steps N]
+    minitrans qa eval --model DIR --eval FILE [--version-2]
+    minitrans qa predict --model DIR --input FILE --output predictions.json
+    minitrans qa ask --model DIR --context TEXT --question TEXT
+
+FOLDER is a BERT checkpoint (config.json, model.safetensors, vocab.txt), for instance the
+real all-MiniLM-L6-v2 weights; `--scratch` keeps its config and vocabulary but starts from
+random weights, to measure what pre-training buys.
+"""
+
+import json
+import time
+from pathlib import Path
+
+from flax import nnx
+
+from minitrans.datasets.squad import load_squad, read_json
+from minitrans.metrics import squad_evaluate, squad_v2_evaluate
+from minitrans.models.bert import BertConfig, BertForQuestionAnswering
+from minitrans.qa import (FeatureReport, QuestionAnswerer, highlight, pad_batch, postprocess_qa_predictions,
+                          predict_logits, prepare_train_features, prepare_validation_features, qa_loss)
+from minitrans.tokenizers import WordPieceTokenizer
+from minitrans.training.trainer import Trainer, TrainingArguments
+
+
+def load_qa_model(folder: str | Path, scratch: bool = False, seed: int = 0):
+    """(BertForQuestionAnswering, tokenizer) from a checkpoint folder; random weights with scratch."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file() or not (folder / "vocab.txt").is_file():
+        raise SystemExit(f"{folder} is not a BERT checkpoint folder: expected config.json, vocab.txt "
+                         "and model.safetensors in it")
+    tokenizer = WordPieceTokenizer.from_pretrained(folder)
+    if scratch:
+        config = BertConfig.from_json_file(folder / "config.json")
+        return BertForQuestionAnswering(config, rngs=nnx.Rngs(seed)), tokenizer
+    return BertForQuestionAnswering.from_pretrained(folder), tokenizer
+
+
+def train_squad(model, tokenizer, train_file: str | Path, out_dir: str | Path, *, steps: int | None = None,
+                minutes: float | None = None, epochs: int = 1, batch_size: int = 32, learning_rate: float = 1e-4,
+                warmup_steps: int = 100, max_length: int = 384, stride: int = 128, limit: int | None = None,
+                seed: int = 0, started: float | None = None, version_2: bool = False):
+    """Fine-tune for extractive QA on a SQuAD file; the clock (tokenisation included) starts at `started`."""
+    started = started or time.perf_counter()
+    examples = load_squad(train_file)
+    if limit:
+        examples = examples[:limit]
+    if not version_2 and any(e.is_impossible for e in examples):
+        print(f"{sum(e.is_impossible for e in examples):,} unanswerable questions: training them to point at "
+              "[CLS] (use --version-2 at evaluation to predict 'no answer')")
+    report = FeatureReport()
+    features = prepare_train_features(examples, tokenizer, max_length, stride, report=report)
+    print(f"features: {report} in {time.perf_counter() - started:.0f} s", flush=True)
+    if not features:
+        raise SystemExit("no training features: every example was skipped")
+    budget = None
+    if minutes:
+        budget = minutes * 60 - (time.perf_counter() - started) - 30  # keep 30 s to save the model
+        if budget <= 0:
+            raise SystemExit(f"the {minutes} minutes were spent before training started")
+    args = TrainingArguments(output_dir=str(out_dir), batch_size=batch_size, learning_rate=learning_rate,
+                             warmup_steps=warmup_steps, num_epochs=epochs, max_steps=steps, seed=seed,
+                             group_by_length=True, max_seconds=budget, log_every=20)
+    trainer = Trainer(model, features, args=args, loss_fn=qa_loss, collate=pad_batch)
+    print(f"training {trainer.total_steps:,} steps of {batch_size} windows"
+          + (f", at most {budget / 60:.1f} more minutes" if budget else ""), flush=True)
+    trainer.train()
+    model = trainer.model
+    out = Path(out_dir)
+    model.save_pretrained(out / "model")
+    tokenizer.save_vocabulary(out / "model")
+    seconds = time.perf_counter() - started
+    info = {"train_file": str(train_file), "examples": len(examples), "features": len(features),
+            "steps": trainer.step, "seconds": round(seconds, 1), "batch_size": batch_size,
+            "learning_rate": learning_rate, "max_length": max_length, "stride": stride}
+    (out / "training.json").write_text(json.dumps(info, indent=1))
+    print(f"trained {trainer.step:,} steps ({trainer.step * batch_size:,} windows) in {seconds / 60:.1f} minutes "
+          f"in all; saved {out / 'model'}", flush=True)
+    return model
+
+
+def predict_squad(model, tokenizer, examples, *, batch_size: int = 64, max_length: int = 384, stride: int = 128,
+                  version_2: bool = False, null_threshold: float = 0.0, progress: bool = True):
+    """({id: answer}, {id: null score difference}) for SquadExamples."""
+    report = FeatureReport()
+    features = prepare_validation_features(examples, tokenizer, max_length, stride, report=report)
+    print(f"features: {report}", flush=True)
+    starts, ends = predict_logits(model, features, batch_size=batch_size, progress=progress)
+    predictions, differences, _ = postprocess_qa_predictions(
+        examples, features, starts, ends, version_2=version_2, null_threshold=null_threshold)
+    return predictions, differences
+
+
+def evaluate_squad(model, tokenizer, eval_file: str | Path, out_dir: str | Path | None = None, *,
+                   version_2: bool = False, batch_size: int = 64, max_length: int = 384, stride: int = 128,
+                   limit: int | None = None) -> dict:
+    """EM/F1 of the model on a SQuAD file with the official metric (v2.0: with the best threshold)."""
+    started = time.perf_counter()
+    examples = load_squad(eval_file)
+    if limit:
+        examples = examples[:limit]
+    predictions, differences = predict_squad(model, tokenizer, examples, batch_size=batch_size,
+                                             max_length=max_length, stride=stride, version_2=version_2)
+    dataset = read_json(eval_file) if not limit else examples
+    if version_2:
+        # the null score difference is unbounded; the official script's sweep works on any ordering
+        scores = squad_v2_evaluate(dataset, predictions, no_answer_probs=differences, no_answer_threshold=0.0)
+    else:
+        scores = squad_evaluate(dataset, predictions)
+    scores["seconds"] = round(time.perf_counter() - started, 1)
+    scores["questions"] = len(examples)
+    if out_dir:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "predictions.json").write_text(json.dumps(predictions, indent=1, ensure_ascii=False))
+        (out / "null_odds.json").write_text(json.dumps(differences, indent=1))
+        (out / "scores.json").write_text(json.dumps(scores, indent=1))
+    return scores
+
+
+def ask(model, tokenizer, question: str, context: str, version_2: bool = False) -> dict:
+    answer = QuestionAnswerer(model, tokenizer, version_2=version_2)(question, context)
+    if answer["answer"]:
+        print(highlight(context, answer["start"], answer["end"]))
+        print(f"answer: {answer['answer']!r}  (score {answer['score']:.3f})")
+    else:
+        print(f"no answer in this context (no-answer margin {answer['null_difference']:.2f})")
+    return answer
+
