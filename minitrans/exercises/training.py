@@ -77,3 +77,86 @@ def mask_checks():
 
     return [Check("the head only (feature-based transfer)", head_only),
             Check("every norm", norms), Check("the mask has the parameters' shape", same_shape)]
+
+
+@exercise("warmup_schedule", "minitrans.training.step", topic=TOPIC, hint="""
+    Return an optax schedule (a function step -> learning rate). Warm-up: from 0 at step 0 up
+    to learning_rate at step warmup_steps, in a straight line (optax.linear_schedule). Then
+    over the remaining total_steps - warmup_steps steps: "linear" goes down to 0
+    (optax.linear_schedule), "cosine" follows optax.cosine_decay_schedule, "constant" stays.
+    optax.join_schedules([warmup, decay], [warmup_steps]) glues the two; with no warm-up,
+    return the decay alone.
+    """)
+def warmup_checks():
+    peak, total, warmup = 1e-3, 100, 10
+
+    def values(f, schedule, w=warmup):
+        return [float(f(peak, total, w, schedule)(step)) for step in range(total + 1)]
+
+    def expected_linear():
+        return [peak * step / warmup if step < warmup else peak * (1 - (step - warmup) / (total - warmup))
+                for step in range(total + 1)]
+
+    def linear(f):
+        expect_close("linear warm-up then linear decay, steps 0..100", values(f, "linear"), expected_linear(),
+                     atol=1e-9)
+
+    def cosine(f):
+        want = [peak * step / warmup if step < warmup else
+                peak * 0.5 * (1 + np.cos(np.pi * (step - warmup) / (total - warmup))) for step in range(total + 1)]
+        expect_close("linear warm-up then cosine decay", values(f, "cosine"), want, atol=1e-9)
+
+    def constant_and_no_warmup(f):
+        want = [peak * step / warmup if step < warmup else peak for step in range(total + 1)]
+        expect_close("linear warm-up then constant", values(f, "constant"), want, atol=1e-9)
+        expect_close("no warm-up: linear decay from the first step", values(f, "linear", 0),
+                     [peak * (1 - step / total) for step in range(total + 1)], atol=1e-9)
+
+    return [Check("linear warm-up, linear decay to 0", linear), Check("cosine decay", cosine),
+            Check("constant after warm-up, and no warm-up at all", constant_and_no_warmup)]
+
+
+@exercise("Adapter", "minitrans.training.transfer", topic=TOPIC, hint="""
+    __init__: self.down = Dense(d_model, size, rngs=rngs) and self.up = Dense(size, d_model,
+    kernel_init=nnx.initializers.zeros, rngs=rngs). __call__: the residual bottleneck
+    h + up(relu(down(h))). With `up` starting at zero, the adapter is the identity at first,
+    so adding it does not disturb the pre-trained network.
+    """)
+def adapter_checks():
+    from minitrans.exercises import numpy_reference as ref
+
+    def build(cls):
+        return cls(12, 4, rngs=nnx.Rngs(0))
+
+    def randomised(cls):
+        adapter = build(cls)
+        rng = np.random.default_rng(1)
+        for layer in (adapter.down, adapter.up):
+            layer.kernel.value = rng.normal(size=layer.kernel.value.shape).astype(np.float32)
+            layer.bias.value = rng.normal(size=layer.bias.value.shape).astype(np.float32)
+        return adapter
+
+    def output(cls):
+        adapter = randomised(cls)
+        h = np.random.default_rng(2).normal(size=(2, 5, 12)).astype(np.float32)
+        want = h + ref.dense(np.maximum(ref.dense(h.astype(np.float64), adapter.down), 0), adapter.up)
+        expect_close("h + up(relu(down(h))) against numpy", adapter(h), want, atol=1e-4)
+
+    def identity_at_first(cls):
+        h = np.random.default_rng(3).normal(size=(2, 5, 12)).astype(np.float32)
+        expect_close("a new adapter's output (it must start as the identity)", build(cls)(h), h)
+
+    def sizes(cls):
+        adapter = build(cls)
+        expect_equal("down kernel shape (d_model, size)", adapter.down.kernel.value.shape, (12, 4))
+        expect_equal("up kernel shape (size, d_model)", adapter.up.kernel.value.shape, (4, 12))
+        count = sum(np.size(v) for v in jax_leaves(nnx.state(adapter, nnx.Param)))
+        expect_equal("parameters: 2 * d_model * size + size + d_model", count, 2 * 12 * 4 + 4 + 12)
+
+    return [Check("the bottleneck with its residual", output), Check("starts as the identity", identity_at_first),
+            Check("shapes and parameter count", sizes)]
+
+
+def jax_leaves(tree):
+    import jax
+    return jax.tree.leaves(tree)

@@ -30,19 +30,21 @@ def warmup_schedule(learning_rate: float, total_steps: int, warmup_steps: int = 
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
     if total_steps < 1 or warmup_steps < 0:
         raise ValueError(f"need total_steps >= 1 and warmup_steps >= 0, got {total_steps} and {warmup_steps}")
+    if schedule not in ("linear", "cosine", "constant"):
+        raise ValueError(f"schedule must be 'linear', 'cosine' or 'constant', got {schedule!r}")
+    # BEGIN SOLUTION
     warmup_steps = min(warmup_steps, total_steps)
     decay_steps = max(total_steps - warmup_steps, 1)
     if schedule == "linear":
         decay = optax.linear_schedule(learning_rate, 0.0, decay_steps)
     elif schedule == "cosine":
         decay = optax.cosine_decay_schedule(learning_rate, decay_steps)
-    elif schedule == "constant":
-        decay = optax.constant_schedule(learning_rate)
     else:
-        raise ValueError(f"schedule must be 'linear', 'cosine' or 'constant', got {schedule!r}")
+        decay = optax.constant_schedule(learning_rate)
     if not warmup_steps:
         return decay
     return optax.join_schedules([optax.linear_schedule(0.0, learning_rate, warmup_steps), decay], [warmup_steps])
+    # END SOLUTION
 
 
 def adamw_with_warmup(learning_rate: float, total_steps: int, warmup_steps: int = 0,

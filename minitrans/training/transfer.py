@@ -52,11 +52,16 @@ class Adapter(Layer):
     so a freshly added adapter leaves the pre-trained network's output unchanged."""
 
     def __init__(self, d_model: int, size: int, *, rngs: nnx.Rngs):
+        # self.down: Dense d_model -> size; self.up: Dense size -> d_model, kernel starting at zero
+        # BEGIN SOLUTION
         self.down = Dense(d_model, size, rngs=rngs)
         self.up = Dense(size, d_model, kernel_init=nnx.initializers.zeros, rngs=rngs)
+        # END SOLUTION
 
     def __call__(self, h: jax.Array) -> jax.Array:
+        # BEGIN SOLUTION
         return h + self.up(jax.nn.relu(self.down(h)))
+        # END SOLUTION
 
     def describe(self) -> str:
         return f"Adapter_{self.down.out_features}"

@@ -1,0 +1,178 @@
+"""Graded checks for the question-answering exercises: the SQuAD metric and the two halves
+of extractive QA (labels from character offsets, the best span from logits)."""
+
+import numpy as np
+
+from minitrans.exercises import Check, exercise, expect_close, expect_equal
+
+TOPIC = "question answering"
+
+# (prediction, gold): chosen to exercise every normalisation step
+PAIRS = [("The Denver Broncos", "Denver Broncos"), ("an apple,  a pear!", "apple pear"),
+         ("Theatre of the Absurd", "theatre absurd"), ("  Santa   Clara ", "santa clara"),
+         ("1,000 km", "1000 km"), ("A-B test", "ab test"), ("the the", ""), ("Élan", "élan")]
+
+
+def official_normalize(text):
+    """The official v1.1 script's normalisation, step by step (an independent reference)."""
+    import re
+    import string
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+@exercise("normalize_answer", "minitrans.metrics", topic=TOPIC, hint="""
+    In this order: lower case; remove every character of string.punctuation; replace the
+    whole words a, an, the by a space (the regular expression \\b(a|an|the)\\b); squeeze runs
+    of white space into one space and strip the ends (" ".join(text.split())).
+    """)
+def normalize_checks():
+    def each(f):
+        for prediction, _ in PAIRS:
+            expect_equal(f"normalize_answer({prediction!r})", f(prediction), official_normalize(prediction))
+
+    def articles_as_words(f):
+        expect_equal("normalize_answer('Theatre another thesis')", f("Theatre another thesis"),
+                     "theatre another thesis")
+
+    def punctuation_inside_words(f):
+        expect_equal("normalize_answer(\"U.S.A.'s\")", f("U.S.A.'s"), "usas")
+
+    return [Check("the official normalisation on varied answers", each),
+            Check("articles only as whole words", articles_as_words),
+            Check("punctuation removed inside words", punctuation_inside_words)]
+
+
+@exercise("f1_score", "minitrans.metrics", topic=TOPIC, hint="""
+    Normalise both answers (normalize_answer) and split them into words. The overlap is the
+    size of the multiset intersection (collections.Counter(a) & collections.Counter(b)). No
+    overlap: 0. Otherwise precision = overlap / predicted words, recall = overlap / gold
+    words, F1 = 2 * precision * recall / (precision + recall).
+    """)
+def f1_checks():
+    from collections import Counter
+
+    def reference(prediction, gold):
+        p, g = official_normalize(prediction).split(), official_normalize(gold).split()
+        same = sum((Counter(p) & Counter(g)).values())
+        return 0.0 if same == 0 else 2 * (same / len(p)) * (same / len(g)) / (same / len(p) + same / len(g))
+
+    def values(f):
+        pairs = PAIRS + [("Denver Broncos team", "the Denver Broncos"), ("a b c d", "c d e")]
+        expect_close("f1_score over varied pairs", [f(p, g) for p, g in pairs], [reference(p, g) for p, g in pairs])
+
+    def repeated_words(f):
+        expect_close("f1_score('to to be', 'to be be') (each word counts as often as in both)",
+                     f("to to be", "to be be"), reference("to to be", "to be be"))
+
+    def nothing_in_common(f):
+        expect_close("f1_score with no common word, and with an empty prediction",
+                     [f("red", "blue"), f("", "blue")], [0.0, 0.0])
+
+    return [Check("precision and recall of the word overlap", values),
+            Check("repeated words (a multiset overlap)", repeated_words),
+            Check("no overlap gives 0", nothing_in_common)]
+
+
+def tiny_tokenizer():
+    from minitrans.tokenizers import WordPieceTokenizer
+    words = ("[PAD] [UNK] [CLS] [SEP] [MASK] who what where wrote built the it a poem in paris ada lovelace "
+             "river city was by and of ##s . ? , 1843 tower eiffel gustave").split()
+    return WordPieceTokenizer({w: i for i, w in enumerate(words)})
+
+
+CONTEXT = "The poem was wrote by Ada Lovelace in 1843. The tower in Paris was built by Gustave Eiffel."
+
+
+@exercise("prepare_train_features", "minitrans.qa", topic=TOPIC, hint="""
+    `offsets[i]` is the (start, end) character span of token i in the context, or None outside
+    it. Among the context tokens, if the first starts after start_char or the last ends before
+    end_char, the window does not hold the answer: leave (0, 0). Otherwise the start is the
+    first context token whose end is after start_char, the end the last context token whose
+    start is before end_char.
+    """)
+def features_checks():
+    from minitrans.datasets.squad import SquadExample
+
+    tokenizer = tiny_tokenizer()
+
+    def example(answer, question="Who wrote it?"):
+        return SquadExample("x", question, CONTEXT, ({"text": answer, "answer_start": CONTEXT.index(answer)},))
+
+    def positions(f, ex, **kw):
+        return [(int(x["start_positions"]), int(x["end_positions"])) for x in f([ex], tokenizer, **kw)]
+
+    def one_window(f):
+        # [CLS] who wrote it ? [SEP] the poem was wrote by ada lovelace ...: "Ada Lovelace" = tokens 11, 12
+        expect_equal("(start, end) for 'Ada Lovelace'", positions(f, example("Ada Lovelace")), [(11, 12)])
+        expect_equal("(start, end) for '1843'", positions(f, example("1843")), [(14, 14)])
+
+    def windows(f):
+        got = positions(f, example("Gustave Eiffel"), max_length=16, stride=4)
+        expect_equal("labels of the four 16-token windows for 'Gustave Eiffel' (the last two hold it)",
+                     got, [(0, 0), (0, 0), (13, 14), (8, 9)])
+
+    def unanswerable(f):
+        ex = SquadExample("y", "Where?", CONTEXT, (), is_impossible=True)
+        expect_equal("labels of an unanswerable question", positions(f, ex), [(0, 0)])
+        got = positions(f, example("Ada Lovelace"), max_length=14, stride=4)
+        expect_equal("labels of the 14-token windows for 'Ada Lovelace' (the third cuts it in two: [CLS])",
+                     got, [(11, 12), (8, 9), (0, 0), (0, 0), (0, 0), (0, 0)])
+
+    return [Check("an answer inside one window", one_window),
+            Check("several windows: only the one with the answer points at it", windows),
+            Check("no answer, or half an answer: [CLS]", unanswerable)]
+
+
+@exercise("postprocess_qa_predictions", "minitrans.qa", topic=TOPIC, hint="""
+    For each window take the n_best highest start logits and the n_best highest end logits
+    (np.argsort(...)[::-1][:n_best]). Every pair (a, b) with both offsets not None, b >= a and
+    b - a + 1 <= max_answer_length is a span: append (s[a] + e[b], offsets[a][0], offsets[b][1]).
+    """)
+def postprocess_checks():
+    from minitrans.datasets.squad import SquadExample
+    from minitrans.qa import prepare_validation_features
+
+    tokenizer = tiny_tokenizer()
+    examples = [SquadExample("a", "Who wrote the poem?", CONTEXT), SquadExample("b", "Who built it?", CONTEXT)]
+
+    def setup(max_length=64, stride=8):
+        features = prepare_validation_features(examples, tokenizer, max_length=max_length, stride=stride)
+        rng = np.random.default_rng(0)
+        starts = [rng.normal(size=len(x["input_ids"])) for x in features]
+        ends = [rng.normal(size=len(x["input_ids"])) for x in features]
+        return features, starts, ends
+
+    def brute(features, starts, ends, index, longest):
+        best = (-np.inf, "")
+        for x, s, e in zip(features, starts, ends):
+            if x["example_index"] != index:
+                continue
+            for a in range(len(s)):
+                for b in range(a, min(len(s), a + longest)):
+                    if x["offsets"][a] is not None and x["offsets"][b] is not None and s[a] + e[b] > best[0]:
+                        best = (s[a] + e[b], CONTEXT[x["offsets"][a][0]:x["offsets"][b][1]])
+        return best[1]
+
+    def best_span(f):
+        features, starts, ends = setup()
+        got, _, _ = f(examples, features, starts, ends, n_best=100)
+        expect_equal("answers (the best start+end score over all valid spans)",
+                     [got["a"], got["b"]], [brute(features, starts, ends, i, 30) for i in range(2)])
+
+    def longest(f):
+        features, starts, ends = setup()
+        got, _, _ = f(examples, features, starts, ends, n_best=100, max_answer_length=2)
+        expect_equal("answers with max_answer_length=2", [got["a"], got["b"]],
+                     [brute(features, starts, ends, i, 2) for i in range(2)])
+
+    def across_windows(f):
+        features, starts, ends = setup(max_length=16, stride=4)
+        got, _, _ = f(examples, features, starts, ends, n_best=100)
+        expect_equal("answers when the context is split in windows", [got["a"], got["b"]],
+                     [brute(features, starts, ends, i, 30) for i in range(2)])
+
+    return [Check("the best valid span", best_span), Check("max_answer_length is respected", longest),
+            Check("the best over several windows", across_windows)]
