@@ -32,6 +32,7 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from minitrans.datasets.streaming import length_grouped_order
 from minitrans.losses import accuracy, cross_entropy
 from minitrans.training.step import TrainState, adamw_with_warmup, make_train_step, warmup_schedule
 from minitrans.training.transfer import freeze
@@ -150,19 +151,15 @@ class Trainer:
         """The example indices of `epoch` in batch order: a permutation seeded by (seed, epoch),
         so a resumed run sees exactly the batches the uninterrupted one would.
 
-        With group_by_length (bucketing), the shuffled examples are cut into chunks of 50
-        batches, each chunk is sorted by length and cut into batches, and the batches are
-        shuffled: batches hold examples of similar length, in random order."""
+        With group_by_length, batches hold examples of similar length, in random order
+        (minitrans.datasets.streaming.length_grouped_order)."""
         if getattr(self, "cached_order", (None,))[0] == epoch:
             return self.cached_order[1]
         rng = np.random.default_rng([self.args.seed, epoch])
-        order = rng.permutation(len(self.train_data))
         if self.args.group_by_length:
-            size = self.args.batch_size
-            chunks = [order[i:i + 50 * size] for i in range(0, len(order), 50 * size)]
-            order = np.concatenate([c[np.argsort([-self.lengths[i] for i in c], kind="stable")] for c in chunks])
-            batches = [order[i:i + size] for i in range(0, self.steps_per_epoch * size, size)]
-            order = np.concatenate([batches[i] for i in rng.permutation(len(batches))])
+            order = length_grouped_order(self.lengths, self.args.batch_size, rng)
+        else:
+            order = rng.permutation(len(self.train_data))
         self.cached_order = (epoch, order)
         return order
 
