@@ -1,0 +1,251 @@
+"""Training throughput, ours against Hugging Face PyTorch, side by side on this machine.
+
+    python benchmarks/training_throughput.py [--reference-python /path/to/venv/bin/python]
+
+For BERT-mini masked-LM + NSP pre-training (hidden 256, 4 layers, 4 heads, intermediate 1024,
+vocab 30,522, batch 32 x 128) and T5-mini span corruption (d_model 256, d_ff 1024, 4 + 4
+layers, 4 heads, vocab 32,128, batch 32, input 128, target 32), it prints for each side:
+seconds per step, tokens per second (input positions, 32 x 128 per step, the measure the issue's
+reference figures use), the time to compile (ours) or run (theirs) the first step, peak
+resident memory, and model FLOP utilisation: the matmul FLOPs each side executes per step
+(forward x 3) over the measured float32 matmul peak of this machine (a 2048 x 2048 matmul).
+
+Each measurement runs in its own process (so peak memory is its own) with the same number of
+threads (2, this machine's cores). The reference side needs torch and transformers: from this
+interpreter if it has them, or from `--reference-python` (a venv with `pip install torch==2.13.0
+transformers`); without either, only our side is measured. No weights are downloaded: both
+models are built from configs with random weights.
+
+The two sides differ where BERT's own code and transformers differ: BERT scores the vocabulary
+only at the masked positions (19 of 128 here), transformers' BertForPreTraining at all 128.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BERT = dict(vocab=30522, d=256, layers=4, heads=4, ff=1024, batch=32, length=128, masked=19)
+T5 = dict(vocab=32128, d=256, layers=4, heads=4, d_kv=64, ff=1024, batch=32, length=128, target=32)
+
+
+# ---------------------------------------------------------------- FLOPs (multiply-adds x 2)
+
+def bert_forward_flops(c: dict, vocab_positions: int) -> float:
+    L, d, ff = c["length"], c["d"], c["ff"]
+    per_layer = 2 * L * (4 * d * d + 2 * d * ff) + 2 * 2 * L * L * d  # projections, FFN, scores + mix
+    head = 2 * vocab_positions * (d * d + d * c["vocab"]) + 2 * (d * d + 2 * d)  # MLM transform + vocab, pooler+NSP
+    return c["batch"] * (c["layers"] * per_layer + head)
+
+
+def t5_forward_flops(c: dict) -> float:
+    L, T, d, ff, inner = c["length"], c["target"], c["d"], c["ff"], c["heads"] * c["d_kv"]
+    encoder = c["layers"] * (2 * L * (4 * d * inner + 2 * d * ff) + 2 * 2 * L * L * inner)
+    self_attention = 2 * T * 4 * d * inner + 2 * 2 * T * T * inner
+    cross = 2 * T * 2 * d * inner + 2 * L * 2 * d * inner + 2 * 2 * T * L * inner
+    decoder = c["layers"] * (self_attention + cross + 2 * T * 2 * d * ff)
+    return c["batch"] * (encoder + decoder + 2 * T * d * c["vocab"])
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---------------------------------------------------------------- our side (JAX)
+
+def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+    dot = jax.jit(jnp.dot)
+    dot(a, b).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        dot(a, b).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best / 1e9
+
+
+def ours(model: str, steps: int) -> dict:
+    sys.path.insert(0, str(ROOT))
+    import jax
+    import numpy as np
+    from flax import nnx
+
+    from minitrans.training import TrainState, adamw_with_warmup, make_train_step
+
+    rng = np.random.default_rng(0)
+    if model == "bert":
+        from minitrans.models.bert import BertConfig, BertForPreTraining
+        from minitrans.pretraining.bert import pretraining_loss
+        c = BERT
+        config = BertConfig.mini(vocab_size=c["vocab"])
+        net = BertForPreTraining(config, rngs=nnx.Rngs(params=0, dropout=1))
+        loss_fn = pretraining_loss
+        positions = np.sort(np.stack([rng.choice(np.arange(1, c["length"]), c["masked"], replace=False)
+                                      for _ in range(c["batch"])]), 1).astype(np.int32)
+
+        def batch():
+            return {"input_ids": rng.integers(5, c["vocab"], (c["batch"], c["length"]), dtype=np.int32),
+                    "token_type_ids": np.repeat([[0] * 64 + [1] * 64], c["batch"], 0).astype(np.int32),
+                    "attention_mask": np.ones((c["batch"], c["length"]), np.int32),
+                    "masked_positions": positions,
+                    "masked_ids": rng.integers(5, c["vocab"], (c["batch"], c["masked"]), dtype=np.int32),
+                    "masked_weights": np.ones((c["batch"], c["masked"]), np.float32),
+                    "next_sentence_labels": rng.integers(0, 2, c["batch"], dtype=np.int32)}
+        flops = 3 * bert_forward_flops(c, c["masked"])
+    else:
+        from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
+        from minitrans.pretraining.t5 import span_corruption_loss
+        c = T5
+        config = T5Config.mini(vocab_size=c["vocab"])
+        net = T5ForConditionalGeneration(config, rngs=nnx.Rngs(params=0, dropout=1))
+        loss_fn = span_corruption_loss
+
+        def batch():
+            return {"input_ids": rng.integers(5, 32000, (c["batch"], c["length"]), dtype=np.int32),
+                    "attention_mask": np.ones((c["batch"], c["length"]), np.int32),
+                    "labels": rng.integers(5, 32000, (c["batch"], c["target"]), dtype=np.int32),
+                    "word_weights": np.ones((c["batch"], c["target"]), np.float32)}
+        flops = 3 * t5_forward_flops(c)
+    net.train()
+    optimizer = adamw_with_warmup(1e-4, 10_000, 100)
+    state = TrainState.create(net, optimizer)
+    step = make_train_step(state.graphdef, optimizer, loss_fn)
+    batches = [batch() for _ in range(3)]
+    start = time.perf_counter()
+    state.params, state.rest, state.opt_state, loss, _ = step(state.params, state.rest, state.opt_state, batches[0])
+    loss.block_until_ready()
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    for i in range(steps):
+        state.params, state.rest, state.opt_state, loss, _ = step(state.params, state.rest, state.opt_state,
+                                                                  batches[i % 3])
+    loss.block_until_ready()
+    per_step = (time.perf_counter() - start) / steps
+    return {"side": f"minitrans (jax {jax.__version__})", "model": model, "first_step_s": first,
+            "s_per_step": per_step, "tokens_per_s": c["batch"] * c["length"] / per_step,
+            "flops_per_step": flops, "peak_rss_mb": peak_rss_mb(), "matmul_peak_gflops": matmul_peak()}
+
+
+# ---------------------------------------------------------------- the reference (PyTorch)
+
+def reference(model: str, steps: int) -> dict:
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    if model == "bert":
+        c = BERT
+        config = transformers.BertConfig(vocab_size=c["vocab"], hidden_size=c["d"], num_hidden_layers=c["layers"],
+                                         num_attention_heads=c["heads"], intermediate_size=c["ff"])
+        net = transformers.BertForPreTraining(config)
+
+        def batch():
+            labels = torch.full((c["batch"], c["length"]), -100)
+            for row in range(c["batch"]):
+                where = torch.randperm(c["length"] - 1)[:c["masked"]] + 1
+                labels[row, where] = torch.randint(5, c["vocab"], (c["masked"],))
+            return {"input_ids": torch.randint(5, c["vocab"], (c["batch"], c["length"])),
+                    "token_type_ids": torch.tensor([[0] * 64 + [1] * 64] * c["batch"]),
+                    "attention_mask": torch.ones(c["batch"], c["length"], dtype=torch.long),
+                    "labels": labels, "next_sentence_label": torch.randint(0, 2, (c["batch"],))}
+        flops = 3 * bert_forward_flops(c, c["length"])
+    else:
+        c = T5
+        config = transformers.T5Config(vocab_size=c["vocab"], d_model=c["d"], d_kv=c["d_kv"], d_ff=c["ff"],
+                                       num_layers=c["layers"], num_heads=c["heads"], decoder_start_token_id=0,
+                                       pad_token_id=0, eos_token_id=1)
+        net = transformers.T5ForConditionalGeneration(config)
+
+        def batch():
+            return {"input_ids": torch.randint(5, 32000, (c["batch"], c["length"])),
+                    "attention_mask": torch.ones(c["batch"], c["length"], dtype=torch.long),
+                    "labels": torch.randint(5, 32000, (c["batch"], c["target"]))}
+        flops = 3 * t5_forward_flops(c)
+    net.train()
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01)
+    batches = [batch() for _ in range(3)]
+
+    def one(b):
+        optimizer.zero_grad()
+        loss = net(**b).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optimizer.step()
+
+    start = time.perf_counter()
+    one(batches[0])
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    for i in range(steps):
+        one(batches[i % 3])
+    per_step = (time.perf_counter() - start) / steps
+    return {"side": f"transformers {transformers.__version__} + torch {torch.__version__}", "model": model,
+            "first_step_s": first, "s_per_step": per_step, "tokens_per_s": c["batch"] * c["length"] / per_step,
+            "flops_per_step": flops, "peak_rss_mb": peak_rss_mb()}
+
+
+# ---------------------------------------------------------------- orchestration
+
+def child(python: str, side: str, model: str, steps: int) -> dict | None:
+    env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2", BENCH_THREADS="2",
+               XLA_FLAGS=os.environ.get("XLA_FLAGS", ""))
+    out = subprocess.run([python, __file__, "--child", side, model, str(steps)], env=env,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"  {side} {model} failed:\n{out.stderr[-2000:]}")
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def has_torch(python: str) -> bool:
+    return subprocess.run([python, "-c", "import torch, transformers"], capture_output=True).returncode == 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--models", default="bert,t5")
+    parser.add_argument("--reference-python", help="a Python with torch and transformers (default: this one)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        side, model, steps = args.child
+        print(json.dumps((ours if side == "ours" else reference)(model, int(steps))))
+        return
+    ref_python = args.reference_python or sys.executable
+    if not has_torch(ref_python):
+        print(f"{ref_python} has no torch + transformers: measuring our side only "
+              "(pass --reference-python a venv with `pip install torch==2.13.0 transformers`)")
+        ref_python = None
+    for model in args.models.split(","):
+        print(f"\n{model.upper()}-mini, {args.steps} timed steps after the first")
+        results = [child(sys.executable, "ours", model, args.steps)]
+        if ref_python:
+            results.append(child(ref_python, "reference", model, args.steps))
+        peak = results[0]["matmul_peak_gflops"] if results[0] else None
+        if peak:
+            print(f"  measured float32 matmul peak (2048 x 2048, jax): {peak:,.0f} GFLOP/s")
+        for r in results:
+            if r is None:
+                continue
+            mfu = r["flops_per_step"] / r["s_per_step"] / 1e9 / peak if peak else float("nan")
+            print(f"  {r['side']:<40} {r['s_per_step']:.3f} s/step  {r['tokens_per_s']:>8,.0f} tokens/s  "
+                  f"first step {r['first_step_s']:.1f} s  peak memory {r['peak_rss_mb']:,.0f} MB  "
+                  f"{r['flops_per_step'] / 1e9:,.0f} GFLOP/step  MFU {mfu:.0%}")
+        if len(results) == 2 and all(results):
+            print(f"  ratio (ours / reference, tokens/s): {results[0]['tokens_per_s'] / results[1]['tokens_per_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
