@@ -1,5 +1,6 @@
 """The `minitrans` command.
 
+    minitrans tour [--quick] [--model FOLDER] [--squad FILE]   the main demo: pre-train, fine-tune, answer
     minitrans lesson list                     the step-through lessons
     minitrans lesson 01 [--quick]             run lesson 01 (arguments pass through)
     minitrans exercise list                   the unit-test exercises
@@ -225,6 +226,14 @@ def main(argv: list[str] | None = None) -> int:
     pretrain.add_argument("--seed", type=int, default=0)
     pretrain.add_argument("--out", help="folder to save the model, vocabulary and history")
 
+    tour = commands.add_parser("tour", help="the main demo: pre-train, fine-tune for QA, answer questions")
+    tour.add_argument("--quick", action="store_true", help="a one-minute version")
+    tour.add_argument("--model", help="a BERT checkpoint folder to fine-tune (default: all-MiniLM-L6-v2 if installed)")
+    tour.add_argument("--squad", help="a SQuAD file to fine-tune on instead of data/mini_squad.json")
+    tour.add_argument("--limit", type=int, help="with --squad: its first N questions")
+    tour.add_argument("--steps", type=int, help="fine-tuning steps (default 250)")
+    tour.add_argument("--out", default="outputs/tour")
+
     qa = commands.add_parser("qa", help="extractive question answering with BERT (SQuAD)")
     qa.add_argument("action", choices=["train", "eval", "predict", "ask"])
     qa.add_argument("--model", help="a BERT checkpoint folder (config.json, model.safetensors, vocab.txt)")
@@ -258,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_pretrain(args)
     if args.command == "qa":
         return cmd_qa(args)
+    if args.command == "tour":
+        from minitrans.tour import tour
+        tour(args.out, model=args.model, squad=args.squad, quick=args.quick, steps=args.steps, limit=args.limit)
+        return 0
     return cmd_exercise(args)
 
 

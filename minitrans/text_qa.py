@@ -1,0 +1,114 @@
+"""Question answering with T5, text to text (Raffel et al., 2020; the course's week 3):
+
+    context-based:  "question: What is the capital of Lodorwen? context: ... is Torkaom ..."  ->  "Torkaom"
+    closed-book:    "question: What is the capital of Lodorwen?"                              ->  "Torkaom"
+
+Context-based QA reads the answer off the context; closed-book QA must have stored the fact in
+its parameters during pre-training (Roberts et al., 2020, "How much knowledge can you pack
+into the parameters of a language model?"). `qa_experiment` shows the contrast on the
+project's synthetic encyclopedia: T5 is pre-trained by span corruption on the descriptions
+of all 120 countries, fine-tuned on questions about 100 of them, and scored (SQuAD EM/F1) on
+questions about the other 20, whose facts it saw only in pre-training.
+"""
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from minitrans.datasets import bundled
+from minitrans.datasets import text_to_text as t2t
+from minitrans.datasets.synthetic import describe, make_countries, questions
+from minitrans.generation import generate
+from minitrans.metrics import squad_evaluate
+from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
+from minitrans.pretraining import lineage
+
+
+def qa_pairs(countries, closed_book: bool, rng: np.random.Generator) -> list[tuple[str, str, str]]:
+    """(id, source text, answer) for every question about `countries`."""
+    pairs = []
+    for c in countries:
+        context = " ".join(describe(c, rng))
+        for j, (question, answer) in enumerate(questions(c)):
+            source = t2t.closed_book(question) if closed_book else t2t.question_answering(question, context)
+            pairs.append((f"{c.name}-{j}", source, answer))
+    return pairs
+
+
+def encode_pairs(pairs, tokenizer, source_length: int, target_length: int = 12) -> dict:
+    source = lineage.pad([tokenizer.encode(s)[:source_length] for _, s, _ in pairs], source_length)
+    labels = np.full((len(pairs), target_length), lineage.IGNORE, np.int32)
+    for i, (_, _, answer) in enumerate(pairs):
+        ids = tokenizer.encode(answer)[:target_length]
+        labels[i, :len(ids)] = ids
+    return {"input_ids": source, "labels": labels}
+
+
+def answer(model, tokenizer, sources: list[str], source_length: int, max_new_tokens: int = 10,
+           batch_size: int = 64) -> list[str]:
+    """Greedy answers, as text."""
+    out = []
+    for start in range(0, len(sources), batch_size):
+        chunk = sources[start:start + batch_size]
+        ids = lineage.pad([tokenizer.encode(s)[:source_length] for s in chunk], source_length)
+        if len(chunk) < batch_size:  # one shape: one compilation
+            ids = np.concatenate([ids, np.zeros((batch_size - len(chunk), source_length), ids.dtype)])
+        generated = generate(model, jnp.asarray(ids), max_new_tokens=max_new_tokens)
+        out += [tokenizer.decode(row).strip() for row in generated[:len(chunk)]]
+    return out
+
+
+def score(model, tokenizer, pairs, source_length: int) -> tuple[dict, dict]:
+    """SQuAD EM/F1 of the model's answers, and the answers."""
+    predictions = dict(zip([qid for qid, _, _ in pairs],
+                           answer(model, tokenizer, [s for _, s, _ in pairs], source_length)))
+    dataset = {"data": [{"paragraphs": [{"qas": [{"id": qid, "answers": [{"text": a}]} for qid, _, a in pairs]}]}]}
+    return squad_evaluate(dataset, predictions), predictions
+
+
+def fine_tune(model, pairs, tokenizer, steps: int, source_length: int, rng: np.random.Generator,
+              learning_rate: float = 1e-3, batch_size: int = 32):
+    return lineage.fit(model, lineage.t5_loss,
+                       lambda i: encode_pairs([pairs[j] for j in rng.integers(len(pairs), size=batch_size)],
+                                              tokenizer, source_length),
+                       steps, learning_rate=learning_rate, log_every=max(1, steps // 4))
+
+
+def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_steps: int, seed: int = 0,
+                  log=print) -> dict:
+    """Pre-train on the encyclopedia, fine-tune context-based and closed-book QA, score both on
+    held-out countries; closed-book also without pre-training, to show where its facts came from."""
+    from minitrans.pretraining.t5 import pretrain_t5
+
+    rng = np.random.default_rng(seed)
+    countries = make_countries(120, seed=0)  # the countries of data/facts_corpus.txt
+    train_countries, test_countries = countries[:100], countries[100:]
+    results, started = {}, time.perf_counter()
+    log(f"pre-training T5 ({pretrain_steps} steps of span corruption on {bundled('facts_corpus.txt').name})")
+    pretrained = pretrain_t5(bundled("facts_corpus.txt"), config, tokenizer, steps=pretrain_steps, batch_size=32,
+                             input_length=64, target_length=16, learning_rate=2e-3,
+                             warmup_steps=max(5, pretrain_steps // 10), eval_every=max(10, pretrain_steps // 4),
+                             seed=seed)["model"]
+    graphdef, state = nnx.split(pretrained)
+    for name, closed_book, from_pretrained in [("context-based, pre-trained", False, True),
+                                               ("closed-book, pre-trained", True, True),
+                                               ("closed-book, no pre-training", True, False)]:
+        source_length = 24 if closed_book else 112
+        train = qa_pairs(train_countries, closed_book, rng)
+        test = qa_pairs(test_countries, closed_book, rng)
+        # each run gets its own copy of the pre-trained weights (training donates its buffers)
+        model = nnx.merge(graphdef, jax.tree.map(jnp.array, state)) if from_pretrained \
+            else T5ForConditionalGeneration(config, rngs=nnx.Rngs(seed))
+        log(f"\n{name}: fine-tuning on {len(train)} questions about 100 countries")
+        model, _ = fine_tune(model, train, tokenizer, finetune_steps, source_length, rng)
+        scores, predictions = score(model, tokenizer, test, source_length)
+        examples = [(s, predictions[qid], a) for qid, s, a in test[:3]]
+        results[name] = {"scores": scores, "examples": examples}
+        log(f"  held-out countries ({len(test)} questions): EM {scores['exact_match']:.1f}  F1 {scores['f1']:.1f}")
+        for source, got, gold in examples:
+            log(f"    {source[:60]:<60} -> {got!r} (gold {gold!r})")
+    results["seconds"] = time.perf_counter() - started
+    return results

