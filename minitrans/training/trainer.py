@@ -249,7 +249,7 @@ class Trainer:
             log_file.parent.mkdir(parents=True, exist_ok=True)
         best = None
         bar = tqdm(total=self.total_steps, initial=step, disable=not a.progress_bar, desc="training")
-        started, tokens = time.perf_counter(), 0
+        started, tokens, recent = time.perf_counter(), 0, []
         last = step + stop_after if stop_after else self.total_steps
         while step < min(last, self.total_steps):
             if a.max_seconds and time.perf_counter() - started > a.max_seconds:
@@ -260,10 +260,13 @@ class Trainer:
             tokens += int(np.asarray(batch.get("attention_mask", batch.get("input_ids", [[0]]))).astype(bool).sum())
             state.params, state.rest, state.opt_state, loss, metrics = train_step(
                 state.params, state.rest, state.opt_state, self.shard(batch))
+            recent.append(loss)  # stays on the device: no sync until the next log line
             step += 1
             bar.update(1)
             if step % a.log_every == 0 or step == self.total_steps:
-                record = {"step": step, "epoch": epoch, "loss": float(loss), "learning_rate": self.learning_rate(step),
+                mean_loss = float(jnp.mean(jnp.stack(recent)))  # the mean since the last log line
+                recent = []
+                record = {"step": step, "epoch": epoch, "loss": mean_loss, "learning_rate": self.learning_rate(step),
                           "tokens_per_second": round(tokens / (time.perf_counter() - started), 1)}
                 self.history.append(record)
                 bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['learning_rate']:.2e}",

