@@ -15,7 +15,7 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 setup: $(BIN)/.installed
 
 demo: setup
-	$(BIN)/minitrans lesson 01
+	$(BIN)/minitrans tour
 
 test: setup
 	$(BIN)/python -m pytest -q

