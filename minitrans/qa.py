@@ -21,7 +21,6 @@
 `QuestionAnswerer` wraps all three for one question: `qa("Who...?", context)`.
 """
 
-import time
 from dataclasses import dataclass
 
 import jax
@@ -280,16 +279,3 @@ def highlight(context: str, start: int, end: int, width: int = 100) -> str:
     right = min(len(context), end + width)
     return (("..." if left else "") + context[left:start] + "\033[1m[" + context[start:end] + "]\033[0m"
             + context[end:right] + ("..." if right < len(context) else ""))
-
-
-def timed(label: str):
-    """A context manager printing how long a stage took."""
-    class Timer:
-        def __enter__(self):
-            self.started = time.perf_counter()
-            return self
-
-        def __exit__(self, *exc):
-            self.seconds = time.perf_counter() - self.started
-            print(f"{label}: {self.seconds:.1f} s")
-    return Timer()

@@ -49,6 +49,10 @@ def test_trainer_learns_and_evaluates(tmp_path):
     assert (tmp_path / "best" / "model" / "model.safetensors").exists()
     lines = (tmp_path / "log.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["step"] == 160 and "tokens_per_second" in json.loads(lines[-1])
+    # the learning rate logged is the schedule's: linear warm-up over 5 steps, linear decay to 0 at 160
+    rates = {json.loads(line)["step"]: json.loads(line)["learning_rate"] for line in lines}
+    assert rates[5] == pytest.approx(3e-3 * 4 / 5) and rates[160] == pytest.approx(3e-3 * (1 - 154 / 155), rel=1e-5)
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
