@@ -7,6 +7,12 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Compiled XLA programs are kept on disk for the whole run (and inherited by the lessons the
+# tests start as subprocesses): many tests and lessons compile the same training step again,
+# in a new Trainer or a new process, and then load it instead (about 10 s -> 1.5 s each).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".jax_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 SHARED_DATA = Path(os.environ.get("MINITRANS_DATA", ROOT.parent / "shared" / "data"))
 
 
