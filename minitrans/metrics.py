@@ -86,6 +86,9 @@ def squad_evaluate(dataset, predictions: dict[str, str], quiet: bool = False) ->
             if not quiet:
                 print(f"Unanswered question {qid} will receive score 0.", file=sys.stderr)
             continue
+        if not truths:
+            raise ValueError(f"question {qid} has no gold answers: SQuAD 2.0 data (unanswerable questions) "
+                             "is scored with squad_v2_evaluate (`minitrans qa eval --version-2`)")
         prediction = predictions[qid]
         em += max(exact_match(prediction, t) for t in truths)
         f1 += max(f1_score(prediction, t) for t in truths)

