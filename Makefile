@@ -17,8 +17,9 @@ setup: $(BIN)/.installed
 demo: setup
 	$(BIN)/minitrans tour
 
+# the suite is mostly XLA compilation, single-threaded: one worker per core (pytest-xdist)
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 clean:
 	rm -rf $(VENV) outputs exercises

@@ -25,7 +25,7 @@ from minitrans.models.bert import BertForQuestionAnswering
 from minitrans.models.t5 import T5Config
 from minitrans.qa import (QuestionAnswerer, highlight, pad_batch, postprocess_qa_predictions, predict_logits,
                           prepare_train_features, prepare_validation_features, qa_loss)
-from minitrans.teaching import lesson_args, output_dir, step
+from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.text_qa import qa_experiment
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.tokenizers.sentencepiece import T5Tokenizer
@@ -82,13 +82,16 @@ if args.quick:
     held_out = held_out[:24]
 model = BertForQuestionAnswering.from_pretrained(folder)
 steps = 8 if args.quick else 150
-trainer = Trainer(model, prepare_train_features(train, tokenizer, max_length=128, stride=32),
+length, stride = (64, 16) if args.quick else (128, 32)  # quick: shorter windows, fewer shapes to compile
+trainer = Trainer(model, prepare_train_features(train, tokenizer, max_length=length, stride=stride),
                   args=TrainingArguments(output_dir=str(out / "bert_qa"), max_steps=steps, batch_size=16,
                                          learning_rate=1e-4, warmup_steps=max(1, steps // 10), group_by_length=True,
                                          log_every=max(1, steps // 5), progress_bar=False),
                   loss_fn=qa_loss, collate=pad_batch)
 trainer.train()
 model = trainer.model
+save_curves({"training loss": [r["loss"] for r in trainer.history if "loss" in r]}, out / "bert_qa_loss.png",
+            "BERT learning to point at answers", xlabel="log line")
 
 # %% [markdown]
 # ## Step 4: from logits to answers, and the official metric
@@ -99,7 +102,7 @@ model = trainer.model
 
 # %%
 step("Step 4: post-processing and EM/F1")
-features = prepare_validation_features(held_out, tokenizer, max_length=128, stride=32)
+features = prepare_validation_features(held_out, tokenizer, max_length=length, stride=stride)
 starts, ends = predict_logits(model, features)
 predictions, _, _ = postprocess_qa_predictions(held_out, features, starts, ends)
 for e in held_out[:4]:
