@@ -60,13 +60,15 @@ def windows(n_context: int, budget: int, stride: int) -> list[tuple[int, int]]:
 
 
 def encode_example(example: SquadExample, tokenizer, max_length: int, stride: int, max_query_length: int):
-    """Yield (input_ids, token_type_ids, offsets, context token span) for each window."""
+    """Yield (input_ids, token_type_ids, offsets) for each window of the context."""
     if not example.question.strip():
         raise ValueError(f"question {example.id} is empty")
     if not example.context.strip():
         raise ValueError(f"question {example.id} has no context")
     question = tokenizer.tokenize_with_offsets(example.question)[:max_query_length]
     context = tokenizer.tokenize_with_offsets(example.context)
+    if not context:
+        raise ValueError(f"the context of question {example.id} has no tokens")
     budget = max_length - len(question) - 3  # [CLS] question [SEP] context [SEP]
     cls_id, sep_id = tokenizer.vocab["[CLS]"], tokenizer.vocab["[SEP]"]
     q_ids = tokenizer.convert_tokens_to_ids([t for t, _, _ in question])
