@@ -29,6 +29,7 @@ import numpy as np
 from flax import nnx
 
 from minitrans.datasets.squad import SquadExample
+from minitrans.datasets.streaming import pad_batch  # noqa: F401  (the QA collate; re-exported)
 from minitrans.losses import cross_entropy
 
 
@@ -132,24 +133,6 @@ def prepare_validation_features(examples: list[SquadExample], tokenizer, max_len
             report.skipped.append((example.id, str(error)))
     report.features = len(features)
     return features
-
-
-def pad_batch(features: list[dict], multiple: int = 64, keys=("start_positions", "end_positions")) -> dict:
-    """Pad input_ids/token_type_ids to the longest in the batch, rounded up to `multiple`
-    (few distinct shapes: few compilations), with the attention mask; stack the label keys."""
-    length = max(len(f["input_ids"]) for f in features)
-    length = -(-length // multiple) * multiple
-    batch = {name: np.zeros((len(features), length), np.int32)
-             for name in ("input_ids", "token_type_ids", "attention_mask")}
-    for row, f in enumerate(features):
-        n = len(f["input_ids"])
-        batch["input_ids"][row, :n] = f["input_ids"]
-        batch["token_type_ids"][row, :n] = f["token_type_ids"]
-        batch["attention_mask"][row, :n] = 1
-    for key in keys:
-        if key in features[0]:
-            batch[key] = np.array([f[key] for f in features], np.int32)
-    return batch
 
 
 def qa_loss(model, batch: dict):

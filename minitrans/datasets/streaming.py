@@ -104,3 +104,21 @@ def length_grouped_order(lengths, batch_size: int, rng: np.random.Generator, chu
     whole = len(order) // batch_size
     batches = order[:whole * batch_size].reshape(whole, batch_size)
     return batches[rng.permutation(whole)].reshape(-1)
+
+
+def pad_batch(features: list[dict], multiple: int = 64, keys=("start_positions", "end_positions")) -> dict:
+    """Pad input_ids/token_type_ids to the longest in the batch, rounded up to `multiple`
+    (few distinct shapes: few compilations), with the attention mask; stack the label keys."""
+    length = max(len(f["input_ids"]) for f in features)
+    length = -(-length // multiple) * multiple
+    batch = {name: np.zeros((len(features), length), np.int32)
+             for name in ("input_ids", "token_type_ids", "attention_mask")}
+    for row, f in enumerate(features):
+        n = len(f["input_ids"])
+        batch["input_ids"][row, :n] = f["input_ids"]
+        batch["token_type_ids"][row, :n] = f["token_type_ids"]
+        batch["attention_mask"][row, :n] = 1
+    for key in keys:
+        if key in features[0]:
+            batch[key] = np.array([f[key] for f in features], np.int32)
+    return batch

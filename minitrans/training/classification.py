@@ -9,7 +9,7 @@ benchmark run.
 
 import numpy as np
 
-from minitrans.qa import pad_batch
+from minitrans.datasets.streaming import pad_batch
 from minitrans.training.trainer import Trainer, TrainingArguments, classification_loss
 from minitrans.training.transfer import describe_trainable, strategy_mask
 
