@@ -161,7 +161,7 @@ def cmd_qa(args) -> int:
     started = time.perf_counter()
     if not args.model:
         raise SystemExit("`minitrans qa` needs --model FOLDER (a BERT checkpoint: config.json, model.safetensors, vocab.txt)")
-    model, tokenizer = qa.load_qa_model(args.model, scratch=args.scratch, seed=args.seed)
+    model, tokenizer = qa.load_qa_model(args.model, scratch=args.scratch, seed=args.seed, dropout=args.dropout)
     if args.action == "train":
         if not args.train or not args.out:
             raise SystemExit("`minitrans qa train` needs --train FILE (SQuAD JSON) and --out DIR")
@@ -257,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     qa.add_argument("--limit", type=int, help="train: use only the first N questions")
     qa.add_argument("--eval-limit", type=int, help="eval: score only the first N questions")
     qa.add_argument("--seed", type=int, default=0)
+    qa.add_argument("--dropout", type=float, help="train: replace the checkpoint's dropout rates (e.g. 0)")
 
     args, rest = parser.parse_known_args(argv)
     if args.command == "lesson":

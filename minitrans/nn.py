@@ -67,6 +67,41 @@ def describe_nested(name: str, layers) -> str:
 # --------------------------------------------------------------------------- basic layers
 
 
+@jax.custom_vjp
+def linear(x: Array, kernel: Array) -> Array:
+    """x @ kernel, (..., d_in) @ (d_in, d_out) -> (..., d_out), with its backward pass written out.
+
+    The gradients are the textbook ones, dx = g kernel^T and dkernel = x^T g (summed over every
+    position). We write them by hand only to choose the order of the second product: XLA on
+    the CPU lays out both operands of a matrix product with the contracted axis innermost, so
+    it copies one of them transposed. Autodiff computes (g^T x)^T and copies g, the wide one
+    for a feed-forward block's first layer or a vocabulary projection (for T5-mini's output
+    layer a 1024 x 32,128 copy per step); we transpose whichever of x and g is narrower.
+    Same numbers as `jax.grad` of `x @ kernel` up to float rounding (tests/test_nn.py), and
+    28% faster T5-mini training steps on 2 CPU cores (benchmarks/training_throughput.py).
+    """
+    return x @ kernel
+
+
+def _linear_forward(x, kernel):
+    return x @ kernel, (x, kernel)
+
+
+def _linear_backward(saved, g):
+    x, kernel = saved
+    d_in, d_out = kernel.shape
+    x2, g2 = x.reshape(-1, d_in), g.reshape(-1, d_out)  # (positions, d_in), (positions, d_out)
+    if d_in <= d_out:
+        d_kernel = x2.T @ g2  # transposes x, the narrower one
+    else:
+        d_kernel = (g2.T @ x2).T  # transposes g, then the small (d_out, d_in) result
+    return (g @ kernel.T).astype(x.dtype), d_kernel.astype(kernel.dtype)
+
+
+linear.defvjp(_linear_forward, _linear_backward)
+
+
+
 class Dense(Layer):
     """y = x W + b, the fully connected layer. `use_bias=False` gives T5's bias-free projections."""
 
@@ -78,7 +113,7 @@ class Dense(Layer):
 
     def __call__(self, x: Array) -> Array:
         check_last_dim("Dense", x, self.in_features)
-        y = x @ self.kernel[...]  # (..., out_features)
+        y = linear(x, self.kernel[...])  # (..., out_features)
         if self.bias is not None:
             y = y + self.bias[...]
         return y
@@ -112,7 +147,7 @@ class Embedding(Layer):
 
     def attend(self, x: Array) -> Array:
         check_last_dim("Embedding.attend", x, self.features)
-        return x @ self.embedding[...].T  # (..., num_embeddings)
+        return linear(x, self.embedding[...].T)  # (..., num_embeddings)
 
     def describe(self) -> str:
         return f"Embedding_{self.num_embeddings}_{self.features}"
@@ -184,8 +219,23 @@ class Dropout(Layer):
                 raise ValueError(f"Dropout shared axis {axis} does not exist for shape {x.shape}")
         shape = tuple(1 if (i in self.shared_axes or i - x.ndim in self.shared_axes) else n
                       for i, n in enumerate(x.shape))
-        keep = jax.random.bernoulli(self.rngs(), 1.0 - self.rate, shape)
+        keep = keep_mask(self.rngs(), shape, self.rate)
         return jnp.where(keep, x / (1.0 - self.rate), 0.0).astype(x.dtype)
+
+
+def keep_mask(key: Array, shape: tuple[int, ...], rate: float) -> Array:
+    """A boolean mask of `shape`, True with probability 1 - rate (to within 1/131,072).
+
+    Two draws per 32-bit random word: each 16-bit half is compared with rate * 65536, rounded
+    (0.1 becomes 6,554/65,536 = 0.100006). Random bits are the costly part of dropout on a CPU (threefry is about
+    20 integer operations per word, and BERT's attention dropout draws 7 M per layer for 16
+    windows of 192 tokens); half the words halves that cost.
+    """
+    size = math.prod(shape)
+    threshold = round(rate * 65536)
+    words = jax.random.bits(key, ((size + 1) // 2,), jnp.uint32)
+    halves = jax.lax.bitcast_convert_type(words, jnp.uint16).reshape(-1)[:size].reshape(shape)
+    return halves >= threshold
 
 
 # --------------------------------------------------------------------------- activations

@@ -25,17 +25,25 @@ from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.training.trainer import Trainer, TrainingArguments
 
 
-def load_qa_model(folder: str | Path, scratch: bool = False, seed: int = 0):
-    """(BertForQuestionAnswering, tokenizer) from a checkpoint folder; random weights with scratch."""
+def load_qa_model(folder: str | Path, scratch: bool = False, seed: int = 0, dropout: float | None = None):
+    """(BertForQuestionAnswering, tokenizer) from a checkpoint folder; random weights with scratch.
+    `dropout` replaces the checkpoint's hidden and attention dropout rates (0 for a run that sees
+    each example once: with no example seen twice there is nothing to over-fit, and dropout
+    costs a quarter of a CPU training step)."""
     folder = Path(folder)
     if not (folder / "config.json").is_file() or not (folder / "vocab.txt").is_file():
         raise SystemExit(f"{folder} is not a BERT checkpoint folder: expected config.json, vocab.txt "
                          "and model.safetensors in it")
     tokenizer = WordPieceTokenizer.from_pretrained(folder)
+    overrides = {}
+    if dropout is not None:
+        if not 0 <= dropout < 1:
+            raise SystemExit(f"--dropout must be in [0, 1), got {dropout}")
+        overrides = {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
     if scratch:
-        config = BertConfig.from_json_file(folder / "config.json")
+        config = BertConfig.from_json_file(folder / "config.json").replace(**overrides)
         return BertForQuestionAnswering(config, rngs=nnx.Rngs(seed)), tokenizer
-    return BertForQuestionAnswering.from_pretrained(folder), tokenizer
+    return BertForQuestionAnswering.from_pretrained(folder, **overrides), tokenizer
 
 
 def train_squad(model, tokenizer, train_file: str | Path, out_dir: str | Path, *, steps: int | None = None,

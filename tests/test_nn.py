@@ -241,3 +241,59 @@ def test_gradients_are_finite_and_jit_agrees(rng):
     jitted = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x, mask=mask))(state, x)
     np.testing.assert_allclose(jitted, layer(x, mask=mask), atol=1e-6)
     assert np.isfinite(np.asarray(jitted)).all()
+
+
+# ----------------------------------------------------------------- hand-written backward passes
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 4, 9), (7, 9, 4), (2, 3, 6, 6)])
+def test_linear_gradients_equal_autodiff_of_the_matmul(shape):
+    """nn.linear's hand-written backward (it orders x^T g for the CPU) against jax.grad of x @ w,
+    for a widening, a narrowing and a square kernel, with a cotangent that is not all ones."""
+    *lead, d_in, d_out = shape
+    kx, kw, kg = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(kx, (*lead, d_in))
+    w = jax.random.normal(kw, (d_in, d_out))
+    probe = jax.random.normal(kg, (*lead, d_out))
+    ours = jax.grad(lambda x, w: (nn.linear(x, w) * probe).sum(), argnums=(0, 1))(x, w)
+    theirs = jax.grad(lambda x, w: ((x @ w) * probe).sum(), argnums=(0, 1))(x, w)
+    np.testing.assert_allclose(nn.linear(x, w), x @ w, rtol=1e-6)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    # and numpy: dW = sum over positions of x_i^T g_i
+    x2, g2 = np.asarray(x).reshape(-1, d_in), np.asarray(probe).reshape(-1, d_out)
+    np.testing.assert_allclose(ours[1], x2.T @ g2, rtol=1e-5, atol=1e-5)
+
+
+def test_cross_entropy_gradient_is_softmax_minus_onehot_and_equals_autodiff():
+    from minitrans.losses import accuracy, cross_entropy
+    kl, kw = jax.random.split(jax.random.key(1))
+    logits = 3 * jax.random.normal(kl, (4, 6, 11))
+    labels = jax.random.randint(kw, (4, 6), 0, 11)
+    weights = (jnp.arange(6) < 4)[None].repeat(4, 0)
+
+    def autodiff(logits):
+        nll = -jnp.take_along_axis(jax.nn.log_softmax(logits), labels[..., None], -1)[..., 0]
+        return (nll * weights).sum() / weights.sum()
+
+    np.testing.assert_allclose(cross_entropy(logits, labels, weights), autodiff(logits), rtol=1e-6)
+    ours = jax.grad(lambda z: cross_entropy(z, labels, weights))(logits)
+    np.testing.assert_allclose(ours, jax.grad(autodiff)(logits), rtol=1e-5, atol=1e-7)
+    z = np.asarray(logits, np.float64)
+    softmax = np.exp(z - z.max(-1, keepdims=True))
+    softmax /= softmax.sum(-1, keepdims=True)
+    expected = (softmax - np.eye(11)[np.asarray(labels)]) * np.asarray(weights)[..., None] / 16
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-7)
+    # large logits stay finite; accuracy is argmax == label
+    assert np.isfinite(cross_entropy(logits * 1e4, labels))
+    np.testing.assert_allclose(accuracy(logits, labels),
+                               (np.asarray(logits).argmax(-1) == np.asarray(labels)).mean())
+
+
+def test_keep_mask_rate_and_independence_of_the_two_halves():
+    keep = np.asarray(nn.keep_mask(jax.random.key(3), (400, 501), 0.1))
+    assert keep.shape == (400, 501) and keep.dtype == bool
+    assert abs(keep.mean() - 0.9) < 0.003  # 200,400 draws: std 0.0007
+    flat = keep.reshape(-1)[:-2]  # an even count: whole words
+    low, high = flat[0::2], flat[1::2]  # the two halves of each 32-bit word
+    assert abs(np.corrcoef(low, high)[0, 1]) < 0.01
