@@ -23,7 +23,7 @@ from minitrans.generation import generate
 from minitrans.models.t5 import T5Config
 from minitrans.pretraining.t5 import pretrain_t5
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
-from minitrans.text_qa import encode_pairs, fine_tune, score
+from minitrans.text_qa import encode_pairs, fine_tune, score, source_length_for
 from minitrans.tokenizers.sentencepiece import T5Tokenizer
 
 args = lesson_args("Lesson 14: question answering with T5")
@@ -63,7 +63,9 @@ test = [p for p, e in zip(pairs, examples) if e.title in held_out_titles]
 if args.quick:
     test = test[:32]
 print(f"{len(train)} training pairs, {len(test)} held out; e.g.\n  {train[0][1][:100]}...  ->  {train[0][2]!r}")
-batch = encode_pairs(train[:2], tokenizer, source_length=112)
+source_length = source_length_for(train + test, tokenizer)  # the longest input: no context is cut
+print(f"inputs padded to {source_length} tokens")
+batch = encode_pairs(train[:2], tokenizer, source_length=source_length)
 print("input ids:", batch["input_ids"][0][:16], "...\nlabels:   ", batch["labels"][0], "(-100: not scored)")
 
 # %% [markdown]
@@ -73,7 +75,7 @@ print("input ids:", batch["input_ids"][0][:16], "...\nlabels:   ", batch["labels
 # %%
 step("Step 3: fine-tune")
 steps = 10 if args.quick else 800
-model, losses = fine_tune(model, train, tokenizer, steps, source_length=112, rng=rng)
+model, losses = fine_tune(model, train, tokenizer, steps, source_length=source_length, rng=rng)
 save_curves({"fine-tuning loss": losses}, out / "qa_loss.png", "T5 question answering")
 
 # %% [markdown]
@@ -87,7 +89,7 @@ question = f"What is the capital of {next(iter(sorted(held_out_titles)))}?"
 source = t2t.question_answering(question, context)
 generated = generate(model, jnp.asarray([tokenizer.encode(source)]), max_new_tokens=10)
 print(f"{question} -> {tokenizer.decode(generated[0])!r}")
-scores, predictions = score(model, tokenizer, test, source_length=112)
+scores, predictions = score(model, tokenizer, test, source_length=source_length)
 for qid, src, gold in test[:4]:
     print(f"  {src[10:60]:<50} -> {predictions[qid]!r} (gold {gold!r})")
 print(f"held-out countries ({len(test)} questions): EM {scores['exact_match']:.1f}  F1 {scores['f1']:.1f}")

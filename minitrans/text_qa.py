@@ -7,8 +7,9 @@ Context-based QA reads the answer off the context; closed-book QA must have stor
 its parameters during pre-training (Roberts et al., 2020, "How much knowledge can you pack
 into the parameters of a language model?"). `qa_experiment` shows the contrast on the
 project's synthetic encyclopedia: T5 is pre-trained by span corruption on the descriptions
-of all 120 countries, fine-tuned on questions about 100 of them, and scored (SQuAD EM/F1) on
-questions about the other 20, whose facts it saw only in pre-training.
+of all 120 countries, fine-tuned on questions about 100 of them (the context-based reader
+also on 900 made-up countries, as copying is what it must learn), and scored (SQuAD EM/F1)
+on questions about the other 20, whose facts it saw only in pre-training.
 """
 
 import time
@@ -36,6 +37,13 @@ def qa_pairs(countries, closed_book: bool, rng: np.random.Generator) -> list[tup
             source = t2t.closed_book(question) if closed_book else t2t.question_answering(question, context)
             pairs.append((f"{c.name}-{j}", source, answer))
     return pairs
+
+
+def source_length_for(pairs, tokenizer, multiple: int = 16) -> int:
+    """The longest tokenised source, rounded up to `multiple`: a length that cuts no context
+    (a cut context loses the answer of any question about its last sentences)."""
+    longest = max(len(tokenizer.encode(source)) for _, source, _ in pairs)
+    return -(-longest // multiple) * multiple
 
 
 def encode_pairs(pairs, tokenizer, source_length: int, target_length: int = 12) -> dict:
@@ -77,6 +85,19 @@ def fine_tune(model, pairs, tokenizer, steps: int, source_length: int, rng: np.r
                        steps, learning_rate=learning_rate, log_every=max(1, steps // 4))
 
 
+def extra_countries(known, n: int, seed: int):
+    """`n` more made-up countries, none named like a country in `known`.
+
+    A context-based reader learns to copy from many contexts and needs no facts of its own, so
+    its training questions may be about any countries. Fine-tuned on the 100 countries alone,
+    it learns their 100 capitals by heart instead of learning to read them off the context."""
+    names = {c.name for c in known}
+    fresh = [c for c in make_countries(n + len(names) + 200, seed=seed) if c.name not in names]
+    if len(fresh) < n:
+        raise ValueError(f"could make only {len(fresh)} new country names, {n} asked")
+    return fresh[:n]
+
+
 def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_steps: int, seed: int = 0,
                   log=print) -> dict:
     """Pre-train on the encyclopedia, fine-tune context-based and closed-book QA, score both on
@@ -86,6 +107,7 @@ def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_ste
     rng = np.random.default_rng(seed)
     countries = make_countries(120, seed=0)  # the countries of data/facts_corpus.txt
     train_countries, test_countries = countries[:100], countries[100:]
+    readers_countries = train_countries + extra_countries(countries, 900, seed + 1)
     results, started = {}, time.perf_counter()
     log(f"pre-training T5 ({pretrain_steps} steps of span corruption on {bundled('facts_corpus.txt').name})")
     pretrained = pretrain_t5(bundled("facts_corpus.txt"), config, tokenizer, steps=pretrain_steps, batch_size=32,
@@ -96,13 +118,14 @@ def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_ste
     for name, closed_book, from_pretrained in [("context-based, pre-trained", False, True),
                                                ("closed-book, pre-trained", True, True),
                                                ("closed-book, no pre-training", True, False)]:
-        source_length = 24 if closed_book else 112
-        train = qa_pairs(train_countries, closed_book, rng)
+        train = qa_pairs(train_countries if closed_book else readers_countries, closed_book, rng)
         test = qa_pairs(test_countries, closed_book, rng)
+        source_length = source_length_for(train + test, tokenizer)
         # each run gets its own copy of the pre-trained weights (training donates its buffers)
         model = nnx.merge(graphdef, jax.tree.map(jnp.array, state)) if from_pretrained \
             else T5ForConditionalGeneration(config, rngs=nnx.Rngs(seed))
-        log(f"\n{name}: fine-tuning on {len(train)} questions about 100 countries")
+        log(f"\n{name}: fine-tuning on {len(train)} questions about {len(train) // 8} countries "
+            f"(inputs of {source_length} tokens)")
         model, _ = fine_tune(model, train, tokenizer, finetune_steps, source_length, rng)
         scores, predictions = score(model, tokenizer, test, source_length)
         examples = [(s, predictions[qid], a) for qid, s, a in test[:3]]

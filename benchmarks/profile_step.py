@@ -1,0 +1,114 @@
+"""Where a training step's time goes: XLA's operations ranked by time, from a JAX profile.
+
+    python benchmarks/profile_step.py t5|bert|qa [--steps 2] [--by-kind] [--top 25]
+
+Builds the benchmark's T5-mini or BERT-mini pre-training step (benchmarks/training_throughput.py)
+or a MiniLM-sized question-answering step (16 windows of 192 tokens), compiles it, runs it
+under `jax.profiler.trace` and prints the operations of the compiled program with their time
+per step. Names are XLA's: `ynn_fusion` = a matrix product (XLA's XNNPACK/YNNPACK kernels),
+`copy`/`transpose` fusions = data being laid out again, `broadcast_add_fusion` in a step with
+dropout = mostly the random bits. With --by-kind, times are summed over the numbered copies.
+This is how the hand-written backward passes of minitrans.nn.linear and
+minitrans.losses.negative_log_likelihood, and the two-draws-per-word dropout masks, were found.
+"""
+
+import argparse
+import collections
+import gzip
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+# the CPU runtime reports each operation to the profiler only with this flag (read when JAX starts)
+os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_xprof_traceme=true"
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+from flax import nnx  # noqa: E402
+
+from minitrans.training import TrainState, adamw_with_warmup, make_train_step  # noqa: E402
+
+
+def build(which: str, rng: np.random.Generator):
+    """(model, loss_fn, make_batch) for one of the three steps."""
+    if which == "t5":
+        from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
+        from minitrans.pretraining.t5 import span_corruption_loss
+        net = T5ForConditionalGeneration(T5Config.mini(vocab_size=32128), rngs=nnx.Rngs(params=0, dropout=1))
+        return net, span_corruption_loss, lambda: {
+            "input_ids": rng.integers(5, 32000, (32, 128), dtype=np.int32),
+            "attention_mask": np.ones((32, 128), np.int32),
+            "labels": rng.integers(5, 32000, (32, 32), dtype=np.int32),
+            "word_weights": np.ones((32, 32), np.float32)}
+    if which == "bert":
+        from minitrans.models.bert import BertConfig, BertForPreTraining
+        from minitrans.pretraining.bert import pretraining_loss
+        net = BertForPreTraining(BertConfig.mini(), rngs=nnx.Rngs(params=0, dropout=1))
+        positions = np.sort(np.stack([rng.choice(np.arange(1, 128), 19, replace=False) for _ in range(32)]), 1)
+        return net, pretraining_loss, lambda: {
+            "input_ids": rng.integers(5, 30522, (32, 128), dtype=np.int32),
+            "token_type_ids": np.repeat([[0] * 64 + [1] * 64], 32, 0).astype(np.int32),
+            "attention_mask": np.ones((32, 128), np.int32), "masked_positions": positions.astype(np.int32),
+            "masked_ids": rng.integers(5, 30522, (32, 19), dtype=np.int32),
+            "masked_weights": np.ones((32, 19), np.float32),
+            "next_sentence_labels": rng.integers(0, 2, 32, dtype=np.int32)}
+    from minitrans.models.bert import BertConfig, BertForQuestionAnswering
+    from minitrans.qa import qa_loss
+    config = BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
+    net = BertForQuestionAnswering(config, rngs=nnx.Rngs(params=0, dropout=1))
+    return net, qa_loss, lambda: {
+        "input_ids": rng.integers(5, 30522, (16, 192), dtype=np.int32),
+        "token_type_ids": np.zeros((16, 192), np.int32), "attention_mask": np.ones((16, 192), np.int32),
+        "start_positions": rng.integers(0, 192, 16, dtype=np.int32),
+        "end_positions": rng.integers(0, 192, 16, dtype=np.int32)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", choices=["t5", "bert", "qa"])
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--by-kind", action="store_true", help="sum the numbered copies of each operation")
+    args = parser.parse_args()
+    if args.steps < 1:
+        raise SystemExit("--steps must be at least 1")
+    net, loss_fn, make_batch = build(args.model, np.random.default_rng(0))
+    net.train()
+    optimizer = adamw_with_warmup(1e-4, 10_000, 100)
+    state = TrainState.create(net, optimizer)
+    step = make_train_step(state.graphdef, optimizer, loss_fn)
+    batch = make_batch()
+
+    def run():
+        state.params, state.rest, state.opt_state, loss, _ = step(state.params, state.rest, state.opt_state, batch)
+        loss.block_until_ready()
+
+    run()  # compile
+    started = time.perf_counter()
+    run()
+    print(f"{args.model}: {time.perf_counter() - started:.3f} s per step (outside the profiler)")
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder, create_perfetto_trace=True):
+            for _ in range(args.steps):
+                run()
+        trace = json.load(gzip.open(next(Path(folder).rglob("*perfetto_trace.json.gz"))))
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    skip = ("Thunk", "$", "Pjit", "Slinky", "PjRt", "Handle input", "ParseArguments")
+    totals = collections.Counter()
+    for event in events:
+        name = event.get("name", "")
+        if event.get("ph") == "X" and not any(s in name for s in skip):
+            totals[re.sub(r"\.\d+$", "", name) if args.by_kind else name] += event.get("dur", 0)
+    print("operation time per step (ms; summed over both threads' work, so it may exceed the step):")
+    for name, micros in totals.most_common(args.top):
+        print(f"{micros / 1e3 / args.steps:9.1f}  {name}")
+
+
+if __name__ == "__main__":
+    main()
