@@ -99,7 +99,7 @@ def extra_countries(known, n: int, seed: int):
 
 
 def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_steps: int, seed: int = 0,
-                  log=print) -> dict:
+                  learning_rate: float = 1e-3, log=print) -> dict:
     """Pre-train on the encyclopedia, fine-tune context-based and closed-book QA, score both on
     held-out countries; closed-book also without pre-training, to show where its facts came from."""
     from minitrans.pretraining.t5 import pretrain_t5
@@ -126,7 +126,7 @@ def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_ste
             else T5ForConditionalGeneration(config, rngs=nnx.Rngs(seed))
         log(f"\n{name}: fine-tuning on {len(train)} questions about {len(train) // 8} countries "
             f"(inputs of {source_length} tokens)")
-        model, _ = fine_tune(model, train, tokenizer, finetune_steps, source_length, rng)
+        model, _ = fine_tune(model, train, tokenizer, finetune_steps, source_length, rng, learning_rate)
         scores, predictions = score(model, tokenizer, test, source_length)
         examples = [(s, predictions[qid], a) for qid, s, a in test[:3]]
         results[name] = {"scores": scores, "examples": examples}

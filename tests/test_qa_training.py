@@ -64,8 +64,10 @@ def test_minitrans_qa_commands(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["qa", "train", "--model", str(tiny_checkpoint), "--train", squad, "--limit", "64", "--steps", "4",
                  "--batch-size", "8", "--max-length", "128", "--stride", "32", "--eval", squad,
-                 "--eval-limit", "20", "--version-2", "--out", str(out)]) == 0
+                 "--eval-limit", "20", "--version-2", "--dropout", "0", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
+    saved = json.loads((out / "model" / "config.json").read_text())
+    assert saved["hidden_dropout_prob"] == saved["attention_probs_dropout_prob"] == 0
     assert "kept 1,080 questions, skipped 0" in printed and '"HasAns_f1"' in printed
     assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "vocab.txt").is_file()
     assert (out / "curves.png").is_file() and (out / "log.jsonl").is_file()
@@ -96,6 +98,8 @@ def test_qa_bad_input_is_named(tiny_checkpoint, tmp_path):
         main(["qa", "eval", "--model", str(tmp_path), "--eval", str(bad)])
     with pytest.raises(SystemExit, match="needs --train"):
         main(["qa", "train", "--model", model])
+    with pytest.raises(SystemExit, match=r"--dropout must be in \[0, 1\)"):
+        main(["qa", "train", "--model", model, "--train", "x.json", "--dropout", "1.5"])
 
 
 def test_a_context_longer_than_any_window_is_windowed(tiny_checkpoint):
