@@ -25,13 +25,15 @@ def main() -> None:
     parser.add_argument("--pretrain-steps", type=int, default=1500)
     parser.add_argument("--finetune-steps", type=int, default=800)
     parser.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
+    parser.add_argument("--context-sentences", type=int,
+                        help="context-based: a passage of this many sentences (default: the whole description)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     tokenizer = T5Tokenizer.train(bundled("facts_corpus.txt").read_text().splitlines(), vocab_size=1000)
     config = T5Config(vocab_size=tokenizer.vocab_size, d_model=128, d_kv=32, d_ff=512, num_layers=2, num_heads=4,
                       dropout_rate=0.0)
     results = qa_experiment(tokenizer, config, args.pretrain_steps, args.finetune_steps, seed=args.seed,
-                            learning_rate=args.lr)
+                            learning_rate=args.lr, context_sentences=args.context_sentences)
     print("\n| T5, held-out countries (160 questions) | EM | F1 |\n|---|---:|---:|")
     for name, result in results.items():
         if isinstance(result, dict):

@@ -28,13 +28,24 @@ from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
 from minitrans.pretraining import lineage
 
 
-def qa_pairs(countries, closed_book: bool, rng: np.random.Generator) -> list[tuple[str, str, str]]:
-    """(id, source text, answer) for every question about `countries`."""
+def qa_pairs(countries, closed_book: bool, rng: np.random.Generator,
+             context_sentences: int | None = None) -> list[tuple[str, str, str]]:
+    """(id, source text, answer) for every question about `countries`. The context is the
+    country's whole description, or with `context_sentences` a passage of that many of its
+    sentences in their order: the one that states the answer and others picked at random."""
     pairs = []
     for c in countries:
-        context = " ".join(describe(c, rng))
+        sentences = describe(c, rng)
         for j, (question, answer) in enumerate(questions(c)):
-            source = t2t.closed_book(question) if closed_book else t2t.question_answering(question, context)
+            if closed_book:
+                source = t2t.closed_book(question)
+            else:
+                chosen = range(len(sentences))
+                if context_sentences:
+                    stating = next(i for i, s in enumerate(sentences) if answer in s)
+                    others = [i for i in range(len(sentences)) if i != stating]
+                    chosen = sorted([stating, *rng.choice(others, context_sentences - 1, replace=False)])
+                source = t2t.question_answering(question, " ".join(sentences[i] for i in chosen))
             pairs.append((f"{c.name}-{j}", source, answer))
     return pairs
 
@@ -99,7 +110,7 @@ def extra_countries(known, n: int, seed: int):
 
 
 def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_steps: int, seed: int = 0,
-                  learning_rate: float = 1e-3, log=print) -> dict:
+                  learning_rate: float = 1e-3, context_sentences: int | None = None, log=print) -> dict:
     """Pre-train on the encyclopedia, fine-tune context-based and closed-book QA, score both on
     held-out countries; closed-book also without pre-training, to show where its facts came from."""
     from minitrans.pretraining.t5 import pretrain_t5
@@ -118,8 +129,8 @@ def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_ste
     for name, closed_book, from_pretrained in [("context-based, pre-trained", False, True),
                                                ("closed-book, pre-trained", True, True),
                                                ("closed-book, no pre-training", True, False)]:
-        train = qa_pairs(train_countries if closed_book else readers_countries, closed_book, rng)
-        test = qa_pairs(test_countries, closed_book, rng)
+        train = qa_pairs(train_countries if closed_book else readers_countries, closed_book, rng, context_sentences)
+        test = qa_pairs(test_countries, closed_book, rng, context_sentences)
         source_length = source_length_for(train + test, tokenizer)
         # each run gets its own copy of the pre-trained weights (training donates its buffers)
         model = nnx.merge(graphdef, jax.tree.map(jnp.array, state)) if from_pretrained \

@@ -35,3 +35,15 @@ def test_extra_countries_are_new_names():
     assert len(extra) == 900
     assert not {c.name for c in extra} & {c.name for c in known}
     assert len({c.name for c in extra}) == 900
+
+
+def test_a_short_passage_states_the_answer_in_the_description_order():
+    country = make_countries(120)[100]
+    pairs = qa_pairs([country], closed_book=False, rng=np.random.default_rng(0), context_sentences=3)
+    assert len(pairs) == 8
+    for _, source, answer in pairs:
+        passage = source.split(" context: ", 1)[1]
+        assert answer in passage
+        assert passage.count(". ") == 2 and passage.endswith(".")  # three sentences
+    closed = qa_pairs([country], closed_book=True, rng=np.random.default_rng(0))
+    assert all(" context: " not in source for _, source, _ in closed)
