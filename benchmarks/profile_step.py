@@ -34,30 +34,16 @@ from flax import nnx  # noqa: E402
 
 from minitrans.training import TrainState, adamw_with_warmup, make_train_step  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import training_throughput  # noqa: E402  (its build() makes the benchmark's models and batches)
+
 
 def build(which: str, rng: np.random.Generator):
-    """(model, loss_fn, make_batch) for one of the three steps."""
-    if which == "t5":
-        from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
-        from minitrans.pretraining.t5 import span_corruption_loss
-        net = T5ForConditionalGeneration(T5Config.mini(vocab_size=32128), rngs=nnx.Rngs(params=0, dropout=1))
-        return net, span_corruption_loss, lambda: {
-            "input_ids": rng.integers(5, 32000, (32, 128), dtype=np.int32),
-            "attention_mask": np.ones((32, 128), np.int32),
-            "labels": rng.integers(5, 32000, (32, 32), dtype=np.int32),
-            "word_weights": np.ones((32, 32), np.float32)}
-    if which == "bert":
-        from minitrans.models.bert import BertConfig, BertForPreTraining
-        from minitrans.pretraining.bert import pretraining_loss
-        net = BertForPreTraining(BertConfig.mini(), rngs=nnx.Rngs(params=0, dropout=1))
-        positions = np.sort(np.stack([rng.choice(np.arange(1, 128), 19, replace=False) for _ in range(32)]), 1)
-        return net, pretraining_loss, lambda: {
-            "input_ids": rng.integers(5, 30522, (32, 128), dtype=np.int32),
-            "token_type_ids": np.repeat([[0] * 64 + [1] * 64], 32, 0).astype(np.int32),
-            "attention_mask": np.ones((32, 128), np.int32), "masked_positions": positions.astype(np.int32),
-            "masked_ids": rng.integers(5, 30522, (32, 19), dtype=np.int32),
-            "masked_weights": np.ones((32, 19), np.float32),
-            "next_sentence_labels": rng.integers(0, 2, 32, dtype=np.int32)}
+    """(model, loss_fn, make_batch): the throughput benchmark's T5-mini and BERT-mini steps, or
+    a MiniLM-sized question-answering step."""
+    if which in ("t5", "bert"):
+        net, loss_fn, make_batch, _ = training_throughput.build(which, rng)
+        return net, loss_fn, make_batch
     from minitrans.models.bert import BertConfig, BertForQuestionAnswering
     from minitrans.qa import qa_loss
     config = BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)

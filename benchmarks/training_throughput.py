@@ -74,22 +74,17 @@ def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n ** 3 / best / 1e9
 
 
-def ours(model: str, steps: int) -> dict:
-    sys.path.insert(0, str(ROOT))
-    import jax
+def build(model: str, rng):
+    """(network, loss_fn, batch() of random ids, training FLOPs per step) for
+    our side of the benchmark; benchmarks/profile_step.py profiles the same steps."""
     import numpy as np
     from flax import nnx
 
-    from minitrans.training import TrainState, adamw_with_warmup, make_train_step
-
-    rng = np.random.default_rng(0)
     if model == "bert":
         from minitrans.models.bert import BertConfig, BertForPreTraining
         from minitrans.pretraining.bert import pretraining_loss
         c = BERT
-        config = BertConfig.mini(vocab_size=c["vocab"])
-        net = BertForPreTraining(config, rngs=nnx.Rngs(params=0, dropout=1))
-        loss_fn = pretraining_loss
+        net = BertForPreTraining(BertConfig.mini(vocab_size=c["vocab"]), rngs=nnx.Rngs(params=0, dropout=1))
         positions = np.sort(np.stack([rng.choice(np.arange(1, c["length"]), c["masked"], replace=False)
                                       for _ in range(c["batch"])]), 1).astype(np.int32)
 
@@ -101,21 +96,29 @@ def ours(model: str, steps: int) -> dict:
                     "masked_ids": rng.integers(5, c["vocab"], (c["batch"], c["masked"]), dtype=np.int32),
                     "masked_weights": np.ones((c["batch"], c["masked"]), np.float32),
                     "next_sentence_labels": rng.integers(0, 2, c["batch"], dtype=np.int32)}
-        flops = 3 * bert_forward_flops(c, c["masked"])
-    else:
-        from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
-        from minitrans.pretraining.t5 import span_corruption_loss
-        c = T5
-        config = T5Config.mini(vocab_size=c["vocab"])
-        net = T5ForConditionalGeneration(config, rngs=nnx.Rngs(params=0, dropout=1))
-        loss_fn = span_corruption_loss
+        return net, pretraining_loss, batch, 3 * bert_forward_flops(c, c["masked"])
+    from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
+    from minitrans.pretraining.t5 import span_corruption_loss
+    c = T5
+    net = T5ForConditionalGeneration(T5Config.mini(vocab_size=c["vocab"]), rngs=nnx.Rngs(params=0, dropout=1))
 
-        def batch():
-            return {"input_ids": rng.integers(5, 32000, (c["batch"], c["length"]), dtype=np.int32),
-                    "attention_mask": np.ones((c["batch"], c["length"]), np.int32),
-                    "labels": rng.integers(5, 32000, (c["batch"], c["target"]), dtype=np.int32),
-                    "word_weights": np.ones((c["batch"], c["target"]), np.float32)}
-        flops = 3 * t5_forward_flops(c)
+    def batch():
+        return {"input_ids": rng.integers(5, 32000, (c["batch"], c["length"]), dtype=np.int32),
+                "attention_mask": np.ones((c["batch"], c["length"]), np.int32),
+                "labels": rng.integers(5, 32000, (c["batch"], c["target"]), dtype=np.int32),
+                "word_weights": np.ones((c["batch"], c["target"]), np.float32)}
+    return net, span_corruption_loss, batch, 3 * t5_forward_flops(c)
+
+
+def ours(model: str, steps: int) -> dict:
+    sys.path.insert(0, str(ROOT))
+    import jax
+    import numpy as np
+
+    from minitrans.training import TrainState, adamw_with_warmup, make_train_step
+
+    c = BERT if model == "bert" else T5
+    net, loss_fn, batch, flops = build(model, np.random.default_rng(0))
     net.train()
     optimizer = adamw_with_warmup(1e-4, 10_000, 100)
     state = TrainState.create(net, optimizer)
