@@ -129,13 +129,14 @@ def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_ste
     for name, closed_book, from_pretrained in [("context-based, pre-trained", False, True),
                                                ("closed-book, pre-trained", True, True),
                                                ("closed-book, no pre-training", True, False)]:
-        train = qa_pairs(train_countries if closed_book else readers_countries, closed_book, rng, context_sentences)
+        fine_tuning_countries = train_countries if closed_book else readers_countries
+        train = qa_pairs(fine_tuning_countries, closed_book, rng, context_sentences)
         test = qa_pairs(test_countries, closed_book, rng, context_sentences)
         source_length = source_length_for(train + test, tokenizer)
         # each run gets its own copy of the pre-trained weights (training donates its buffers)
         model = nnx.merge(graphdef, jax.tree.map(jnp.array, state)) if from_pretrained \
             else T5ForConditionalGeneration(config, rngs=nnx.Rngs(seed))
-        log(f"\n{name}: fine-tuning on {len(train)} questions about {len(train) // 8} countries "
+        log(f"\n{name}: fine-tuning on {len(train)} questions about {len(fine_tuning_countries)} countries "
             f"(inputs of {source_length} tokens)")
         model, _ = fine_tune(model, train, tokenizer, finetune_steps, source_length, rng, learning_rate)
         scores, predictions = score(model, tokenizer, test, source_length)
