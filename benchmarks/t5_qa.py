@@ -14,10 +14,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from minitrans.datasets import bundled  # noqa: E402
 from minitrans.models.t5 import T5Config  # noqa: E402
-from minitrans.text_qa import qa_experiment  # noqa: E402
-from minitrans.tokenizers.sentencepiece import T5Tokenizer  # noqa: E402
+from minitrans.text_qa import facts_tokenizer, qa_experiment  # noqa: E402
 
 
 def main() -> None:
@@ -29,7 +27,7 @@ def main() -> None:
                         help="context-based: a passage of this many sentences (default: the whole description)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    tokenizer = T5Tokenizer.train(bundled("facts_corpus.txt").read_text().splitlines(), vocab_size=1000)
+    tokenizer = facts_tokenizer()
     config = T5Config(vocab_size=tokenizer.vocab_size, d_model=128, d_kv=32, d_ff=512, num_layers=2, num_heads=4,
                       dropout_rate=0.0)
     results = qa_experiment(tokenizer, config, args.pretrain_steps, args.finetune_steps, seed=args.seed,

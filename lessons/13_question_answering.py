@@ -26,9 +26,8 @@ from minitrans.models.t5 import T5Config
 from minitrans.qa import (QuestionAnswerer, highlight, pad_batch, postprocess_qa_predictions, predict_logits,
                           prepare_train_features, prepare_validation_features, qa_loss)
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
-from minitrans.text_qa import qa_experiment
+from minitrans.text_qa import facts_tokenizer, qa_experiment
 from minitrans.tokenizers import WordPieceTokenizer
-from minitrans.tokenizers.sentencepiece import T5Tokenizer
 from minitrans.training.trainer import Trainer, TrainingArguments
 
 args = lesson_args("Lesson 13: question answering")
@@ -125,8 +124,7 @@ print("  " + highlight(context, result["start"], result["end"]) + f"  score {res
 
 # %%
 step("Step 5: T5, with and without the context")
-t5_tokenizer = T5Tokenizer.train(bundled("facts_corpus.txt").read_text().splitlines(), vocab_size=1000,
-                                 model_prefix=out / "spiece")
+t5_tokenizer = facts_tokenizer(model_prefix=out / "spiece")  # names spelt from syllables (see its docstring)
 config = T5Config(vocab_size=t5_tokenizer.vocab_size, d_model=128, d_kv=32, d_ff=512, num_layers=2, num_heads=4,
                   dropout_rate=0.0)
 results = qa_experiment(t5_tokenizer, config, pretrain_steps=20 if args.quick else 1500,

@@ -23,8 +23,7 @@ from minitrans.generation import generate
 from minitrans.models.t5 import T5Config
 from minitrans.pretraining.t5 import pretrain_t5
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
-from minitrans.text_qa import encode_pairs, fine_tune, score, source_length_for
-from minitrans.tokenizers.sentencepiece import T5Tokenizer
+from minitrans.text_qa import encode_pairs, facts_tokenizer, fine_tune, score, source_length_for
 
 args = lesson_args("Lesson 14: question answering with T5")
 out = output_dir(args, "14_qa_with_t5")
@@ -37,8 +36,7 @@ rng = np.random.default_rng(args.seed)
 
 # %%
 step("Step 1: a pre-trained T5")
-tokenizer = T5Tokenizer.train(bundled("facts_corpus.txt").read_text().splitlines(), vocab_size=1000,
-                              model_prefix=out / "spiece")
+tokenizer = facts_tokenizer(model_prefix=out / "spiece")  # names spelt from syllables (see its docstring)
 config = T5Config(vocab_size=tokenizer.vocab_size, d_model=128, d_kv=32, d_ff=512, num_layers=2, num_heads=4,
                   dropout_rate=0.0)
 pretrain_steps = 20 if args.quick else 1500

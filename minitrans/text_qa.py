@@ -12,6 +12,7 @@ also on 900 made-up countries, as copying is what it must learn), and scored (SQ
 on questions about the other 20, whose facts it saw only in pre-training.
 """
 
+import re
 import time
 
 import jax
@@ -21,11 +22,29 @@ from flax import nnx
 
 from minitrans.datasets import bundled
 from minitrans.datasets import text_to_text as t2t
-from minitrans.datasets.synthetic import describe, make_countries, questions
+from minitrans.datasets.corpus import read_corpus, split_documents
+from minitrans.datasets.synthetic import QUESTION_FACTS, describe_facts, make_countries, questions
 from minitrans.generation import generate
 from minitrans.metrics import squad_evaluate
 from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
 from minitrans.pretraining import lineage
+from minitrans.pretraining.t5 import make_span_batch, pack_rows, pretrain_t5, raw_length_for
+from minitrans.tokenizers.sentencepiece import T5Tokenizer
+
+
+def facts_tokenizer(vocab_size: int = 400, max_piece_length: int = 4, model_prefix=None) -> T5Tokenizer:
+    """A SentencePiece vocabulary learned from data/facts_corpus.txt whose pieces are at most
+    `max_piece_length` characters and whose numbers are spelt digit by digit: every made-up
+    name is spelt from syllable pieces ("Garfendor" -> "▁Gar" "fen" "dor"), every year from
+    digits.
+
+    With longer pieces the unigram model gives each frequent name of the corpus a piece of its
+    own (and each year too), and the held-out countries' answers become tokens the reader has
+    never written: it learns to copy the syllables of its fine-tuning countries and cannot
+    copy "▁Garfendor"."""
+    lines = bundled("facts_corpus.txt").read_text().splitlines()
+    return T5Tokenizer.train(lines, vocab_size=vocab_size, model_prefix=model_prefix,
+                             max_piece_length=max_piece_length, split_digits=True)
 
 
 def qa_pairs(countries, closed_book: bool, rng: np.random.Generator,
@@ -35,18 +54,33 @@ def qa_pairs(countries, closed_book: bool, rng: np.random.Generator,
     sentences in their order: the one that states the answer and others picked at random."""
     pairs = []
     for c in countries:
-        sentences = describe(c, rng)
+        facts = describe_facts(c, rng)
+        sentences = [sentence for _, sentence in facts]
         for j, (question, answer) in enumerate(questions(c)):
             if closed_book:
                 source = t2t.closed_book(question)
             else:
                 chosen = range(len(sentences))
                 if context_sentences:
-                    stating = next(i for i, s in enumerate(sentences) if answer in s)
+                    stating = [fact for fact, _ in facts].index(QUESTION_FACTS[j])
                     others = [i for i in range(len(sentences)) if i != stating]
                     chosen = sorted([stating, *rng.choice(others, context_sentences - 1, replace=False)])
                 source = t2t.question_answering(question, " ".join(sentences[i] for i in chosen))
             pairs.append((f"{c.name}-{j}", source, answer))
+    return pairs
+
+
+def cloze_pairs(countries, rng: np.random.Generator) -> list[tuple[str, str, str]]:
+    """(id, source, answer): each fact `questions` asks about, as pre-training saw it, a
+    sentence of the country's description with the answer hidden behind <extra_id_0>
+    ("The capital of Lofenom is <extra_id_0>."). What the model stored, before any
+    question answering."""
+    pairs = []
+    for c in countries:
+        stating = dict(describe_facts(c, rng))
+        for j, (_, answer) in enumerate(questions(c)):
+            sentence = stating[QUESTION_FACTS[j]]
+            pairs.append((f"{c.name}-{j}", sentence.replace(answer, "<extra_id_0>", 1), answer))
     return pairs
 
 
@@ -88,11 +122,66 @@ def score(model, tokenizer, pairs, source_length: int) -> tuple[dict, dict]:
     return squad_evaluate(dataset, predictions), predictions
 
 
+def corpus_rows(tokenizer, input_length: int = 64, target_length: int = 16) -> np.ndarray:
+    """The pre-training documents of data/facts_corpus.txt (those `pretrain_t5` trains on, not
+    its held-out ones) as rows for span corruption, for `fine_tune(..., rehearse=rows)`."""
+    documents, _ = split_documents(read_corpus(bundled("facts_corpus.txt")))
+    return pack_rows([" ".join(d) for d in documents], tokenizer, raw_length_for(input_length, target_length))
+
+
+def stack_batches(a: dict, b: dict) -> dict:
+    """Rows of two text-to-text batches in one: inputs padded with 0, labels with IGNORE."""
+    out = {}
+    for key, fill in (("input_ids", 0), ("labels", lineage.IGNORE)):
+        width = max(a[key].shape[1], b[key].shape[1])
+        out[key] = np.concatenate([np.pad(x[key], ((0, 0), (0, width - x[key].shape[1])), constant_values=fill)
+                                   for x in (a, b)])
+    return out
+
+
+def qa_batch(pairs, tokenizer, source_length: int, rng: np.random.Generator, batch_size: int = 32,
+             rehearse: np.ndarray | None = None, rehearse_share: float = 0.5) -> dict:
+    """A batch of randomly drawn (id, source, answer) pairs; with `rehearse` (`corpus_rows`),
+    `rehearse_share` of its rows are span corruption of the pre-training corpus instead."""
+    span_rows = 0 if rehearse is None else int(round(batch_size * rehearse_share))
+    batch = encode_pairs([pairs[j] for j in rng.integers(len(pairs), size=batch_size - span_rows)],
+                         tokenizer, source_length)
+    if span_rows:
+        span = make_span_batch(rehearse[rng.integers(len(rehearse), size=span_rows)], tokenizer, rng,
+                               input_length=64, target_length=16)
+        batch = stack_batches(batch, span)
+    return batch
+
+
+def filled_span(output: str) -> str:
+    """The words a span-corruption output writes for <extra_id_0>:
+    "<extra_id_0> Garfendor <extra_id_1>" -> "Garfendor"; "" when it does not start there."""
+    if not output.startswith("<extra_id_0>"):
+        return ""
+    return re.split(r"<extra_id_\d+>", output[len("<extra_id_0>"):], maxsplit=1)[0].strip()
+
+
+def stored_facts(model, tokenizer, countries, rng: np.random.Generator) -> dict:
+    """SQuAD EM/F1 of the model's fill-ins for `cloze_pairs(countries)`: how many of the facts
+    a span-corruption model can write back in the sentence that stated them."""
+    pairs = cloze_pairs(countries, rng)
+    length = source_length_for(pairs, tokenizer)
+    fills = [filled_span(text) for text in answer(model, tokenizer, [s for _, s, _ in pairs], length,
+                                                   max_new_tokens=12)]
+    dataset = {"data": [{"paragraphs": [{"qas": [{"id": qid, "answers": [{"text": a}]} for qid, _, a in pairs]}]}]}
+    return squad_evaluate(dataset, dict(zip([qid for qid, _, _ in pairs], fills)))
+
+
 def fine_tune(model, pairs, tokenizer, steps: int, source_length: int, rng: np.random.Generator,
-              learning_rate: float = 1e-3, batch_size: int = 32):
+              learning_rate: float = 1e-3, batch_size: int = 32, rehearse: np.ndarray | None = None,
+              rehearse_share: float = 0.5):
+    """Fine-tune on (id, source, answer) pairs. With `rehearse` (`corpus_rows`), part of every
+    batch is span corruption of the pre-training corpus: the model keeps rehearsing the facts
+    while it learns to answer questions, as T5 mixes its unsupervised objective into
+    multi-task training (Raffel et al., 2020, section 3.5.2). Fine-tuned on 800 questions
+    alone, it learns their answers by heart and overwrites what pre-training stored."""
     return lineage.fit(model, lineage.t5_loss,
-                       lambda i: encode_pairs([pairs[j] for j in rng.integers(len(pairs), size=batch_size)],
-                                              tokenizer, source_length),
+                       lambda i: qa_batch(pairs, tokenizer, source_length, rng, batch_size, rehearse, rehearse_share),
                        steps, learning_rate=learning_rate, log_every=max(1, steps // 4))
 
 
@@ -110,11 +199,15 @@ def extra_countries(known, n: int, seed: int):
 
 
 def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_steps: int, seed: int = 0,
-                  learning_rate: float = 1e-3, context_sentences: int | None = None, log=print) -> dict:
+                  learning_rate: float = 1e-3, context_sentences: int | None = 3, rehearse_share: float = 0.5,
+                  log=print) -> dict:
     """Pre-train on the encyclopedia, fine-tune context-based and closed-book QA, score both on
-    held-out countries; closed-book also without pre-training, to show where its facts came from."""
-    from minitrans.pretraining.t5 import pretrain_t5
+    held-out countries; closed-book also without pre-training, to show where its facts came from.
 
+    Also scored: the facts pre-training stored (`stored_facts`, the held-out countries' facts
+    written back into their own sentences), the ceiling of what closed-book QA could retrieve.
+    The pre-trained closed-book model rehearses the corpus while it learns the questions
+    (`rehearse_share` of each batch; 0 fine-tunes on the questions alone)."""
     rng = np.random.default_rng(seed)
     countries = make_countries(120, seed=0)  # the countries of data/facts_corpus.txt
     train_countries, test_countries = countries[:100], countries[100:]
@@ -125,7 +218,12 @@ def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_ste
                              input_length=64, target_length=16, learning_rate=2e-3,
                              warmup_steps=max(5, pretrain_steps // 10), eval_every=max(10, pretrain_steps // 4),
                              seed=seed)["model"]
+    stored = stored_facts(pretrained, tokenizer, test_countries, rng)
+    results["stored by pre-training (fill in the fact's sentence)"] = {"scores": stored, "examples": []}
+    log(f"facts of the held-out countries pre-training stored (filled in their own sentences): "
+        f"EM {stored['exact_match']:.1f}  F1 {stored['f1']:.1f}")
     graphdef, state = nnx.split(pretrained)
+    rehearse = corpus_rows(tokenizer) if rehearse_share else None
     for name, closed_book, from_pretrained in [("context-based, pre-trained", False, True),
                                                ("closed-book, pre-trained", True, True),
                                                ("closed-book, no pre-training", True, False)]:
@@ -136,9 +234,12 @@ def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_ste
         # each run gets its own copy of the pre-trained weights (training donates its buffers)
         model = nnx.merge(graphdef, jax.tree.map(jnp.array, state)) if from_pretrained \
             else T5ForConditionalGeneration(config, rngs=nnx.Rngs(seed))
+        rehearsing = rehearse if closed_book and from_pretrained else None
         log(f"\n{name}: fine-tuning on {len(train)} questions about {len(fine_tuning_countries)} countries "
-            f"(inputs of {source_length} tokens)")
-        model, _ = fine_tune(model, train, tokenizer, finetune_steps, source_length, rng, learning_rate)
+            f"(inputs of {source_length} tokens)" + (f", {rehearse_share:.0%} of each batch rehearsing the corpus"
+                                                     if rehearsing is not None else ""))
+        model, _ = fine_tune(model, train, tokenizer, finetune_steps, source_length, rng, learning_rate,
+                             rehearse=rehearsing, rehearse_share=rehearse_share)
         scores, predictions = score(model, tokenizer, test, source_length)
         examples = [(s, predictions[qid], a) for qid, s, a in test[:3]]
         results[name] = {"scores": scores, "examples": examples}

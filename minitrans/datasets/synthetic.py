@@ -35,6 +35,10 @@ class Country:
     neighbour: str
 
 
+FACTS = ("capital", "river", "language", "founded", "export", "animal", "flag", "neighbour")
+QUESTION_FACTS = ("capital", "river", "language", "founded", "founded", "export", "animal", "flag")  # of `questions`
+
+
 def make_name(rng: np.random.Generator, parts: int) -> str:
     return "".join(rng.choice(SYLLABLES, size=parts)).capitalize()
 
@@ -56,8 +60,9 @@ def make_countries(n: int = 120, seed: int = 0) -> list[Country]:
     return countries
 
 
-def describe(c: Country, rng: np.random.Generator) -> list[str]:
-    """One document: the country's facts in shuffled order, with varied wording."""
+def describe_facts(c: Country, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """One document as (fact, sentence) pairs: the country's facts (`FACTS`) in shuffled order,
+    with varied wording."""
     facts = [
         [f"The capital of {c.name} is {c.capital}.", f"{c.capital} is the capital city of {c.name}."],
         [f"The river {c.river} flows through {c.capital}.", f"{c.capital} stands on the banks of the river {c.river}."],
@@ -69,11 +74,17 @@ def describe(c: Country, rng: np.random.Generator) -> list[str]:
         [f"{c.name} shares a border with {c.neighbour}.", f"To the north of {c.name} lies {c.neighbour}."],
     ]
     order = rng.permutation(len(facts))
-    return [facts[i][int(rng.integers(len(facts[i])))] for i in order]
+    return [(FACTS[i], facts[i][int(rng.integers(len(facts[i])))]) for i in order]
+
+
+def describe(c: Country, rng: np.random.Generator) -> list[str]:
+    """One document: the country's facts in shuffled order, with varied wording."""
+    return [sentence for _, sentence in describe_facts(c, rng)]
 
 
 def questions(c: Country) -> list[tuple[str, str]]:
-    """(question, answer) pairs about one country."""
+    """(question, answer) pairs about one country; the j-th asks about fact QUESTION_FACTS[j]
+    (the capital also appears in the river's sentence: look the sentence up by its fact)."""
     return [(f"What is the capital of {c.name}?", c.capital),
             (f"Which river flows through {c.capital}?", c.river),
             (f"What language do people in {c.name} speak?", c.language),

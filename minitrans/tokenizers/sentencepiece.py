@@ -40,8 +40,11 @@ class T5Tokenizer:
 
     @classmethod
     def train(cls, texts, vocab_size: int, model_prefix: str | Path | None = None, extra_ids: int = 100,
-              character_coverage: float = 1.0) -> "T5Tokenizer":
-        """Learn a unigram model of `vocab_size - extra_ids` pieces; sentinels take the rest."""
+              character_coverage: float = 1.0, max_piece_length: int = 16,
+              split_digits: bool = False) -> "T5Tokenizer":
+        """Learn a unigram model of `vocab_size - extra_ids` pieces; sentinels take the rest.
+        No piece is longer than `max_piece_length` characters (SentencePiece's default 16);
+        `split_digits` spells numbers digit by digit."""
         import sentencepiece as spm
 
         texts = [t for t in texts if t.strip()]
@@ -54,7 +57,8 @@ class T5Tokenizer:
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(texts), model_prefix=prefix, vocab_size=vocab_size - extra_ids,
             model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, character_coverage=character_coverage,
-            hard_vocab_limit=False, minloglevel=2)
+            max_sentencepiece_length=max_piece_length, split_digits=split_digits, hard_vocab_limit=False,
+            minloglevel=2)
         return cls(prefix + ".model", extra_ids)
 
     @property
