@@ -70,17 +70,22 @@ def qa_pairs(countries, closed_book: bool, rng: np.random.Generator,
     return pairs
 
 
-def cloze_pairs(countries, rng: np.random.Generator) -> list[tuple[str, str, str]]:
-    """(id, source, answer): each fact `questions` asks about, as pre-training saw it, a
-    sentence of the country's description with the answer hidden behind <extra_id_0>
-    ("The capital of Lofenom is <extra_id_0>."). What the model stored, before any
-    question answering."""
+def cloze_pairs(countries, rng: np.random.Generator, context_sentences: int = 3) -> list[tuple[str, str, str]]:
+    """(id, source, answer): each fact `questions` asks about, the way pre-training saw it: a
+    passage of the description (the sentence that states the fact and others at random, in
+    their order) with every mention of the answer hidden behind a sentinel ("The capital of
+    Lofenom is <extra_id_0>. The river Rinmont flows through <extra_id_1>."). What the model
+    stored, before any question answering."""
     pairs = []
     for c in countries:
-        stating = dict(describe_facts(c, rng))
+        facts = describe_facts(c, rng)
         for j, (_, answer) in enumerate(questions(c)):
-            sentence = stating[QUESTION_FACTS[j]]
-            pairs.append((f"{c.name}-{j}", sentence.replace(answer, "<extra_id_0>", 1), answer))
+            stating = [fact for fact, _ in facts].index(QUESTION_FACTS[j])
+            others = [i for i in range(len(facts)) if i != stating]
+            chosen = sorted([stating, *rng.choice(others, context_sentences - 1, replace=False)])
+            pieces = re.split(rf"\b{re.escape(answer)}\b", " ".join(facts[i][1] for i in chosen))
+            source = pieces[0] + "".join(f"<extra_id_{k}>{rest}" for k, rest in enumerate(pieces[1:]))
+            pairs.append((f"{c.name}-{j}", source, answer))
     return pairs
 
 
