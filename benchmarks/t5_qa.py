@@ -7,9 +7,8 @@ pre-trained by span corruption on the descriptions of all 120 countries, then fi
 scored with SQuAD's EM/F1 on the 160 questions about 20 held-out countries: "question: Q
 context: C" (fine-tuned on questions about 5,000 countries, the 100 training ones and made-up
 ones, each with a three-sentence passage) and closed-book "question: Q" (fine-tuned on the
-800 questions about the 100, rehearsing the corpus; also without pre-training). The facts
-pre-training stored are scored too, filled into their own sentences. See minitrans.text_qa
-and lesson 13.
+800 questions about the 100, rehearsing the corpus; also without pre-training). See
+minitrans.text_qa and lesson 13.
 """
 
 import argparse

@@ -122,8 +122,7 @@ print("  " + highlight(context, result["start"], result["end"]) + f"  score {res
 # on questions about thousands of other countries, so it must learn to read), and without
 # (closed-book, fine-tuned on questions about the other 100 countries while rehearsing the
 # corpus). Closed-book answers need the fact stored in the weights; without pre-training
-# there is nowhere it could come from. The first row measures what pre-training stored: the
-# held-out facts filled back into their own sentences ("The capital of Lofenom is <X>.").
+# there is nowhere it could come from.
 # `benchmarks/t5_qa.py` runs the longer version whose figures are in benchmarks/RESULTS.md.
 
 # %%

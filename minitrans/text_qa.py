@@ -12,7 +12,6 @@ also on thousands of made-up countries, as copying is what it must learn), and s
 EM/F1) on questions about the other 20, whose facts it saw only in pre-training.
 """
 
-import re
 import time
 
 import jax
@@ -66,25 +65,6 @@ def qa_pairs(countries, closed_book: bool, rng: np.random.Generator,
                     others = [i for i in range(len(sentences)) if i != stating]
                     chosen = sorted([stating, *rng.choice(others, context_sentences - 1, replace=False)])
                 source = t2t.question_answering(question, " ".join(sentences[i] for i in chosen))
-            pairs.append((f"{c.name}-{j}", source, answer))
-    return pairs
-
-
-def cloze_pairs(countries, rng: np.random.Generator, context_sentences: int = 3) -> list[tuple[str, str, str]]:
-    """(id, source, answer): each fact `questions` asks about, the way pre-training saw it: a
-    passage of the description (the sentence that states the fact and others at random, in
-    their order) with every mention of the answer hidden behind a sentinel ("The capital of
-    Lofenom is <extra_id_0>. The river Rinmont flows through <extra_id_1>."). What the model
-    stored, before any question answering."""
-    pairs = []
-    for c in countries:
-        facts = describe_facts(c, rng)
-        for j, (_, answer) in enumerate(questions(c)):
-            stating = [fact for fact, _ in facts].index(QUESTION_FACTS[j])
-            others = [i for i in range(len(facts)) if i != stating]
-            chosen = sorted([stating, *rng.choice(others, context_sentences - 1, replace=False)])
-            pieces = re.split(rf"\b{re.escape(answer)}\b", " ".join(facts[i][1] for i in chosen))
-            source = pieces[0] + "".join(f"<extra_id_{k}>{rest}" for k, rest in enumerate(pieces[1:]))
             pairs.append((f"{c.name}-{j}", source, answer))
     return pairs
 
@@ -158,25 +138,6 @@ def qa_batch(pairs, tokenizer, source_length: int, rng: np.random.Generator, bat
     return batch
 
 
-def filled_span(output: str) -> str:
-    """The words a span-corruption output writes for <extra_id_0>:
-    "<extra_id_0> Garfendor <extra_id_1>" -> "Garfendor"; "" when it does not start there."""
-    if not output.startswith("<extra_id_0>"):
-        return ""
-    return re.split(r"<extra_id_\d+>", output[len("<extra_id_0>"):], maxsplit=1)[0].strip()
-
-
-def stored_facts(model, tokenizer, countries, rng: np.random.Generator) -> dict:
-    """SQuAD EM/F1 of the model's fill-ins for `cloze_pairs(countries)`: how many of the facts
-    a span-corruption model can write back in the sentence that stated them."""
-    pairs = cloze_pairs(countries, rng)
-    length = source_length_for(pairs, tokenizer)
-    fills = [filled_span(text) for text in answer(model, tokenizer, [s for _, s, _ in pairs], length,
-                                                   max_new_tokens=12)]
-    dataset = {"data": [{"paragraphs": [{"qas": [{"id": qid, "answers": [{"text": a}]} for qid, _, a in pairs]}]}]}
-    return squad_evaluate(dataset, dict(zip([qid for qid, _, _ in pairs], fills)))
-
-
 def fine_tune(model, pairs, tokenizer, steps: int, source_length: int, rng: np.random.Generator,
               learning_rate: float = 1e-3, batch_size: int = 32, rehearse: np.ndarray | None = None,
               rehearse_share: float = 0.5):
@@ -208,9 +169,6 @@ def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_ste
                   reader_countries: int = 5000, log=print) -> dict:
     """Pre-train on the encyclopedia, fine-tune context-based and closed-book QA, score both on
     held-out countries; closed-book also without pre-training, to show where its facts came from.
-
-    Also scored: the facts pre-training stored (`stored_facts`, the held-out countries' facts
-    written back into their own sentences), the ceiling of what closed-book QA could retrieve.
     The pre-trained closed-book model rehearses the corpus while it learns the questions
     (`rehearse_share` of each batch; 0 fine-tunes on the questions alone). The context-based
     reader is fine-tuned on questions about `reader_countries` countries (the 100 and made-up
@@ -225,10 +183,6 @@ def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_ste
                              input_length=64, target_length=16, learning_rate=2e-3,
                              warmup_steps=max(5, pretrain_steps // 10), eval_every=max(10, pretrain_steps // 4),
                              seed=seed)["model"]
-    stored = stored_facts(pretrained, tokenizer, test_countries, rng)
-    results["stored by pre-training (fill in the fact's sentence)"] = {"scores": stored, "examples": []}
-    log(f"facts of the held-out countries pre-training stored (filled in their own sentences): "
-        f"EM {stored['exact_match']:.1f}  F1 {stored['f1']:.1f}")
     graphdef, state = nnx.split(pretrained)
     rehearse = corpus_rows(tokenizer) if rehearse_share else None
     for name, closed_book, from_pretrained in [("context-based, pre-trained", False, True),

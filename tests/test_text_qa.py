@@ -9,8 +9,8 @@ from minitrans.datasets.corpus import read_corpus, split_documents
 from minitrans.datasets.synthetic import make_countries, questions
 from minitrans.pretraining.lineage import IGNORE
 from minitrans.pretraining.t5 import raw_length_for
-from minitrans.text_qa import (cloze_pairs, corpus_rows, encode_pairs, extra_countries, facts_tokenizer, filled_span,
-                               qa_batch, qa_pairs, source_length_for, stack_batches)
+from minitrans.text_qa import (corpus_rows, encode_pairs, extra_countries, facts_tokenizer, qa_batch, qa_pairs,
+                               source_length_for, stack_batches)
 
 
 @pytest.fixture(scope="module")
@@ -111,19 +111,3 @@ def test_the_passage_holds_the_sentence_of_the_fact_asked_not_another_mention():
     pairs = qa_pairs(make_countries(120)[100:], closed_book=False, rng=np.random.default_rng(0), context_sentences=1)
     capitals = [source.split(" context: ", 1)[1] for qid, source, _ in pairs if qid.endswith("-0")]
     assert len(capitals) == 20 and all("capital" in passage for passage in capitals)
-
-
-def test_cloze_pairs_hide_every_mention_of_the_answer():
-    country = make_countries(120)[100]
-    pairs = cloze_pairs([country], np.random.default_rng(0))
-    assert [a for _, _, a in pairs] == [a for _, a in questions(country)]
-    for _, source, answer in pairs:
-        assert "<extra_id_0>" in source and answer not in source and source.count(". ") == 2
-    capital = pairs[0][1]  # hidden in its own sentence, and in the river's if chosen
-    assert "capital" in capital and capital.count("<extra_id_") == 1 + ("river" in capital)
-
-
-def test_filled_span_reads_the_first_sentinel():
-    assert filled_span("<extra_id_0> Garfendor <extra_id_1>") == "Garfendor"
-    assert filled_span("<extra_id_0> Thera Selrin") == "Thera Selrin"
-    assert filled_span("Garfendor") == ""
