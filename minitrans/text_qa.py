@@ -30,6 +30,8 @@ from minitrans.pretraining import lineage
 from minitrans.pretraining.t5 import make_span_batch, pack_rows, pretrain_t5, raw_length_for
 from minitrans.tokenizers.sentencepiece import T5Tokenizer
 
+SPAN_INPUT, SPAN_TARGET = 64, 16  # span-corruption rows: pre-training and rehearsal alike
+
 
 def facts_tokenizer(vocab_size: int = 400, max_piece_length: int = 4, model_prefix=None) -> T5Tokenizer:
     """A SentencePiece vocabulary learned from data/facts_corpus.txt whose pieces are at most
@@ -107,7 +109,7 @@ def score(model, tokenizer, pairs, source_length: int) -> tuple[dict, dict]:
     return squad_evaluate(dataset, predictions), predictions
 
 
-def corpus_rows(tokenizer, input_length: int = 64, target_length: int = 16) -> np.ndarray:
+def corpus_rows(tokenizer, input_length: int = SPAN_INPUT, target_length: int = SPAN_TARGET) -> np.ndarray:
     """The pre-training documents of data/facts_corpus.txt (those `pretrain_t5` trains on, not
     its held-out ones) as rows for span corruption, for `fine_tune(..., rehearse=rows)`."""
     documents, _ = split_documents(read_corpus(bundled("facts_corpus.txt")))
@@ -133,7 +135,7 @@ def qa_batch(pairs, tokenizer, source_length: int, rng: np.random.Generator, bat
                          tokenizer, source_length)
     if span_rows:
         span = make_span_batch(rehearse[rng.integers(len(rehearse), size=span_rows)], tokenizer, rng,
-                               input_length=64, target_length=16)
+                               input_length=SPAN_INPUT, target_length=SPAN_TARGET)
         batch = stack_batches(batch, span)
     return batch
 
@@ -145,7 +147,7 @@ def fine_tune(model, pairs, tokenizer, steps: int, source_length: int, rng: np.r
     batch is span corruption of the pre-training corpus: the model keeps rehearsing the facts
     while it learns to answer questions, as T5 mixes its unsupervised objective into
     multi-task training (Raffel et al., 2020, section 3.5.2). Fine-tuned on 800 questions
-    alone, it learns their answers by heart and overwrites what pre-training stored."""
+    alone, a model learns their answers by heart (training loss near 0)."""
     return lineage.fit(model, lineage.t5_loss,
                        lambda i: qa_batch(pairs, tokenizer, source_length, rng, batch_size, rehearse, rehearse_share),
                        steps, learning_rate=learning_rate, log_every=max(1, steps // 4))
@@ -180,7 +182,7 @@ def qa_experiment(tokenizer, config: T5Config, pretrain_steps: int, finetune_ste
     results, started = {}, time.perf_counter()
     log(f"pre-training T5 ({pretrain_steps} steps of span corruption on {bundled('facts_corpus.txt').name})")
     pretrained = pretrain_t5(bundled("facts_corpus.txt"), config, tokenizer, steps=pretrain_steps, batch_size=32,
-                             input_length=64, target_length=16, learning_rate=2e-3,
+                             input_length=SPAN_INPUT, target_length=SPAN_TARGET, learning_rate=2e-3,
                              warmup_steps=max(5, pretrain_steps // 10), eval_every=max(10, pretrain_steps // 4),
                              seed=seed)["model"]
     graphdef, state = nnx.split(pretrained)
