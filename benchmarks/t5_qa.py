@@ -16,8 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from minitrans.models.t5 import T5Config  # noqa: E402
-from minitrans.text_qa import facts_tokenizer, qa_experiment  # noqa: E402
+from minitrans.text_qa import facts_t5_config, facts_tokenizer, qa_experiment  # noqa: E402
 
 
 def main() -> None:
@@ -34,8 +33,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     tokenizer = facts_tokenizer()
-    config = T5Config(vocab_size=tokenizer.vocab_size, d_model=128, d_kv=32, d_ff=512, num_layers=2, num_heads=4,
-                      dropout_rate=0.0)
+    config = facts_t5_config(tokenizer)  # d_model 128, 2 + 2 layers, no dropout
     results = qa_experiment(tokenizer, config, args.pretrain_steps, args.finetune_steps, seed=args.seed,
                             learning_rate=args.lr, context_sentences=args.context_sentences or None,
                             rehearse_share=args.rehearse_share, reader_countries=args.reader_countries)

@@ -22,11 +22,10 @@ from minitrans.datasets import bundled
 from minitrans.datasets.squad import load_squad
 from minitrans.metrics import f1_score, normalize_answer, squad_evaluate
 from minitrans.models.bert import BertForQuestionAnswering
-from minitrans.models.t5 import T5Config
 from minitrans.qa import (QuestionAnswerer, highlight, pad_batch, postprocess_qa_predictions, predict_logits,
                           prepare_train_features, prepare_validation_features, qa_loss)
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
-from minitrans.text_qa import facts_tokenizer, qa_experiment
+from minitrans.text_qa import facts_t5_config, facts_tokenizer, qa_experiment
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.training.trainer import Trainer, TrainingArguments
 
@@ -128,8 +127,7 @@ print("  " + highlight(context, result["start"], result["end"]) + f"  score {res
 # %%
 step("Step 5: T5, with and without the context")
 t5_tokenizer = facts_tokenizer(model_prefix=out / "spiece")  # names spelt from syllables (see its docstring)
-config = T5Config(vocab_size=t5_tokenizer.vocab_size, d_model=128, d_kv=32, d_ff=512, num_layers=2, num_heads=4,
-                  dropout_rate=0.0)
+config = facts_t5_config(t5_tokenizer)  # d_model 128, 2 + 2 layers, no dropout
 results = qa_experiment(t5_tokenizer, config, pretrain_steps=20 if args.quick else 1000,
                         finetune_steps=10 if args.quick else 2000, seed=args.seed, learning_rate=1e-3)
 print("\n| T5 | EM | F1 |\n|---|---:|---:|")

@@ -20,10 +20,9 @@ from minitrans.datasets import bundled
 from minitrans.datasets import text_to_text as t2t
 from minitrans.datasets.squad import load_squad
 from minitrans.generation import generate
-from minitrans.models.t5 import T5Config
 from minitrans.pretraining.t5 import pretrain_t5
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
-from minitrans.text_qa import encode_pairs, facts_tokenizer, fine_tune, score, source_length_for
+from minitrans.text_qa import encode_pairs, facts_t5_config, facts_tokenizer, fine_tune, score, source_length_for
 
 args = lesson_args("Lesson 14: question answering with T5")
 out = output_dir(args, "14_qa_with_t5")
@@ -37,8 +36,7 @@ rng = np.random.default_rng(args.seed)
 # %%
 step("Step 1: a pre-trained T5")
 tokenizer = facts_tokenizer(model_prefix=out / "spiece")  # names spelt from syllables (see its docstring)
-config = T5Config(vocab_size=tokenizer.vocab_size, d_model=128, d_kv=32, d_ff=512, num_layers=2, num_heads=4,
-                  dropout_rate=0.0)
+config = facts_t5_config(tokenizer)  # d_model 128, 2 + 2 layers, no dropout
 pretrain_steps = 20 if args.quick else 1500
 model = pretrain_t5(bundled("facts_corpus.txt"), config, tokenizer, steps=pretrain_steps, batch_size=32,
                     input_length=64, target_length=16, learning_rate=2e-3, warmup_steps=max(5, pretrain_steps // 10),
