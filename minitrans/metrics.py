@@ -77,23 +77,43 @@ def questions(dataset):
                 yield qa["id"], [a["text"] for a in qa["answers"]]
 
 
+def question_scores(dataset, predictions: dict[str, str], version_2: bool = False) -> dict[str, tuple]:
+    """{id: (exact, f1)} for every question that has a prediction, in the dataset's order.
+
+    Each is the best over the question's gold answers. v1.1: exact is a bool and the F1 of an
+    empty answer is 0. v2.0: gold answers that normalise to nothing are dropped, a question
+    left with none has the gold answer "", and exact is 0 or 1 (`f1_score_v2`).
+    """
+    scores = {}
+    for qid, truths in questions(dataset):
+        if qid not in predictions:
+            continue
+        prediction = predictions[qid]
+        if version_2:
+            gold = [t for t in truths if normalize_answer(t)] or [""]
+            scores[qid] = (max(int(exact_match(prediction, t)) for t in gold),
+                           max(f1_score_v2(prediction, t) for t in gold))
+        else:
+            if not truths:
+                raise ValueError(f"question {qid} has no gold answers: SQuAD 2.0 data (unanswerable questions) "
+                                 "is scored with squad_v2_evaluate (`minitrans qa eval --version-2`)")
+            scores[qid] = (max(exact_match(prediction, t) for t in truths),
+                           max(f1_score(prediction, t) for t in truths))
+    return scores
+
+
 def squad_evaluate(dataset, predictions: dict[str, str], quiet: bool = False) -> dict:
     """{"exact_match", "f1"} in 0-100 over every question; a missing prediction scores 0."""
-    em = f1 = total = 0
-    for qid, truths in questions(dataset):
-        total += 1
-        if qid not in predictions:
-            if not quiet:
-                print(f"Unanswered question {qid} will receive score 0.", file=sys.stderr)
-            continue
-        if not truths:
-            raise ValueError(f"question {qid} has no gold answers: SQuAD 2.0 data (unanswerable questions) "
-                             "is scored with squad_v2_evaluate (`minitrans qa eval --version-2`)")
-        prediction = predictions[qid]
-        em += max(exact_match(prediction, t) for t in truths)
-        f1 += max(f1_score(prediction, t) for t in truths)
+    total = sum(1 for _ in questions(dataset))
     if total == 0:
         raise ValueError("the data set holds no questions")
+    scores = question_scores(dataset, predictions)
+    if not quiet and len(scores) < total:
+        print(f"{total - len(scores):,} of {total:,} questions have no prediction: they score 0", file=sys.stderr)
+    em = f1 = 0
+    for exact, f in scores.values():
+        em += exact
+        f1 += f
     return {"exact_match": 100.0 * em / total, "f1": 100.0 * f1 / total}
 
 
@@ -105,14 +125,10 @@ def squad_v2_evaluate(dataset, predictions: dict[str, str], no_answer_probs: dic
     A question whose no-answer probability is above `no_answer_threshold` counts as answered
     with "" (the default 1.0 keeps every prediction as it is).
     """
-    has_answer, exact, f1 = {}, {}, {}
-    for qid, truths in questions(dataset):
-        has_answer[qid] = bool(truths)
-        gold = [t for t in truths if normalize_answer(t)] or [""]
-        if qid not in predictions:
-            continue
-        exact[qid] = max(int(exact_match(predictions[qid], t)) for t in gold)
-        f1[qid] = max(f1_score_v2(predictions[qid], t) for t in gold)
+    has_answer = {qid: bool(truths) for qid, truths in questions(dataset)}
+    scores = question_scores(dataset, predictions, version_2=True)
+    exact = {qid: e for qid, (e, _) in scores.items()}
+    f1 = {qid: f for qid, (_, f) in scores.items()}
     if not has_answer:
         raise ValueError("the data set holds no questions")
     missing = [qid for qid in has_answer if qid not in predictions]

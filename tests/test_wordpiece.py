@@ -4,7 +4,6 @@ fixtures made by reference/bert_fixtures.py, compared id by id and offset by off
 import gzip
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,7 @@ import pytest
 from minitrans.tokenizers import WordPieceTokenizer, tokenize_word
 from minitrans.tokenizers.wordpiece import truncated_lengths
 
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import shared_data  # noqa: E402
-from test_bert import minilm_folder  # noqa: E402
+from conftest import minilm_folder, shared_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HARD = json.loads((FIXTURES / "wordpiece_hard_cases.json").read_text(encoding="utf-8"))

@@ -103,6 +103,10 @@ def expect_close(what: str, got, expected, atol: float = 1e-5) -> None:
 
 
 def expect_equal(what: str, got, expected) -> None:
+    if isinstance(expected, str) or isinstance(got, str):  # text: show it as text
+        if got != expected:
+            raise CheckFailed(f"{what}:\n  expected: {expected}\n  got:      {got}")
+        return
     try:
         got_arr, expected_arr = np.asarray(got), np.asarray(expected)
     except ValueError:  # ragged Python structures: compare them as they are
@@ -110,11 +114,25 @@ def expect_equal(what: str, got, expected) -> None:
             raise CheckFailed(f"{what}: expected {expected!r}, got {got!r}") from None
         return
     if got_arr.shape != expected_arr.shape:
-        raise CheckFailed(f"{what}: expected shape {expected_arr.shape}, got shape {got_arr.shape}")
+        raise CheckFailed(f"{what}: expected shape {expected_arr.shape}, got shape {got_arr.shape}"
+                          + (f"\n  expected: {expected!r}\n  got:      {got!r}" if expected_arr.ndim <= 1 else ""))
     if not np.array_equal(got_arr, expected_arr):
         index = tuple(np.argwhere(got_arr != expected_arr)[0].tolist())
         raise CheckFailed(f"{what}: at index {list(index)} expected {expected_arr[index]!r}, "
                           f"got {got_arr[index]!r}\nexpected:\n{expected_arr}\ngot:\n{got_arr}")
+
+
+def next_keep(module, path: str, shape: tuple, rate: float):
+    """The dropout mask that the Dropout at `path` of `module` will draw on its next call (read
+    from a copy, so the module itself still draws it), with its keep probability 1 - rate: the
+    same random numbers for a numpy re-computation as for the code under test."""
+    from flax import nnx
+
+    from minitrans.exercises import numpy_reference
+    from minitrans.nn import keep_mask
+
+    dropout = numpy_reference.part(nnx.clone(module), path, "Dropout")
+    return np.asarray(keep_mask(dropout.rngs(), shape, rate)), 1.0 - rate
 
 
 # --------------------------------------------------------------------------- student copies
@@ -202,9 +220,14 @@ def load_student(name: str, directory: str | Path):
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # so inspect and dataclasses can find it
     spec.loader.exec_module(module)
-    if not hasattr(module, ex.object_name):
+    obj = getattr(module, ex.object_name, None)
+    if obj is None:
         raise CheckFailed(f"{path} defines no {ex.object_name}")
-    return getattr(module, ex.object_name)
+    if getattr(obj, "__module__", None) != module_name:
+        raise CheckFailed(f"{path} does not define {ex.object_name} itself: the one it has comes from "
+                          f"{getattr(obj, '__module__', 'elsewhere')} (the library's solution, imported by the "
+                          f"`import *` line). Write your {ex.object_name} in this file.")
+    return obj
 
 
 @dataclass
@@ -214,8 +237,23 @@ class CheckResult:
     message: str = ""
 
 
+def where_it_failed(error: BaseException, own_file: str | None) -> str:
+    """" (at FILE:LINE: code)" for the deepest frame of the traceback in `own_file` (the code
+    under test), else for the deepest frame of all."""
+    frames = traceback.extract_tb(error.__traceback__)
+    mine = [f for f in frames if own_file and f.filename == own_file]
+    frame = (mine or frames or [None])[-1]
+    if frame is None:
+        return ""
+    return f" (at {frame.filename}:{frame.lineno}" + (f": {frame.line.strip()}" if frame.line else "") + ")"
+
+
 def run_checks(name: str, obj) -> list[CheckResult]:
     """Run every graded check of exercise `name` on `obj` (a student's or the reference)."""
+    try:
+        own_file = inspect.getsourcefile(obj)
+    except TypeError:
+        own_file = None
     results = []
     for check in get(name).checks:
         try:
@@ -225,11 +263,9 @@ def run_checks(name: str, obj) -> list[CheckResult]:
             results.append(CheckResult(check.description, False, str(error)))
         except CheckFailed as error:
             results.append(CheckResult(check.description, False, str(error)))
-        except Exception as error:  # the student's code crashed: show where, briefly
-            frames = traceback.extract_tb(error.__traceback__)[-1:]
-            where = f" (at {frames[0].filename}:{frames[0].lineno})" if frames else ""
+        except Exception as error:  # the code under test crashed: show where, in its own file
             results.append(CheckResult(check.description, False,
-                                       f"raised {type(error).__name__}: {error}{where}"))
+                                       f"raised {type(error).__name__}: {error}{where_it_failed(error, own_file)}"))
     return results
 
 

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from minitrans.exercises import Check, CheckFailed, exercise, expect_close, expect_equal
+from minitrans.exercises import Check, CheckFailed, exercise, expect_close, expect_equal, next_keep
 from minitrans.exercises import numpy_reference as ref
 
 TOPIC = "BERT"
@@ -58,13 +58,14 @@ def embeddings_checks():
         module = build(cls)
         module.dropout.rate = 0.5
         module.train()
-        if np.allclose(module(jnp.asarray(ids)), numpy_embeddings(module, ids, np.zeros_like(ids)), atol=1e-4):
-            raise CheckFailed("expected dropout (self.dropout) to act in train mode, the output was unchanged")
+        keep = next_keep(module, "dropout", (2, 6, 8), 0.5)
+        expect_close("embeddings in train mode (dropout 0.5 after the LayerNorm)", module(jnp.asarray(ids)),
+                     ref.dropped(numpy_embeddings(module, ids, np.zeros_like(ids)), keep), atol=1e-4)
 
     return [Check("word + segment + position embeddings, then LayerNorm", with_segments),
             Check("token_type_ids default to segment A (zeros)", default_segment),
             Check("the same word at two positions gets two vectors", positions_matter),
-            Check("dropout is applied last, in train mode", dropout_in_train)]
+            Check("dropout is applied last (after the LayerNorm), in train mode", dropout_in_train)]
 
 
 SPECIAL = [0, 1, 2, 3, 4]  # pad, unk, cls, sep, mask in the checks below
@@ -135,6 +136,27 @@ def mask_tokens_checks():
         if np.isin(masked[chosen & (masked != 4)], SPECIAL).any():
             raise CheckFailed("a random replacement was a special token; draw from the non-special ids")
 
+    def per_token(f):
+        ids, masked, labels = run(f, seed=1)
+        chosen = labels != -100
+        uniform = [len(set((masked[row, chosen[row]] == 4).tolist())) == 1 for row in range(len(ids))
+                   if chosen[row].sum() >= 6]
+        # with one draw per token, a row of 6+ chosen tokens is all [MASK] or all not with p < 0.27
+        if np.mean(uniform) > 0.5:
+            raise CheckFailed(f"in {np.mean(uniform):.0%} of the rows every chosen token got the same action "
+                              "([MASK] or not): draw the 80/10/10 action for each chosen token, not once per row")
+
+    def every_ordinary_id(f):
+        rng = np.random.default_rng(5)
+        ids = rng.integers(5, 8, size=(400, 40))  # a vocabulary of 8: specials 0-4, ordinary 5, 6, 7
+        out = f(ids, mask_token_id=4, vocab_size=8, special_ids=SPECIAL, rng=np.random.default_rng(6))
+        masked, labels = np.asarray(out[0]), np.asarray(out[1])
+        replaced = masked[(labels != -100) & (masked != 4) & (masked != ids)]
+        counts = {i: int((replaced == i).sum()) for i in range(8)}
+        if any(counts[i] for i in SPECIAL) or min(counts[i] for i in (5, 6, 7)) < 0.2 * len(replaced):
+            raise CheckFailed(f"random replacements by id (vocab_size=8, specials 0-4): {counts}; expected them "
+                              "spread over every non-special id 5, 6 and 7 (vocab_size - 1 included)")
+
     def seeded(f):
         _, first, _ = run(f, seed=7)
         _, again, _ = run(f, seed=7)
@@ -147,6 +169,8 @@ def mask_tokens_checks():
             Check("15% of the non-special tokens of each row are chosen", fifteen_percent),
             Check("[CLS], [SEP] and [PAD] are never chosen", specials_untouched),
             Check("of the chosen: 80% [MASK], 10% random, 10% kept", eighty_ten_ten),
+            Check("the action is drawn for each chosen token", per_token),
+            Check("a random replacement can be any non-special id", every_ordinary_id),
             Check("the same seed gives the same masking", seeded)]
 
 
@@ -180,7 +204,7 @@ def nsp_checks():
                      [s for doc in docs for s in doc[:-1]])
 
     def labels_are_right(f):
-        for a, b, label in run(f):
+        for a, b, label in (pair for seed in range(10) for pair in run(f, seed)):
             (da, sa), (db, sb) = where(a), where(b)
             if label == 0 and (db, sb) != (da, sa + 1):
                 raise CheckFailed(f"({a!r}, {b!r}) is labelled 0 (IsNext) but B is not the sentence after A")

@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from minitrans.exercises import Check, CheckFailed, exercise, expect_close, expect_equal
+from minitrans.exercises import Check, CheckFailed, exercise, expect_close, expect_equal, next_keep
 from minitrans.exercises import numpy_reference as ref
+from minitrans.nn import Dropout
 
 
 def qkv(seed: int = 0, batch: int = 2, heads: int = 2, query: int = 3, key: int = 4, d: int = 5):
@@ -79,12 +80,24 @@ def attention_checks():
         out, _ = jax.jit(lambda a, b, c: f(a, b, c))(*as_jax(q, k, v))
         expect_close("output under jax.jit", out, ref.attention(q, k, v)[0])
 
+    def with_dropout(f):
+        q, k, v = qkv(7)
+        keep = np.random.default_rng(8).random((2, 2, 3, 4)) > 0.3  # a fixed dropout mask of the weights
+
+        def dropout(weights):
+            return jnp.where(keep, weights / 0.7, 0.0)
+
+        out, _ = pair(f(*as_jax(q, k, v), dropout=dropout), "f(q, k, v, dropout=...)")
+        expect_close("output when `dropout` drops attention weights", out,
+                     np.matmul(ref.dropped(ref.attention(q, k, v)[1], (keep, 0.7)), v))
+
     return [Check("softmax(q k^T / sqrt(d)) v and the weights, no mask", plain),
             Check("scaled=False skips the 1/sqrt(d) factor", unscaled),
             Check("masked keys get exactly zero weight (causal mask)", masked),
             Check("an additive bias is added to the scores", with_bias),
             Check("a fully masked row gives zero weights and no NaN", fully_masked),
-            Check("works under jax.jit", under_jit)]
+            Check("works under jax.jit", under_jit),
+            Check("`dropout` is applied to the attention weights", with_dropout)]
 
 
 # --------------------------------------------------------------------------- masks
@@ -164,6 +177,18 @@ def layer_names(block) -> list[str]:
     return [str(layer).splitlines()[0] for layer in getattr(block, "layers", [])]
 
 
+def block_keeps(block, prefix: str, shape: tuple, heads: int, rate: float, attention_rate: float, d_ff: int) -> dict:
+    """Every dropout mask a pre-LN EncoderBlock (at `prefix` of its model) draws on its next call."""
+    batch, seq, _ = shape
+    keeps = {"residual": next_keep(block, prefix + "layers.0.body.layers.2", shape, rate),
+             "middle": next_keep(block, prefix + "layers.1.body.layers.0.layers.3", (batch, seq, d_ff), rate),
+             "output": next_keep(block, prefix + "layers.1.body.layers.0.layers.5", shape, rate)}
+    if attention_rate:
+        keeps["attention"] = next_keep(block, prefix + "layers.0.body.layers.1.dropout", (batch, heads, seq, seq),
+                                       attention_rate)
+    return keeps
+
+
 @exercise("FeedForwardBlock", "minitrans.models.encoder", topic="the transformer encoder", hint="""
     Pre-LN (the course): super().__init__(LayerNorm, Dense(d_model -> d_ff), Activation(activation),
     Dropout, Dense(d_ff -> d_model), Dropout).
@@ -184,35 +209,36 @@ def feed_forward_checks():
     def values(cls):
         block = build(cls)
         expect_close("output in eval mode", block(jnp.asarray(x, jnp.float32)),
-                     ref.feed_forward_block(x, block), atol=1e-4)
+                     ref.feed_forward_block(x, block, norm_position="pre", activation="relu"), atol=1e-4)
 
     def post(cls):
         block = build(cls, norm_position="post", activation="gelu")
         expect_equal("layers of the post-LN block", layer_names(block),
                      ["Dense_16", "Gelu", "Dense_8", "Dropout"])
         expect_close("post-LN output", block(jnp.asarray(x, jnp.float32)),
-                     ref.feed_forward_block(x, block), atol=1e-4)
+                     ref.feed_forward_block(x, block, norm_position="post", activation="gelu"), atol=1e-4)
 
     def gated_width(cls):
         block = build(cls, activation="gated-gelu")
         expect_close("gated-gelu output", block(jnp.asarray(x, jnp.float32)),
-                     ref.feed_forward_block(x, block), atol=1e-4)
+                     ref.feed_forward_block(x, block, norm_position="pre", activation="gated-gelu"), atol=1e-4)
 
     def dropout_in_train(cls):
         block = build(cls)
         block.train()
-        y = np.asarray(block(jnp.asarray(x, jnp.float32)))
-        if np.allclose(y, ref.feed_forward_block(x, block), atol=1e-4):
-            raise CheckFailed("expected dropout to change the output in train mode, it did not")
+        keep = {"middle": next_keep(block, "layers.3", (2, 3, 16), 0.5),
+                "output": next_keep(block, "layers.5", (2, 3, 8), 0.5)}
+        expect_close("output in train mode (dropout 0.5 after the activation and at the end)",
+                     block(jnp.asarray(x, jnp.float32)), ref.feed_forward_block(x, block, keep=keep), atol=1e-4)
         block.eval()
-        expect_close("output after .eval()", block(jnp.asarray(x, jnp.float32)),
-                     ref.feed_forward_block(x, block), atol=1e-4)
+        expect_close("output after .eval()", block(jnp.asarray(x, jnp.float32)), ref.feed_forward_block(x, block),
+                     atol=1e-4)
 
     return [Check("the course's layer list: LayerNorm, Dense, Relu, Dropout, Dense, Dropout", structure),
             Check("values match a numpy re-computation", values),
             Check("norm_position='post' gives BERT's [Dense, Gelu, Dense, Dropout]", post),
             Check("a gated activation doubles the first Dense", gated_width),
-            Check("dropout is on in train mode and off in eval mode", dropout_in_train)]
+            Check("dropout is on in train mode, where the course puts it, and off in eval mode", dropout_in_train)]
 
 
 @exercise("EncoderBlock", "minitrans.models.encoder", topic="the transformer encoder", hint="""
@@ -242,23 +268,37 @@ def encoder_block_checks():
     def values(cls):
         block = build(cls)
         expect_close("pre-LN output, no mask", block(jnp.asarray(x, jnp.float32)),
-                     ref.encoder_block(x, block), atol=1e-4)
+                     ref.encoder_block(x, block, num_heads=2), atol=1e-4)
 
     def masked(cls):
         block = build(cls)
         got = block(jnp.asarray(x, jnp.float32), mask=jnp.asarray(key_mask))
-        expect_close("pre-LN output with a padding mask", got, ref.encoder_block(x, block, key_mask),
+        expect_close("pre-LN output with a padding mask", got, ref.encoder_block(x, block, key_mask, num_heads=2),
                      atol=1e-4)
 
     def post(cls):
         block = build(cls, norm_position="post", activation="gelu", layer_norm_eps=1e-12)
+        expect_equal("the post-LN (BERT) block's listing", str(block).splitlines(),
+                     ["EncoderBlock[", "  Residual_then_norm[", "    MultiHeadAttention_2heads", "    Dropout",
+                      "    LayerNorm", "  ]", "  Residual_then_norm[", "    FeedForwardBlock[", "      Dense_16",
+                      "      Gelu", "      Dense_8", "      Dropout", "    ]", "    LayerNorm", "  ]", "]"])
         got = block(jnp.asarray(x, jnp.float32), mask=jnp.asarray(key_mask))
-        expect_close("post-LN (BERT) output", got, ref.encoder_block(x, block, key_mask), atol=1e-4)
+        expect_close("post-LN (BERT) output", got, ref.encoder_block(
+            x, block, key_mask, num_heads=2, norm_position="post", activation="gelu", eps=1e-12), atol=1e-4)
+
+    def dropout_in_train(cls):
+        block = cls(8, 16, 2, dropout_rate=0.2, attention_dropout_rate=0.3, rngs=nnx.Rngs(params=0, dropout=1))
+        block.train()
+        keep = block_keeps(block, "", x.shape, 2, 0.2, 0.3, 16)
+        got = block(jnp.asarray(x, jnp.float32), mask=jnp.asarray(key_mask))
+        expect_close("output in train mode (dropout 0.2, attention dropout 0.3)", got,
+                     ref.encoder_block(x, block, key_mask, num_heads=2, keep=keep), atol=1e-4)
 
     return [Check("[Residual(LayerNorm, attention, Dropout), Residual(FeedForwardBlock)]", structure),
             Check("values match a numpy re-computation", values),
             Check("the mask reaches the attention", masked),
-            Check("norm_position='post' gives the BERT block", post)]
+            Check("norm_position='post' gives the BERT block", post),
+            Check("dropout (and attention dropout) act in train mode where the course puts them", dropout_in_train)]
 
 
 @exercise("TransformerEncoder", "minitrans.models.encoder", topic="the transformer encoder", hint="""
@@ -270,13 +310,13 @@ def encoder_block_checks():
 def transformer_encoder_checks():
     ids = np.array([[5, 3, 9, 2, 7], [4, 8, 1, 0, 0]])
 
-    def build(cls):
-        return cls(12, n_classes=3, d_model=8, d_ff=16, n_layers=2, n_heads=2,
+    def build(cls, dropout_rate=0.1):
+        return cls(12, n_classes=3, d_model=8, d_ff=16, n_layers=2, n_heads=2, dropout_rate=dropout_rate,
                    rngs=nnx.Rngs(params=0, dropout=1))
 
     def values(cls):
         model = build(cls)
-        expect_close("log-probabilities", model(jnp.asarray(ids)), ref.transformer_encoder(ids, model),
+        expect_close("log-probabilities", model(jnp.asarray(ids)), ref.transformer_encoder(ids, model, num_heads=2),
                      atol=1e-4)
 
     def probabilities(cls):
@@ -293,9 +333,23 @@ def transformer_encoder_checks():
         model = build(cls)
         graphdef, state = nnx.split(model)
         out = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x))(state, jnp.asarray(ids))
-        expect_close("log-probabilities under jax.jit", out, ref.transformer_encoder(ids, model), atol=1e-4)
+        expect_close("log-probabilities under jax.jit", out, ref.transformer_encoder(ids, model, num_heads=2),
+                     atol=1e-4)
+
+    def dropout_in_train(cls):
+        model = build(cls, dropout_rate=0.3)
+        for block in model.blocks.layers:  # dropout only on the embeddings: that is what is checked
+            for _, module in nnx.iter_graph(block):
+                if isinstance(module, Dropout):
+                    module.rate = 0.0
+        model.train()
+        keep = next_keep(model, "dropout", (2, 5, 8), 0.3)
+        expect_close("log-probabilities in train mode (dropout 0.3 on the token embeddings, before the positions)",
+                     model(jnp.asarray(ids)), ref.transformer_encoder(ids, model, num_heads=2, embedding_keep=keep),
+                     atol=1e-4)
 
     return [Check("values match a numpy re-computation", values),
             Check("outputs are log-probabilities", probabilities),
             Check("padding (id 0) does not change the result", padding_ignored),
-            Check("works under jax.jit", under_jit)]
+            Check("works under jax.jit", under_jit),
+            Check("dropout acts on the embeddings in train mode", dropout_in_train)]

@@ -1,13 +1,12 @@
 """Graded checks for the T5 exercises: span corruption, relative position buckets, teacher
 forcing, greedy decoding and the prefix-LM mask of a decoder-only T5."""
 
-import math
-
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from minitrans.exercises import Check, CheckFailed, exercise, expect_equal
+from minitrans.exercises import numpy_reference as ref
 
 TOPIC = "T5"
 SLIDE = "Thank you for inviting me to your party last week .".split()
@@ -51,21 +50,6 @@ def tokenize_and_mask_checks():
             Check("about 15% of the tokens are masked", rate)]
 
 
-def paper_bucket(n: int, bidirectional: bool, num_buckets: int, max_distance: int) -> int:
-    result = 0
-    if bidirectional:
-        num_buckets //= 2
-        result += num_buckets if n > 0 else 0
-        n = abs(n)
-    else:
-        n = max(-n, 0)
-    exact = num_buckets // 2
-    if n < exact:
-        return result + n
-    return result + min(exact + int(math.log(n / exact) / math.log(max_distance / exact) * (num_buckets - exact)),
-                        num_buckets - 1)
-
-
 @exercise("relative_position_bucket", "minitrans.models.t5", topic=TOPIC, hint="""
     Bidirectional: halve num_buckets, add num_buckets (the halved value) where the position is
     positive, and use the absolute distance. Otherwise the distance is -min(position, 0).
@@ -79,7 +63,7 @@ def bucket_checks():
     def run(f, bidirectional):
         got = np.asarray(f(jnp.asarray(positions), bidirectional, 32, 128))
         expect_equal(f"buckets (bidirectional={bidirectional}) for positions -200..200", got,
-                     [paper_bucket(int(p), bidirectional, 32, 128) for p in positions])
+                     [ref.relative_position_bucket(int(p), bidirectional, 32, 128) for p in positions])
 
     return [Check("bidirectional buckets (the encoder)", lambda f: run(f, True)),
             Check("one-directional buckets (the decoder)", lambda f: run(f, False)),
@@ -110,17 +94,19 @@ def shift_right_checks():
 
 
 def tiny_t5():
+    """A tiny random T5 whose greedy output varies and, for one of the check's inputs, reaches
+    EOS (its eos_token_id is a token that input produces at the third step)."""
     from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
-    model = T5ForConditionalGeneration(T5Config.tiny(vocab_size=40), rngs=nnx.Rngs(3))
+    model = T5ForConditionalGeneration(T5Config.tiny(vocab_size=40, eos_token_id=20), rngs=nnx.Rngs(4))
     for path, param in nnx.to_flat_state(nnx.state(model, nnx.Param)):  # sharper weights: varied output
-        param[...] = param[...] * 3.0
+        param[...] = param[...] * 2.0
     return model
 
 
-def check_greedy(model, ids, generated: np.ndarray) -> None:
+def check_greedy(model, ids, generated: np.ndarray, attention_mask=None) -> None:
     """One teacher-forced pass over the generated ids: every generated token must be the argmax
     of the scores at the position before it (until the row's EOS)."""
-    logits = np.asarray(model(ids, decoder_input_ids=jnp.asarray(generated[:, :-1])).logits)
+    logits = np.asarray(model(ids, attention_mask, decoder_input_ids=jnp.asarray(generated[:, :-1])).logits)
     for row in range(generated.shape[0]):
         for t in range(1, generated.shape[1]):
             want = int(logits[row, t - 1].argmax())
@@ -131,6 +117,13 @@ def check_greedy(model, ids, generated: np.ndarray) -> None:
                 break
 
 
+def generated_ids(f, *args, **kwargs) -> np.ndarray:
+    got = np.asarray(f(*args, **kwargs))
+    if got.ndim != 2 or got.shape[0] != 2 or got.shape[1] < 2:
+        raise CheckFailed(f"expected ids of shape (2, 1 + generated), got shape {got.shape}")
+    return got
+
+
 @exercise("greedy_generate", "minitrans.models.t5", topic=TOPIC, hint="""
     encoder_output = model.encode(input_ids, attention_mask) once. Start with out = the decoder
     start token, shape (batch, 1). Each step: logits = model.decode(out, encoder_output,
@@ -138,32 +131,39 @@ def check_greedy(model, ids, generated: np.ndarray) -> None:
     that produced EOS (model.config.eos_token_id) as done; stop when all are done.
     """)
 def greedy_checks():
-    ids = jnp.array([[5, 9, 13, 21, 30], [7, 7, 2, 11, 4]])
+    ids = jnp.array([[5, 9, 13, 21, 30], [7, 7, 2, 11, 4]])  # the first reaches EOS (id 20) at step 3
+    attention_mask = jnp.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])  # the first input's last two tokens hidden
 
     def matches(f):
         model = tiny_t5()
-        got = np.asarray(f(model, ids, 5))
-        if got.ndim != 2 or got.shape[0] != 2 or got.shape[1] < 2:
-            raise CheckFailed(f"expected ids of shape (2, 1 + generated), got shape {got.shape}")
-        check_greedy(model, ids, got)
+        check_greedy(model, ids, generated_ids(f, model, ids, 6))
 
     def starts_with_start_token(f):
-        got = np.asarray(f(tiny_t5(), ids, 3))
+        got = generated_ids(f, tiny_t5(), ids, 3)
         expect_equal("first column (the decoder start token)", got[:, 0].tolist(), [0, 0])
         if got.shape[1] > 4:
             raise CheckFailed(f"max_new_tokens=3 gives at most 1 + 3 columns, got {got.shape[1]}")
 
     def pads_after_eos(f):
+        got = generated_ids(f, tiny_t5(), ids, 6)
+        expect_equal("the row that produces EOS (id 20) at step 3, then padding (0)", got[0].tolist(),
+                     [0, 13, 11, 20, 0, 0, 0])
+
+    def stops_when_done(f):
+        got = np.asarray(f(tiny_t5(), ids[:1], 10))
+        expect_equal("one input whose output reaches EOS at step 3, max_new_tokens=10 (stop there)",
+                     got.tolist(), [[0, 13, 11, 20]])
+
+    def uses_the_attention_mask(f):
         model = tiny_t5()
-        got = np.asarray(f(model, ids, 6))
-        for row in got:
-            hits = np.flatnonzero(row[1:] == 1)
-            if len(hits) and (row[1 + hits[0] + 1:] != 0).any():
-                raise CheckFailed(f"after EOS a row continues with padding (0), got {row.tolist()}")
+        got = generated_ids(f, model, ids, 4, attention_mask=attention_mask)
+        check_greedy(model, ids, got, attention_mask)
 
     return [Check("each token is the argmax given everything before it", matches),
             Check("starts with the decoder start token, stops at max_new_tokens", starts_with_start_token),
-            Check("rows that produced EOS continue with padding", pads_after_eos)]
+            Check("rows that produced EOS continue with padding", pads_after_eos),
+            Check("stops as soon as every row has produced EOS", stops_when_done),
+            Check("the attention mask hides the inputs' padding from the encoder", uses_the_attention_mask)]
 
 
 @exercise("decoder_only_mask", "minitrans.models.t5", topic=TOPIC, hint="""

@@ -117,19 +117,18 @@ def relative_position_bucket(relative_position: jax.Array, bidirectional: bool, 
     (decoder): only keys at or before the query are distinguished.
     """
     # BEGIN SOLUTION
-    bucket = jnp.zeros_like(relative_position)
     if bidirectional:
-        num_buckets //= 2
-        bucket = bucket + (relative_position > 0).astype(relative_position.dtype) * num_buckets
+        num_buckets //= 2  # the first half for keys at or before the query, the second for keys after it
+        side = jnp.where(relative_position > 0, num_buckets, 0)
         distance = jnp.abs(relative_position)
     else:
-        distance = -jnp.minimum(relative_position, 0)
-    max_exact = num_buckets // 2
-    is_small = distance < max_exact
-    log_ratio = jnp.log(jnp.maximum(distance, 1).astype(jnp.float32) / max_exact) / math.log(max_distance / max_exact)
-    if_large = max_exact + (log_ratio * (num_buckets - max_exact)).astype(relative_position.dtype)
-    if_large = jnp.minimum(if_large, num_buckets - 1)
-    return bucket + jnp.where(is_small, distance, if_large)
+        side = jnp.zeros_like(relative_position)
+        distance = jnp.maximum(-relative_position, 0)  # a key after the query counts as distance 0
+    exact = num_buckets // 2  # each distance below this has a bucket of its own
+    # farther: log(distance / exact) scaled so that max_distance lands on the last bucket
+    far = jnp.log(jnp.maximum(distance, 1).astype(jnp.float32) / exact) / math.log(max_distance / exact)
+    far = jnp.minimum(exact + (far * (num_buckets - exact)).astype(distance.dtype), num_buckets - 1)
+    return side + jnp.where(distance < exact, distance, far)
     # END SOLUTION
 
 
