@@ -13,7 +13,6 @@ Speed figures live here, never in timed tests.
 import argparse
 import importlib.util
 import resource
-import sys
 import time
 from pathlib import Path
 
@@ -21,11 +20,10 @@ import jax
 import numpy as np
 from flax import nnx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from minitrans.models.bert import BertConfig, BertForPreTraining  # noqa: E402
-from minitrans.pretraining.bert import make_batch, pretraining_loss  # noqa: E402
-from minitrans.tokenizers import WordPieceTokenizer  # noqa: E402
-from minitrans.training import TrainState, adamw_with_warmup, make_train_step  # noqa: E402
+from minitrans.datasets.masking import make_batch, pretraining_loss
+from minitrans.models.bert import BertConfig, BertForPreTraining
+from minitrans.tokenizers import WordPieceTokenizer
+from minitrans.training import TrainState, adamw_with_warmup, make_train_step
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

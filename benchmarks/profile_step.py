@@ -18,24 +18,20 @@ import gzip
 import json
 import os
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 # the CPU runtime reports each operation to the profiler only with this flag (read when JAX starts)
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_xprof_traceme=true"
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from flax import nnx  # noqa: E402
+import jax
+import numpy as np
+import training_throughput  # its build() makes the benchmark's models and batches (a script beside this one)
+from flax import nnx
 
-from minitrans.training import TrainState, adamw_with_warmup, make_train_step  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import training_throughput  # noqa: E402  (its build() makes the benchmark's models and batches)
+from minitrans.training import TrainState, adamw_with_warmup, make_train_step
 
 
 def build(which: str, rng: np.random.Generator):
@@ -45,7 +41,7 @@ def build(which: str, rng: np.random.Generator):
         net, loss_fn, make_batch, _ = training_throughput.build(which, rng)
         return net, loss_fn, make_batch
     from minitrans.models.bert import BertConfig, BertForQuestionAnswering
-    from minitrans.qa import qa_loss
+    from minitrans.qa.extractive import qa_loss
     config = BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
     net = BertForQuestionAnswering(config, rngs=nnx.Rngs(params=0, dropout=1))
     return net, qa_loss, lambda: {

@@ -14,14 +14,12 @@ file is written to `--out`/dev-v2.0-not-in-split-a.json.
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from minitrans.datasets import shared  # noqa: E402
-from minitrans.datasets.squad import read_json  # noqa: E402
-from minitrans.qa_commands import evaluate_squad, load_qa_model, train_squad  # noqa: E402
+from minitrans.datasets import shared
+from minitrans.datasets.squad import read_json
+from minitrans.qa.squad import evaluate_squad, load_qa_model, train_squad
 
 
 def main() -> None:

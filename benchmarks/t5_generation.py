@@ -9,17 +9,14 @@ batch) of a second, warmed-up call, and how long the first, compiling call took.
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from minitrans.generation import generate  # noqa: E402
-from minitrans.models.t5 import T5Config, T5ForConditionalGeneration  # noqa: E402
+from minitrans.generation import generate
+from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
 
 
 def main() -> None:

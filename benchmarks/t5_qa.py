@@ -2,21 +2,18 @@
 
     python benchmarks/t5_qa.py [--pretrain-steps 3000 --finetune-steps 3000 --lr 1e-3]
 
-A small T5 (d_model 128, 2 + 2 layers, the 399-piece vocabulary of `text_qa.facts_tokenizer`)
+A small T5 (d_model 128, 2 + 2 layers, the 399-piece vocabulary of `closed_book.facts_tokenizer`)
 pre-trained by span corruption on the descriptions of all 120 countries, then fine-tuned and
 scored with SQuAD's EM/F1 on the 160 questions about 20 held-out countries: "question: Q
 context: C" (fine-tuned on questions about 5,000 countries, the 100 training ones and made-up
 ones, each with a three-sentence passage) and closed-book "question: Q" (fine-tuned on the
 800 questions about the 100, rehearsing the corpus; also without pre-training). See
-minitrans.text_qa and lesson 13.
+minitrans.experiments.closed_book and lesson 13.
 """
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from minitrans.text_qa import facts_t5_config, facts_tokenizer, qa_experiment  # noqa: E402
+from minitrans.experiments.closed_book import facts_t5_config, facts_tokenizer, qa_experiment
 
 
 def main() -> None:

@@ -81,8 +81,8 @@ def build(model: str, rng):
     from flax import nnx
 
     if model == "bert":
+        from minitrans.datasets.masking import pretraining_loss
         from minitrans.models.bert import BertConfig, BertForPreTraining
-        from minitrans.pretraining.bert import pretraining_loss
         c = BERT
         net = BertForPreTraining(BertConfig.mini(vocab_size=c["vocab"]), rngs=nnx.Rngs(params=0, dropout=1))
         positions = np.sort(np.stack([rng.choice(np.arange(1, c["length"]), c["masked"], replace=False)
@@ -97,8 +97,8 @@ def build(model: str, rng):
                     "masked_weights": np.ones((c["batch"], c["masked"]), np.float32),
                     "next_sentence_labels": rng.integers(0, 2, c["batch"], dtype=np.int32)}
         return net, pretraining_loss, batch, 3 * bert_forward_flops(c, c["masked"])
+    from minitrans.datasets.span_corruption import span_corruption_loss
     from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
-    from minitrans.pretraining.t5 import span_corruption_loss
     c = T5
     net = T5ForConditionalGeneration(T5Config.mini(vocab_size=c["vocab"]), rngs=nnx.Rngs(params=0, dropout=1))
 

@@ -13,18 +13,16 @@ Writes outputs/transfer_learning.png (the curves side by side) and prints a Mark
 import argparse
 import importlib.util
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from flax import nnx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from minitrans.datasets.glue import load_glue  # noqa: E402
-from minitrans.models.bert import BertConfig, BertForSequenceClassification  # noqa: E402
-from minitrans.tokenizers import WordPieceTokenizer  # noqa: E402
-from minitrans.training.classification import encode_classification, fine_tune_classifier  # noqa: E402
+from minitrans.datasets.glue import load_glue
+from minitrans.models.bert import BertConfig, BertForSequenceClassification
+from minitrans.tokenizers import WordPieceTokenizer
+from minitrans.training.classification import encode_classification, fine_tune_classifier
 
 
 def minilm() -> Path:

@@ -70,7 +70,8 @@ for name, table in (("E_dog", word), ("E_A", segment), ("E_2", position)):
 by_hand = emb.norm(word + segment + position)
 difference = float(jnp.abs(by_hand - emb(ids, segments)[0]).max())
 print(f"LayerNorm(E_token + E_segment + E_position) vs BertEmbeddings: max difference {difference:.1e}")
-print("E_A and E_B differ:", float(jnp.linalg.norm(emb.token_type_embeddings.embedding[0] - emb.token_type_embeddings.embedding[1])))
+segment_table = emb.token_type_embeddings.embedding
+print("E_A and E_B differ:", float(jnp.linalg.norm(segment_table[0] - segment_table[1])))
 
 # %% [markdown]
 # ## Step 3: the encoder: post-LN blocks, and the parameter count

@@ -14,11 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from minitrans.losses import masked_lm_loss, next_sentence_loss
 from minitrans.datasets import bundled
-from minitrans.models.bert import BertConfig, BertForPreTraining
 from minitrans.datasets.corpus import group_sentences, read_documents
-from minitrans.pretraining.bert import IGNORE, make_batch, make_nsp_pairs, mask_tokens
+from minitrans.datasets.masking import IGNORE, make_batch, make_nsp_pairs, mask_tokens
+from minitrans.losses import masked_lm_loss, next_sentence_loss
+from minitrans.models.bert import BertConfig, BertForPreTraining
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.tokenizers.wordpiece_trainer import learn_wordpiece_vocab

@@ -13,8 +13,8 @@
 import numpy as np
 
 from minitrans.datasets import bundled
+from minitrans.datasets.masking import pretrain_bert
 from minitrans.models.bert import BertConfig
-from minitrans.pretraining.bert import pretrain_bert
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.tokenizers.wordpiece_trainer import count_words, learn_wordpiece_vocab
@@ -56,8 +56,8 @@ result = pretrain_bert(corpus, config, tokenizer, steps=steps, batch_size=32, ma
                        eval_every=max(10, steps // 8), seed=args.seed)
 history = result["history"]
 print(f"{result['steps']} steps in {result['seconds']:.0f}s, {result['tokens'] / result['seconds']:,.0f} tokens/s")
-save_curves({"held-out masked-token accuracy": [h["held_out_mlm_accuracy"] for h in history],
-             "held-out NSP accuracy": [h["held_out_nsp_accuracy"] for h in history]},
+save_curves({"held-out masked-token accuracy": [h["eval_mlm_accuracy"] for h in history if "eval_mlm_accuracy" in h],
+             "held-out NSP accuracy": [h["eval_nsp_accuracy"] for h in history if "eval_nsp_accuracy" in h]},
             out / "pretraining_accuracy.png", "pre-training a small BERT", xlabel="evaluation", ylabel="accuracy")
 
 # %% [markdown]
@@ -75,5 +75,5 @@ for sentence in ["The capital of [MASK] is Torkaom.", "People in Lodorwen [MASK]
     logits = np.asarray(model(np.array([encoding.ids])).prediction_logits[0, position])
     top = np.argsort(logits)[::-1][:5]
     print(f"{sentence:<42} -> " + ", ".join(tokenizer.id_to_token[int(i)] for i in top))
-print(f"\nfinal held-out masked-token accuracy {history[-1]['held_out_mlm_accuracy']:.1%}, "
-      f"next-sentence accuracy {history[-1]['held_out_nsp_accuracy']:.1%}")
+print(f"\nfinal held-out masked-token accuracy {history[-1]['eval_mlm_accuracy']:.1%}, "
+      f"next-sentence accuracy {history[-1]['eval_nsp_accuracy']:.1%}")

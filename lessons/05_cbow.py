@@ -15,8 +15,8 @@ import numpy as np
 from flax import nnx
 
 from minitrans.datasets import bundled, shared
+from minitrans.experiments import lineage
 from minitrans.models.cbow import CBOW, analogy, cbow_loss, context_windows, nearest
-from minitrans.pretraining import lineage
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.tokenizers.words import WordVocabulary, split_words
 

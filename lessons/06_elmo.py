@@ -13,9 +13,10 @@ import numpy as np
 from flax import nnx
 
 from minitrans.datasets import bundled, shared
+from minitrans.datasets.streaming import pad_rows
+from minitrans.experiments import lineage
 from minitrans.models.cbow import CBOW
 from minitrans.models.elmo import ELMo, LSTMCell, elmo_loss
-from minitrans.pretraining import lineage
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.tokenizers.words import WordVocabulary
 
@@ -45,7 +46,7 @@ sentences = lineage.load_sentences(corpus, max_chars=200_000 if args.quick else 
 train, held_out = lineage.split_held_out(sentences, seed=args.seed)
 vocab = WordVocabulary.build(train, min_count=2, max_size=10_000)
 length = 32
-rows = lineage.pad(lineage.encode(train, vocab, length), length)
+rows = pad_rows(lineage.encode(train, vocab, length), length)
 rng = np.random.default_rng(args.seed)
 steps = 60 if args.quick else 1500
 elmo, losses = lineage.fit(ELMo(len(vocab), 128, rngs=nnx.Rngs(args.seed)), elmo_loss,
@@ -64,7 +65,7 @@ save_curves({"ELMo (forward + backward) / 2": losses}, out / "elmo_loss.png", "E
 step("Step 3: contextual versus fixed vectors")
 first = "they were on the right side of the street"
 second = "they were on the right side of history"
-ids = lineage.pad(lineage.encode([first, second], vocab, length), length)
+ids = pad_rows(lineage.encode([first, second], vocab, length), length)
 position = 1 + first.split().index("right")  # +1 for <s>
 vectors = np.asarray(elmo.embed(jnp.asarray(ids)))[:, position]
 cosine = float(vectors[0] @ vectors[1] / np.linalg.norm(vectors[0]) / np.linalg.norm(vectors[1]))

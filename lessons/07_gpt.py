@@ -14,9 +14,10 @@ import numpy as np
 from flax import nnx
 
 from minitrans.datasets import bundled, shared
+from minitrans.experiments import lineage
+from minitrans.generation import generate
 from minitrans.masks import show_masks_side_by_side
-from minitrans.models.gpt import GPT, GPT2Config, decoder_mask, generate, lm_loss
-from minitrans.pretraining import lineage
+from minitrans.models.gpt import GPT, GPT2Config, decoder_mask, lm_loss
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.tokenizers.words import WordVocabulary
 
@@ -73,5 +74,6 @@ for name, model in models.items():
 step("Step 3: samples")
 prompt = [vocab.bos_id] + vocab.encode("the capital of" if args.quick else "the first")
 for name, model in models.items():
-    ids = generate(model, prompt, length - len(prompt), temperature=0.8, top_k=20, seed=args.seed)
+    ids = generate(model, np.array([prompt]), max_new_tokens=length - len(prompt), do_sample=True, temperature=0.8,
+                   top_k=20, seed=args.seed)[0].tolist()
     print(f"{name:<14} {vocab.decode(ids[1:])}")

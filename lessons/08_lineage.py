@@ -13,12 +13,14 @@ import numpy as np
 from flax import nnx
 
 from minitrans.datasets import bundled, shared
+from minitrans.datasets.streaming import pad_rows
+from minitrans.experiments import lineage
 from minitrans.models.bert import BertConfig, BertForMaskedLM
 from minitrans.models.cbow import CBOW, cbow_loss
 from minitrans.models.elmo import ELMo, elmo_loss
 from minitrans.models.gpt import GPT, GPT2Config, lm_loss
 from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
-from minitrans.pretraining import lineage
+from minitrans.summary import count_parameters
 from minitrans.teaching import lesson_args, output_dir, step
 from minitrans.tokenizers.words import WordVocabulary
 
@@ -33,7 +35,7 @@ train, held_out = lineage.split_held_out(sentences, seed=args.seed)
 vocab = WordVocabulary.build(train, min_count=2, max_size=10_000)
 length = 32
 encoded, held = lineage.encode(train, vocab, length), lineage.encode(held_out, vocab, length)
-rows, blocks = lineage.pad(encoded, length), lineage.lm_blocks(encoded, length)
+rows, blocks = pad_rows(encoded, length), lineage.lm_blocks(encoded, length)
 contexts, centres = lineage.cbow_examples(encoded, 2)
 steps = 25 if args.quick else 1500
 print(f"{corpus.name}: {len(train):,} training / {len(held_out):,} held-out sentences, "
@@ -47,20 +49,21 @@ results = []
 
 print("CBOW")
 cbow, _ = lineage.fit(CBOW(len(vocab), dim, rngs=nnx.Rngs(0)), cbow_loss,
-                      lambda i: (lambda ix: {"context": contexts[ix], "centre": centres[ix]})(rng.integers(len(centres), size=256)),
+                      lambda i: (lambda ix: {"context": contexts[ix], "centre": centres[ix]})(
+                          rng.integers(len(centres), size=256)),
                       steps, 5e-3)
-results.append(("CBOW", "window +-2", "FFNN", "-", "centre word from window", lineage.count(cbow),
+results.append(("CBOW", "window +-2", "FFNN", "-", "centre word from window", count_parameters(cbow),
                 f"perplexity {lineage.cbow_perplexity(cbow, held, 2):,.1f} (centre | window)"))
 print("ELMo")
 elmo, _ = lineage.fit(ELMo(len(vocab), dim, rngs=nnx.Rngs(0)), elmo_loss,
                       lambda i: {"input_ids": rows[rng.integers(len(rows), size=32)]}, steps, 3e-3)
-results.append(("ELMo", "full sentence", "RNN (LSTM)", "bi (two LMs)", "next / previous word", lineage.count(elmo),
+results.append(("ELMo", "full sentence", "RNN (LSTM)", "bi (two LMs)", "next / previous word", count_parameters(elmo),
                 f"perplexity {lineage.elmo_perplexity(elmo, held, length):,.1f} (next | left)"))
 print("GPT")
 gpt, _ = lineage.fit(GPT(GPT2Config(vocab_size=len(vocab), n_positions=length, n_embd=dim, n_layer=2, n_head=4),
                          rngs=nnx.Rngs(0)), lm_loss,
                      lambda i: {"input_ids": blocks[rng.integers(len(blocks), size=32)]}, steps, 3e-3)
-results.append(("GPT", "full sentence", "decoder", "uni (left)", "next word", lineage.count(gpt),
+results.append(("GPT", "full sentence", "decoder", "uni (left)", "next word", count_parameters(gpt),
                  f"perplexity {lineage.gpt_perplexity(gpt, held, length):,.1f} (next | left)"))
 print("BERT")
 bert, _ = lineage.fit(BertForMaskedLM(BertConfig(vocab_size=len(vocab), hidden_size=dim, num_hidden_layers=2,
@@ -68,7 +71,7 @@ bert, _ = lineage.fit(BertForMaskedLM(BertConfig(vocab_size=len(vocab), hidden_s
                                                  max_position_embeddings=length), rngs=nnx.Rngs(0)),
                       lineage.bert_mlm_loss, lambda i: lineage.masked_batch(rows[rng.integers(len(rows), size=32)], vocab, rng),
                       steps, 3e-3)
-results.append(("BERT", "full sentence", "encoder", "bi", "masked words", lineage.count(bert),
+results.append(("BERT", "full sentence", "encoder", "bi", "masked words", count_parameters(bert),
                 f"masked-word accuracy {lineage.bert_masked_accuracy(bert, held, vocab, length):.1%}"))
 print("T5")
 t5_vocab = len(vocab) + lineage.SENTINELS  # sentinels take the last ids
@@ -77,7 +80,7 @@ t5, _ = lineage.fit(T5ForConditionalGeneration(T5Config(vocab_size=t5_vocab, d_m
                     lineage.t5_loss,
                     lambda i: lineage.t5_batch([encoded[j] for j in rng.integers(len(encoded), size=32)], t5_vocab, rng,
                                                length, length), steps, 3e-3)
-results.append(("T5", "full sentence", "encoder-decoder", "bi + uni", "span corruption", lineage.count(t5),
+results.append(("T5", "full sentence", "encoder-decoder", "bi + uni", "span corruption", count_parameters(t5),
                 f"span-target accuracy {lineage.t5_span_accuracy(t5, held, t5_vocab, length):.1%} (sentinels too)"))
 
 # %%
@@ -91,5 +94,6 @@ print("\n".join(lines))
 (out / "lineage_table.md").write_text("\n".join(lines) + "\n")
 save = out / "lineage_parameters.png"
 from minitrans.teaching import save_curves  # noqa: E402
+
 save_curves({"parameters (millions)": [r[5] / 1e6 for r in results]}, save, "model sizes", xlabel="CBOW, ELMo, GPT, BERT, T5",
             ylabel="millions")

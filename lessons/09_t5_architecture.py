@@ -12,10 +12,16 @@ import numpy as np
 from flax import nnx
 
 from minitrans.datasets import shared
+from minitrans.datasets.span_corruption import tokenize_and_mask
 from minitrans.masks import causal_mask, padding_mask, prefix_lm_mask, show_masks_side_by_side
-from minitrans.models.t5 import (T5Config, T5DecoderOnly, T5ForConditionalGeneration, greedy_generate,
-                                 relative_position_bucket, shift_right)
-from minitrans.pretraining.t5 import tokenize_and_mask
+from minitrans.models.t5 import (
+    T5Config,
+    T5DecoderOnly,
+    T5ForConditionalGeneration,
+    greedy_generate,
+    relative_position_bucket,
+    shift_right,
+)
 from minitrans.summary import count_parameters
 from minitrans.teaching import lesson_args, output_dir, save_heatmap, step
 

@@ -14,11 +14,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from minitrans.datasets import bundled
+from minitrans.datasets.span_corruption import random_spans_noise_mask, span_corrupt
 from minitrans.generation import generate
 from minitrans.models.t5 import T5Config
-from minitrans.pretraining.t5 import pretrain_t5, random_spans_noise_mask, span_corrupt
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.tokenizers.sentencepiece import T5Tokenizer
+from minitrans.training.pretraining import pretrain_t5
 
 args = lesson_args("Lesson 10: pre-training T5")
 out = output_dir(args, "10_t5_pretraining")
@@ -62,7 +63,7 @@ result = pretrain_t5(corpus, config, tokenizer, steps=steps, batch_size=32, inpu
                      learning_rate=2e-3, warmup_steps=max(5, steps // 10), eval_every=max(10, steps // 10),
                      seed=args.seed)
 history = result["history"]
-save_curves({"held-out span accuracy": [h["held_out_span_accuracy"] for h in history]},
+save_curves({"held-out span accuracy": [h["eval_span_accuracy"] for h in history if "eval_span_accuracy" in h]},
             out / "span_accuracy.png", "T5 span corruption", xlabel="evaluation", ylabel="accuracy")
 
 # %% [markdown]
@@ -76,4 +77,4 @@ for text in ["The capital of Lodorwen <extra_id_0> Torkaom.", "The river <extra_
              "People in Vaquel speak <extra_id_0>."]:
     generated = generate(model, jnp.asarray([tokenizer.encode(text)]), max_new_tokens=8)
     print(f"{text:<48} -> {tokenizer.decode(generated[0])}")
-print(f"final held-out span accuracy {history[-1]['held_out_span_accuracy']:.1%}")
+print(f"final held-out span accuracy {history[-1]['eval_span_accuracy']:.1%}")

@@ -18,10 +18,11 @@ from flax import nnx
 
 from minitrans.datasets import bundled
 from minitrans.datasets import text_to_text as t2t
+from minitrans.datasets.streaming import pad_rows
 from minitrans.datasets.synthetic import describe, make_countries, questions
+from minitrans.experiments import lineage
 from minitrans.generation import generate
 from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
-from minitrans.pretraining import lineage
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.tokenizers.sentencepiece import T5Tokenizer
 
@@ -67,7 +68,7 @@ print(f"{len(train):,} training and {len(test):,} held-out examples, e.g.\n  {tr
 
 
 def batch_of(pairs, source_length=160, target_length=12):
-    source = lineage.pad([tokenizer.encode(s)[:source_length] for s, _ in pairs], source_length)
+    source = pad_rows([tokenizer.encode(s)[:source_length] for s, _ in pairs], source_length)
     labels = np.full((len(pairs), target_length), -100, np.int32)
     for i, (_, target) in enumerate(pairs):
         ids = tokenizer.encode(target)[:target_length]

@@ -32,8 +32,13 @@ from minitrans.models.bert import BertConfig, BertForSequenceClassification
 from minitrans.teaching import lesson_args, output_dir, step
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.training.classification import encode_classification, fine_tune_classifier
-from minitrans.training.transfer import (add_adapters, describe_trainable, gradual_unfreezing_mask, strategy_mask,
-                                         unfrozen_blocks)
+from minitrans.training.transfer import (
+    add_adapters,
+    describe_trainable,
+    gradual_unfreezing_mask,
+    strategy_mask,
+    unfrozen_blocks,
+)
 
 args = lesson_args("Lesson 12: transfer learning")
 out = output_dir(args, "12_transfer_learning")
@@ -121,6 +126,7 @@ for name, (start, strategy, lr) in runs.items():
     print("  accuracy by step: " + ", ".join(f"{s}: {a:.1%}" for s, a in result["curve"]))
 
 import matplotlib  # noqa: E402
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 

@@ -20,12 +20,20 @@ import numpy as np
 
 from minitrans.datasets import bundled
 from minitrans.datasets.squad import load_squad
-from minitrans.metrics import f1_score, normalize_answer, squad_evaluate
+from minitrans.datasets.streaming import pad_batch
+from minitrans.experiments.closed_book import facts_t5_config, facts_tokenizer, qa_experiment
 from minitrans.models.bert import BertForQuestionAnswering
-from minitrans.qa import (QuestionAnswerer, highlight, pad_batch, postprocess_qa_predictions, predict_logits,
-                          prepare_train_features, prepare_validation_features, qa_loss)
+from minitrans.qa.extractive import (
+    QuestionAnswerer,
+    highlight,
+    postprocess_qa_predictions,
+    predict_logits,
+    prepare_train_features,
+    prepare_validation_features,
+    qa_loss,
+)
+from minitrans.qa.metrics import f1_score, normalize_answer, squad_evaluate
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
-from minitrans.text_qa import facts_t5_config, facts_tokenizer, qa_experiment
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.training.trainer import Trainer, TrainingArguments
 

@@ -19,10 +19,17 @@ import numpy as np
 from minitrans.datasets import bundled
 from minitrans.datasets import text_to_text as t2t
 from minitrans.datasets.squad import load_squad
+from minitrans.experiments.closed_book import (
+    encode_pairs,
+    facts_t5_config,
+    facts_tokenizer,
+    fine_tune,
+    score,
+    source_length_for,
+)
 from minitrans.generation import generate
-from minitrans.pretraining.t5 import pretrain_t5
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
-from minitrans.text_qa import encode_pairs, facts_t5_config, facts_tokenizer, fine_tune, score, source_length_for
+from minitrans.training.pretraining import pretrain_t5
 
 args = lesson_args("Lesson 14: question answering with T5")
 out = output_dir(args, "14_qa_with_t5")

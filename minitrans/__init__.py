@@ -10,12 +10,12 @@ __version__ = "0.1.0"
 def from_pretrained(folder, **kwargs):
     """Load any checkpoint folder, choosing the class named by `architectures` in config.json."""
     from minitrans import checkpoints
-    from minitrans.models import bert
+    from minitrans.models import registry
 
     config = checkpoints.read_config(folder)
-    known = {**bert.ARCHITECTURES}
+    known = registry()
     names = config.get("architectures") or []
     if not names or names[0] not in known:
-        raise ValueError(f"{folder}/config.json names architectures={names!r}; minitrans knows "
-                         f"{', '.join(sorted(known))}")
+        raise checkpoints.CheckpointError(
+            f"{folder}/config.json names architectures={names!r}; minitrans knows {', '.join(sorted(known))}")
     return known[names[0]].from_pretrained(folder, **kwargs)

@@ -1,9 +1,12 @@
-"""Reading and writing Hugging Face style checkpoints: `config.json` + `model.safetensors`.
+"""Reading and writing Hugging Face style checkpoints: `config.json` + `model.safetensors`, and
+`PretrainedModel`, the base of every model that has one.
 
 safetensors holds plain named arrays (no pickle, no code), so loading a file someone sent you
 runs nothing of theirs. Each model says how its parameters are named in the reference
-implementation with a list of `Tensor` entries; this file does the copying and the checks, and
-names every missing, unexpected or misshapen tensor.
+implementation with a list of `Tensor` entries (`layout()`); this file does the copying and the
+checks, names every missing, unexpected, misshapen or non-finite tensor, and reports what a
+task model initialised anew or left unused. `minitrans.from_pretrained(folder)` picks the class
+from config.json's `architectures` through the registry in minitrans.models.
 """
 
 import importlib.util
@@ -13,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -105,8 +109,8 @@ def load_tensors(model: nnx.Module, tensors: dict[str, np.ndarray], layout: list
                  may_be_unused: tuple[str, ...] = (), where: str = "checkpoint") -> dict[str, list[str]]:
     """Copy `tensors` into `model` following `layout`.
 
-    Raise, naming them, for missing, unexpected or misshapen tensors, except: names ending in
-    `ignore` (buffers such as position_ids, tied copies); missing names starting with
+    Raise, naming them, for missing, unexpected, misshapen or non-finite tensors, except: names
+    ending in `ignore` (buffers such as position_ids, tied copies); missing names starting with
     `may_be_new` (a task head that fine-tuning will train, left at its initialisation); extra
     names starting with `may_be_unused` (another task's head). Returns what was left new or unused.
     """
@@ -131,6 +135,10 @@ def load_tensors(model: nnx.Module, tensors: dict[str, np.ndarray], layout: list
             problems.append(f"{entry.name} has shape {tuple(stored)}"
                             f"{' (stored out x in)' if entry.transpose else ''}, the config expects "
                             f"{expected}{f' for part {entry.part[0] + 1} of {entry.part[1]}' if entry.part else ''}")
+    not_finite = sorted({entry.name for entry in layout if entry.name in tensors
+                         and not np.isfinite(tensors[entry.name]).all()})
+    if not_finite:
+        problems.append(f"tensors with NaN or infinite values: {', '.join(not_finite)}")
     if problems:
         raise CheckpointError(f"{where} does not fit the model:\n  " + "\n  ".join(problems))
     for entry in layout:
@@ -174,3 +182,94 @@ def write_checkpoint(folder: str | Path, config: dict, tensors: dict[str, np.nda
     atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
     atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
     return folder
+
+
+def check_tied_copies(tensors: dict[str, np.ndarray], tied: dict[str, str], where: str) -> None:
+    """A checkpoint may store a copy of a tensor the model ties to another (an output layer equal
+    to the input embeddings); the model has one tensor for both, so the copy must be equal."""
+    for copy, original in tied.items():
+        if copy in tensors and original in tensors:
+            a, b = tensors[copy], tensors[original]
+            if a.shape != b.shape or not np.allclose(a, b, atol=1e-6):
+                raise CheckpointError(f"{where}: {copy} differs from {original}, which this model ties it to "
+                                      "(one tensor for both); the checkpoint is not of a tied model")
+
+
+class PretrainedModel(nnx.Module):
+    """What every model with a Hugging Face checkpoint shares: a config, eval mode at birth
+    (each model calls self.eval() at the end of __init__), `from_pretrained` / `save_pretrained`
+    in Hugging Face's layout, and the report of what a checkpoint left new or unused.
+
+    A model file sets `config_class` and writes `layout()`, the reference's name of each of its
+    parameters and where the parameter lives (named attributes), and says by class attributes
+    what may be missing (`head_prefixes`: this class's own head), unused (`unused_prefixes`:
+    other classes' heads), ignored (`ignored`: buffers) or a tied copy (`tied`).
+    """
+
+    config_class: type = None
+    architectures: tuple[str, ...] = ()  # config.json names this class answers to (default: its own)
+    base_prefix: str = ""  # the base model's prefix in a task model's tensor names ("bert.")
+    head_prefixes: tuple[str, ...] = ()
+    unused_prefixes: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+    tied: dict[str, str] = {}  # a copy the checkpoint may hold -> the tensor it must equal
+
+    def layout(self) -> list[Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} must say how its tensors are named (layout)")
+
+    @classmethod
+    def answers_to(cls) -> tuple[str, ...]:
+        return cls.architectures or (cls.__name__,)
+
+    @classmethod
+    def build(cls, raw: dict, **overrides) -> "PretrainedModel":
+        """The model a config.json describes, with random weights."""
+        return cls(cls.config_class.from_dict(raw, **overrides), rngs=nnx.Rngs(0))
+
+    def config_dict(self) -> dict:
+        """What save_pretrained writes to config.json."""
+        return self.config.to_dict(architecture=self.answers_to()[0])
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, verbose: bool = True, **config_overrides):
+        """Load a Hugging Face folder (config.json + model.safetensors): no torch, no pickle.
+
+        A task model loads its base model's checkpoint (and names the head it initialises); a
+        base model loads a task checkpoint (and names what it leaves unused)."""
+        raw = read_config(folder)
+        expected = cls.config_class.model_type
+        if raw.get("model_type", expected) != expected:
+            raise CheckpointError(f"{folder} holds a {raw.get('model_type')!r} checkpoint "
+                                  f"(architectures {raw.get('architectures')}); {cls.__name__} reads {expected!r} ones: "
+                                  "minitrans.from_pretrained(folder) picks the class the folder names")
+        model = cls.build(raw, **config_overrides)
+        layout = model.layout()
+        where = f"checkpoint {folder}"
+        tensors = read_tensors(folder)
+        if cls.base_prefix:
+            wanted = any(t.name.startswith(cls.base_prefix) for t in layout)
+            tensors = add_or_strip_prefix(tensors, cls.base_prefix, wanted)
+        check_tied_copies(tensors, model.tied, where)
+        report = load_tensors(model, tensors, layout, ignore=cls.ignored + tuple(model.tied),
+                              may_be_new=cls.head_prefixes, may_be_unused=cls.unused_prefixes, where=where)
+        if verbose:
+            count = sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+            print(f"{cls.__name__}.from_pretrained({folder}): {count:,} parameters"
+                  + (f"\n  newly initialised (train them): {', '.join(report['new'])}" if report["new"] else "")
+                  + (f"\n  unused: {', '.join(report['unused'])}" if report["unused"] else ""))
+        return model
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """config.json + model.safetensors, with the reference's tensor names: transformers loads it."""
+        return write_checkpoint(folder, self.config_dict(), collect_tensors(self, self.layout()))
+
+
+def dense_tensors(name: str, path: tuple, bias: bool = True) -> list[Tensor]:
+    """A Dense layer as the reference stores it: `name.weight` (out x in) and `name.bias`."""
+    return [Tensor(f"{name}.weight", path + ("kernel",), transpose=True)] + \
+        ([Tensor(f"{name}.bias", path + ("bias",))] if bias else [])
+
+
+def norm_tensors(name: str, path: tuple) -> list[Tensor]:
+    """A LayerNorm as the reference stores it: `name.weight` (the scale) and `name.bias`."""
+    return [Tensor(f"{name}.weight", path + ("scale",)), Tensor(f"{name}.bias", path + ("bias",))]

@@ -87,8 +87,8 @@ def cmd_pretrain_t5(args, corpus: Path) -> int:
     from minitrans.datasets import shared
     from minitrans.datasets.corpus import read_corpus
     from minitrans.models.t5 import T5Config
-    from minitrans.pretraining.t5 import pretrain_t5
     from minitrans.tokenizers.sentencepiece import T5Tokenizer
+    from minitrans.training.pretraining import pretrain_t5
 
     presets = {"tiny": T5Config.tiny, "mini": T5Config.mini, "small": T5Config.small, "base": T5Config.base}
     if args.config not in presets:
@@ -110,12 +110,11 @@ def cmd_pretrain_t5(args, corpus: Path) -> int:
 def cmd_pretrain(args) -> int:
     import gzip
 
+    from minitrans.datasets import bundled
     from minitrans.models.bert import BertConfig
-    from minitrans.pretraining.bert import pretrain_bert
     from minitrans.tokenizers import WordPieceTokenizer
     from minitrans.tokenizers.wordpiece_trainer import learn_wordpiece_vocab
-
-    from minitrans.datasets import bundled
+    from minitrans.training.pretraining import pretrain_bert
 
     corpus = Path(args.corpus) if args.corpus else bundled("facts_corpus.txt")
     if not corpus.exists():
@@ -155,8 +154,8 @@ def cmd_qa(args) -> int:
     import json
     import time
 
-    from minitrans import qa_commands as qa
     from minitrans.datasets.squad import load_squad
+    from minitrans.qa import squad as qa
 
     started = time.perf_counter()
     if not args.model:
@@ -186,10 +185,7 @@ def cmd_qa(args) -> int:
     if args.action == "ask":
         if args.question is None or args.context is None:
             raise SystemExit("`minitrans qa ask` needs --question TEXT and --context TEXT")
-        try:
-            qa.ask(model, tokenizer, args.question, args.context, version_2=args.version_2)
-        except ValueError as error:
-            raise SystemExit(str(error))
+        qa.ask(model, tokenizer, args.question, args.context, version_2=args.version_2)
     return 0
 
 
@@ -260,6 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     qa.add_argument("--dropout", type=float, help="train: replace the checkpoint's dropout rates (e.g. 0)")
 
     args, rest = parser.parse_known_args(argv)
+    try:
+        return run(parser, args, rest)
+    except (ValueError, OSError, KeyError) as error:  # the library's errors say what was expected
+        message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+        raise SystemExit(f"minitrans {args.command}: {message}") from error
+
+
+def run(parser, args, rest) -> int:
     if args.command == "lesson":
         return cmd_lesson(args, rest)
     if rest:

@@ -26,6 +26,7 @@ class ConfigMixin:
 
     model_type: str = ""
     architecture: str = ""
+    dropout_keys: tuple[str, ...] = ()  # the fields that are dropout rates (to set them all at once)
 
     @classmethod
     def from_dict(cls, values: dict, **overrides):

@@ -9,7 +9,7 @@ The T5 paper (figure 3) draws three patterns, and they are all this file needs:
 - causal: position i sees positions <= i                        -> `causal_mask`
 - causal with prefix: fully visible over the prefix, causal after -> `prefix_lm_mask`
 `combine_masks` intersects them (a causal mask AND a padding mask, say) and `show_mask`
-draws one as text.
+draws one as text. `cached_causal_mask` is the causal pattern for decoding with a cache.
 """
 
 import jax.numpy as jnp
@@ -71,11 +71,19 @@ def prefix_lm_mask(prefix_lengths, length: int) -> jnp.ndarray:
     # END SOLUTION
 
 
-def decoding_mask(position, cache_length: int) -> jnp.ndarray:
-    """Cached decoding: the one new query at `position` may attend to the cache's keys at
-    positions <= `position` (the tokens produced so far), shape (1, 1, 1, cache_length).
-    `position` may be traced, so one compiled step serves every position."""
-    return (jnp.arange(cache_length) <= position)[None, None, None, :]
+def cached_causal_mask(offset, query_length: int, key_length: int, prefix_lengths=None) -> jnp.ndarray:
+    """Decoding with a key/value cache of `key_length` positions: the `query_length` new queries
+    sit at positions offset, offset + 1, ...; query i may attend to the keys at positions
+    <= offset + i (those written so far, itself included), and with `prefix_lengths` (batch,)
+    also to every key of the prefix (a prefix LM). `offset` may be traced, so one compiled step
+    serves every position. Shape (1 or batch, 1, query_length, key_length)."""
+    query = offset + jnp.arange(query_length)[:, None]  # (query, 1)
+    key = jnp.arange(key_length)[None, :]  # (1, key)
+    visible = (key <= query)[None, None]  # (1, 1, query, key)
+    if prefix_lengths is not None:
+        in_prefix = key[None] < jnp.asarray(prefix_lengths)[:, None, None]  # (batch, 1, key)
+        visible = visible | in_prefix[:, None]
+    return visible
 
 
 def cross_attention_mask(encoder_attention_mask) -> jnp.ndarray:

@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from minitrans.kernels import keep_mask, linear
+
 Array = jax.Array
 
 default_kernel_init = nnx.initializers.lecun_normal()
@@ -65,41 +67,6 @@ def describe_nested(name: str, layers) -> str:
 
 
 # --------------------------------------------------------------------------- basic layers
-
-
-@jax.custom_vjp
-def linear(x: Array, kernel: Array) -> Array:
-    """x @ kernel, (..., d_in) @ (d_in, d_out) -> (..., d_out), with its backward pass written out.
-
-    The gradients are the textbook ones, dx = g kernel^T and dkernel = x^T g (summed over every
-    position). We write them by hand only to choose the order of the second product: XLA on
-    the CPU lays out both operands of a matrix product with the contracted axis innermost, so
-    it copies one of them transposed. Autodiff computes (g^T x)^T and copies g, the wide one
-    for a feed-forward block's first layer or a vocabulary projection (for T5-mini's output
-    layer a 1024 x 32,128 copy per step); we transpose whichever of x and g is narrower.
-    Same numbers as `jax.grad` of `x @ kernel` up to float rounding (tests/test_nn.py); with
-    the hand-written cross-entropy gradient (minitrans.losses) it took a T5-mini training step
-    from 2.24 to 1.53 s on 2 CPU cores (benchmarks/profile_step.py shows where time goes).
-    """
-    return x @ kernel
-
-
-def _linear_forward(x, kernel):
-    return x @ kernel, (x, kernel)
-
-
-def _linear_backward(saved, g):
-    x, kernel = saved
-    d_in, d_out = kernel.shape
-    x2, g2 = x.reshape(-1, d_in), g.reshape(-1, d_out)  # (positions, d_in), (positions, d_out)
-    if d_in <= d_out:
-        d_kernel = x2.T @ g2  # transposes x, the narrower one
-    else:
-        d_kernel = (g2.T @ x2).T  # transposes g, then the small (d_out, d_in) result
-    return (g @ kernel.T).astype(x.dtype), d_kernel.astype(kernel.dtype)
-
-
-linear.defvjp(_linear_forward, _linear_backward)
 
 
 class Dense(Layer):
@@ -221,21 +188,6 @@ class Dropout(Layer):
                       for i, n in enumerate(x.shape))
         keep = keep_mask(self.rngs(), shape, self.rate)
         return jnp.where(keep, x / (1.0 - self.rate), 0.0).astype(x.dtype)
-
-
-def keep_mask(key: Array, shape: tuple[int, ...], rate: float) -> Array:
-    """A boolean mask of `shape`, True with probability 1 - rate (to within 1/131,072).
-
-    Two draws per 32-bit random word: each 16-bit half is compared with rate * 65536, rounded
-    (0.1 becomes 6,554/65,536 = 0.100006). Random bits are the costly part of dropout on a CPU
-    (threefry is about 20 integer operations per word, and BERT's attention dropout draws 7 M
-    per layer for 16 windows of 192 tokens); half the words halves that cost.
-    """
-    size = math.prod(shape)
-    threshold = round(rate * 65536)
-    words = jax.random.bits(key, ((size + 1) // 2,), jnp.uint32)
-    halves = jax.lax.bitcast_convert_type(words, jnp.uint16).reshape(-1)[:size].reshape(shape)
-    return halves >= threshold
 
 
 # --------------------------------------------------------------------------- activations
@@ -427,11 +379,47 @@ class MultiHeadAttention(Layer):
         self.value = Dense(d_model, inner, **dense)
         self.output = Dense(inner, d_model, **dense)
         self.dropout = Dropout(dropout_rate, rngs=rngs)
+        self.cached_key, self.cached_value, self.cache_index = nnx.data(None), nnx.data(None), nnx.data(None)
 
     def split_heads(self, x: Array) -> Array:
         batch, seq, _ = x.shape
         x = x.reshape(batch, seq, self.num_heads, self.head_dim)  # (batch, seq, heads, head_dim)
         return x.transpose(0, 2, 1, 3)  # (batch, heads, seq, head_dim)
+
+    # Decoding one token at a time (minitrans.generation): each step computes the keys and
+    # values of its new positions only and attends to those of every position so far, kept here.
+
+    def init_cache(self, batch: int, max_length: int) -> None:
+        """Self-attention: empty key and value caches of `max_length` positions; each call then
+        writes its positions' keys and values at `cache_index` and attends to the whole cache
+        (its mask must cover max_length keys: minitrans.masks.cached_causal_mask)."""
+        shape = (batch, self.num_heads, max_length, self.head_dim)
+        self.cached_key, self.cached_value = nnx.Cache(jnp.zeros(shape)), nnx.Cache(jnp.zeros(shape))
+        self.cache_index = nnx.Cache(jnp.zeros((), jnp.int32))
+
+    def init_static_cache(self, context: Array) -> None:
+        """Cross-attention: the keys and values of `context` (the encoder's output), computed
+        once; each call then attends to them and does not project the context again."""
+        self.cached_key = nnx.Cache(self.split_heads(self.key(context)))  # (batch, heads, key, head_dim)
+        self.cached_value = nnx.Cache(self.split_heads(self.value(context)))
+        self.cache_index = nnx.data(None)
+
+    def clear_cache(self) -> None:
+        self.cached_key, self.cached_value, self.cache_index = nnx.data(None), nnx.data(None), nnx.data(None)
+
+    def keys_and_values(self, x: Array, context: Array) -> tuple[Array, Array]:
+        """(keys, values), each (batch, heads, key, head_dim): projected from `context`, or from
+        the cache (the new positions `x` written into it first, for self-attention)."""
+        if self.cached_key is None:
+            return self.split_heads(self.key(context)), self.split_heads(self.value(context))
+        if self.cache_index is None:  # static: the encoder's, computed once
+            return self.cached_key[...], self.cached_value[...]
+        start = (0, 0, self.cache_index[...], 0)
+        self.cached_key[...] = jax.lax.dynamic_update_slice(self.cached_key[...], self.split_heads(self.key(x)), start)
+        self.cached_value[...] = jax.lax.dynamic_update_slice(self.cached_value[...], self.split_heads(self.value(x)),
+                                                              start)
+        self.cache_index[...] = self.cache_index[...] + x.shape[1]
+        return self.cached_key[...], self.cached_value[...]
 
     def __call__(self, x: Array, context: Array | None = None, *, mask: Array | None = None,
                  position_bias: Array | None = None, return_weights: bool = False):
@@ -442,12 +430,10 @@ class MultiHeadAttention(Layer):
                 raise ValueError(f"MultiHeadAttention expects {name} of shape (batch, seq, "
                                  f"d_model={self.d_model}), got {tuple(t.shape)}")
         batch, query_len, _ = x.shape
-        key_len = context.shape[1]
-        if mask is not None:
-            check_mask(mask, batch, query_len, key_len)
         q = self.split_heads(self.query(x))  # (batch, heads, query, head_dim)
-        k = self.split_heads(self.key(context))  # (batch, heads, key, head_dim)
-        v = self.split_heads(self.value(context))  # (batch, heads, key, head_dim)
+        k, v = self.keys_and_values(x, context)  # (batch, heads, key, head_dim)
+        if mask is not None:
+            check_mask(mask, batch, query_len, k.shape[2])
         heads, weights = scaled_dot_product_attention(
             q, k, v, mask=mask, bias=position_bias, scaled=self.scaled, dropout=self.dropout)
         heads = heads.transpose(0, 2, 1, 3).reshape(batch, query_len, -1)  # (batch, query, inner)

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from minitrans.datasets import bundled
 from minitrans.datasets.squad import load_squad, write_squad
-from minitrans.metrics import squad_v2_evaluate
+from minitrans.datasets.streaming import pad_batch
 from minitrans.models.bert import BertConfig, BertForQuestionAnswering
-from minitrans.qa import QuestionAnswerer, highlight, pad_batch, prepare_train_features, qa_loss
-from minitrans.qa_commands import predict_squad
+from minitrans.qa.extractive import QuestionAnswerer, highlight, prepare_train_features, qa_loss
+from minitrans.qa.metrics import squad_v2_evaluate
+from minitrans.qa.squad import predict_squad
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.training.trainer import Trainer, TrainingArguments
 
@@ -52,8 +53,8 @@ def minilm_folder() -> Path | None:
 
 
 def pretrain_small_bert(out: Path, steps: int) -> Path:
-    from minitrans.pretraining.bert import pretrain_bert
     from minitrans.tokenizers.wordpiece_trainer import learn_wordpiece_vocab
+    from minitrans.training.pretraining import pretrain_bert
 
     corpus = bundled("facts_corpus.txt")
     texts = corpus.read_text().splitlines() + [FRANCE, TEA]

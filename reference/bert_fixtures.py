@@ -118,7 +118,8 @@ def print_newer_code_points(minilm: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from minitrans.tokenizers import wordpiece
     wordpiece.NEWER_THAN_REFERENCE, wordpiece.NEWER_STARTS = (), []
-    wordpiece.category.cache_clear(); wordpiece.is_control.cache_clear(); wordpiece.is_punctuation.cache_clear()
+    for cached in (wordpiece.category, wordpiece.is_control, wordpiece.is_punctuation):
+        cached.cache_clear()
     ours = wordpiece.WordPieceTokenizer.from_pretrained(minilm)
     tok = Tokenizer.from_file(str(minilm / "tokenizer.json"))
     tok.no_truncation()

@@ -5,7 +5,8 @@ What it records: the reference tokenizer's windows (the fast tokenizer of all-Mi
 the `tokenizers` library, truncation="only_second", max_length=384, stride=128, overflowing windows,
 offsets, as transformers' run_qa.py sets it up), and for each window the answer's (start, end)
 token positions by the rule the SQuAD papers state, written here in our words (`answer_tokens`):
-per question, a digest of every window's input_ids and the (start, end) labels. Run with the reference venv (tokenizers installed):
+per question, a digest of every window's input_ids and the (start, end) labels. Run with the reference venv
+(tokenizers installed):
 
     python reference/squad_features_fixture.py MINILM_FOLDER ../shared/data/squad/train-v1.1.reconstructed.json.gz
 """

@@ -233,7 +233,8 @@ def main() -> None:
             sets["v1.1"]["model"] = (json.loads(Path(args.model_predictions).read_text()), None)
         for version, dataset in (("v1.1", v1_data), ("v2.0", v2_data)):
             ids = [qa["id"] for qa, _ in questions(dataset)]
-            fixture[version] = {"dataset": f"squad/{'dev-v1.1.json.gz' if version == 'v1.1' else 'dev-v2.0.reconstructed.json.gz'}",
+            name = "dev-v1.1.json.gz" if version == "v1.1" else "dev-v2.0.reconstructed.json.gz"
+            fixture[version] = {"dataset": f"squad/{name}",
                                 "ids_sha256": digest(ids), "sets": {}}
             for name, (predictions, na_probs) in sets[version].items():
                 if version == "v1.1":

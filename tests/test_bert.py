@@ -9,15 +9,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import minilm_folder
 from flax import nnx
 
 import minitrans
 from minitrans.checkpoints import CheckpointError
-from minitrans.models.bert import (BertConfig, BertForMaskedLM, BertForPreTraining, BertForQuestionAnswering,
-                                   BertForSequenceClassification, BertModel)
+from minitrans.models.bert import (
+    BertConfig,
+    BertForMaskedLM,
+    BertForPreTraining,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertModel,
+)
 from minitrans.summary import count_parameters, parameter_count
-
-from conftest import minilm_folder
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -123,7 +128,8 @@ def test_bad_configs_and_checkpoints_say_what_is_wrong(tiny_random_folder, tmp_p
         BertConfig.from_dict({"hiden_size": 10})
     with pytest.raises(ValueError, match="hidden_size=10 is not divisible by num_attention_heads=4"):
         BertConfig(hidden_size=10, num_attention_heads=4)
-    with pytest.raises(CheckpointError, match=r"bert.embeddings.word_embeddings.weight has shape \(500, 32\), the config expects \(600, 32\)"):
+    shape_error = r"bert.embeddings.word_embeddings.weight has shape \(500, 32\), the config expects \(600, 32\)"
+    with pytest.raises(CheckpointError, match=shape_error):
         BertForPreTraining.from_pretrained(tiny_random_folder, vocab_size=600)
     with pytest.raises(FileNotFoundError, match="no config.json"):
         BertModel.from_pretrained(tmp_path / "nowhere")

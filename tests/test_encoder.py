@@ -43,7 +43,8 @@ def test_pre_and_post_ln_blocks_differ_only_in_where_the_norm_sits():
     pre = EncoderBlock(8, 16, 2, rngs=nnx.Rngs(0))
     post = EncoderBlock(8, 16, 2, norm_position="post", rngs=nnx.Rngs(0))
     assert str(pre).splitlines()[1:5] == ["  Residual[", "    LayerNorm", "    MultiHeadAttention_2heads", "    Dropout"]
-    assert str(post).splitlines()[1:5] == ["  Residual_then_norm[", "    MultiHeadAttention_2heads", "    Dropout", "    LayerNorm"]
+    assert str(post).splitlines()[1:5] == ["  Residual_then_norm[", "    MultiHeadAttention_2heads", "    Dropout",
+                                           "    LayerNorm"]
     count = lambda m: sum(x.size for x in jax.tree.leaves(nnx.state(m, nnx.Param)))
     assert count(pre) == count(post)  # the same parameters, arranged differently
     with pytest.raises(ValueError, match=r"norm_position must be one of \('pre', 'post'\), got 'middle'"):

@@ -1,5 +1,7 @@
-"""T5 generation: the cached step against the reference's greedy ids and the uncached loop;
-beam search against brute force; bad arguments."""
+"""minitrans.generation for every generative model: T5 against the reference's greedy ids;
+cached and uncached generation give the same tokens for T5, T5's decoder-only LM and prefix LM
+and GPT-2 (padded prompts included); beam search against brute force; sampling; a decoder
+prefix; bad arguments."""
 
 import itertools
 import shutil
@@ -11,10 +13,28 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from minitrans.generation import decode_step, generate, init_cache
-from minitrans.models.t5 import T5Config, T5ForConditionalGeneration, greedy_generate
+from minitrans.generation import filter_logits, generate
+from minitrans.models.gpt import GPT, GPT2Config
+from minitrans.models.t5 import T5Config, T5DecoderOnly, T5ForConditionalGeneration, greedy_generate
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def sharpened(model, factor):
+    for _, param in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+        param[...] = param[...] * factor  # sharper distributions: varied greedy output
+    return model
+
+
+def small_t5(vocab=8, seed=1, sharpen=3.0):
+    return sharpened(T5ForConditionalGeneration(T5Config.tiny(vocab_size=vocab), rngs=nnx.Rngs(seed)), sharpen)
+
+
+def decoder_only_models():
+    return {"GPT-2": sharpened(GPT(GPT2Config(vocab_size=30, n_positions=24, n_embd=32, n_layer=2, n_head=4),
+                                   rngs=nnx.Rngs(2)), 2.0),
+            "T5 language model": sharpened(T5DecoderOnly(T5Config.tiny(vocab_size=30), rngs=nnx.Rngs(3)), 2.0),
+            "T5 prefix LM": sharpened(T5DecoderOnly(T5Config.tiny(vocab_size=30), prefix_lm=True, rngs=nnx.Rngs(4)), 2.0)}
 
 
 @pytest.mark.parametrize("name", ["t5_tiny_random_sharp", "t5_v1_1_tiny_random_sharp"])
@@ -23,43 +43,62 @@ def test_cached_greedy_gives_the_reference_ids(name, tmp_path):
     shutil.copy(FIXTURES / name / "weights.safetensors", tmp_path / "model.safetensors")
     model = T5ForConditionalGeneration.from_pretrained(tmp_path)
     ref = np.load(FIXTURES / f"{name}_outputs.npz")
-    cached = generate(model, ref["input_ids"], max_new_tokens=12, attention_mask=ref["attention_mask"])
+    cached = generate(model, ref["input_ids"], ref["attention_mask"], max_new_tokens=12)
     assert cached.tolist() == ref["generated"].tolist()
-    beam_of_one = generate(model, ref["input_ids"], max_new_tokens=12, attention_mask=ref["attention_mask"], num_beams=1)
-    assert beam_of_one.tolist() == cached.tolist()
+    uncached = generate(model, ref["input_ids"], ref["attention_mask"], max_new_tokens=12, use_cache=False)
+    assert uncached.tolist() == cached.tolist()
 
 
-def small_model(vocab=8, seed=1, sharpen=3.0):
-    model = T5ForConditionalGeneration(T5Config.tiny(vocab_size=vocab), rngs=nnx.Rngs(seed))
-    for _, param in nnx.to_flat_state(nnx.state(model, nnx.Param)):
-        param[...] = param[...] * sharpen  # sharper distributions: varied greedy output
-    return model
-
-
-def test_cached_and_uncached_greedy_agree_with_eos_and_padding():
-    model = small_model(vocab=12)
+def test_t5_cached_and_uncached_agree_with_the_exercise_with_eos_and_padding():
+    model = small_t5(vocab=12)
     ids = jnp.array([[3, 4, 5, 6, 1], [7, 8, 1, 0, 0]])
-    assert generate(model, ids, max_new_tokens=8).tolist() == greedy_generate(model, ids, 8).tolist()
-    assert generate(model, ids, max_new_tokens=8, use_cache=False).tolist() == greedy_generate(model, ids, 8).tolist()
+    want = greedy_generate(model, ids, 8).tolist()
+    assert generate(model, ids, max_new_tokens=8).tolist() == want
+    assert generate(model, ids, max_new_tokens=8, use_cache=False).tolist() == want
 
 
-def test_the_cached_step_matches_the_full_decoder_at_every_position():
-    model = small_model(vocab=12, sharpen=1.0)  # ordinary weights: float32 rounding stays far below 1e-5
+def test_the_cached_t5_decoder_matches_the_full_decoder_at_every_position():
+    model = small_t5(vocab=12, sharpen=1.0)  # ordinary weights: float32 rounding stays far below 1e-5
     ids, targets = jnp.array([[3, 4, 5, 6, 1]]), jnp.array([[0, 9, 2, 7, 5]])
     mask = ids != 0
     encoder_output = model.encode(ids, mask)
     full = model.decode(targets, encoder_output, mask)  # (1, 5, vocab)
-    cache = init_cache(model, encoder_output, 5)
-    for position in range(5):
-        logits, cache = decode_step(model, targets[:, position], jnp.asarray(position), cache, mask, 5)
-        np.testing.assert_allclose(logits, full[:, position], atol=1e-5)
-    with pytest.raises(ValueError, match="position 5 is outside the cache of 5 positions"):
-        decode_step(model, targets[:, 0], 5, cache, mask, 5)
+    model.init_cache(1, 5, encoder_output)
+    first = model.decode(targets[:, :2], encoder_output, mask)  # two positions at once, then one at a time
+    np.testing.assert_allclose(first, full[:, :2], atol=1e-5)
+    for position in range(2, 5):
+        np.testing.assert_allclose(model.decode(targets[:, position:position + 1], encoder_output, mask)[:, 0],
+                                   full[:, position], atol=1e-5)
+    model.clear_cache()
+    np.testing.assert_allclose(model.decode(targets, encoder_output, mask), full, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(decoder_only_models()))
+def test_decoder_only_cached_and_uncached_agree_on_padded_prompts(name):
+    model = decoder_only_models()[name]
+    prompts = [[5, 6, 7, 8, 9, 10], [11, 12, 13], [14]]
+    ids = np.zeros((3, 6), np.int64)
+    for row, prompt in enumerate(prompts):
+        ids[row, :len(prompt)] = prompt  # right-padded, as a tokenizer pads
+    mask = ids != 0
+    cached = generate(model, ids, mask, max_new_tokens=8, eos_token_id=-1)
+    uncached = generate(model, ids, mask, max_new_tokens=8, eos_token_id=-1, use_cache=False)
+    assert cached.tolist() == uncached.tolist()
+    assert cached.shape == (3, 14) and cached[1, :3].tolist() == [0, 0, 0]  # prompts come back left-padded
+    assert len({tuple(row[6:]) for row in cached}) > 1  # the rows continue differently
+    for row, prompt in enumerate(prompts):  # each row as if it were alone: the padding changes nothing
+        alone = generate(model, np.array([prompt]), max_new_tokens=8, eos_token_id=-1)
+        assert alone[0, len(prompt):].tolist() == cached[row, 6:].tolist()
+    # every generated token is the argmax of the full model's scores at the position before it
+    if name == "GPT-2":
+        single = generate(model, np.array([prompts[0]]), max_new_tokens=8, eos_token_id=-1)
+        logits = np.asarray(model(jnp.asarray(single[:, :-1])).logits)
+        assert (logits[0, 5:].argmax(-1) == single[0, 6:]).all()
 
 
 def test_exhaustive_beam_search_finds_the_most_likely_finished_sequence():
     vocab, eos, steps = 6, 1, 3
-    model = small_model(vocab=vocab, seed=4)
+    model = small_t5(vocab=vocab, seed=4)
     ids = jnp.array([[2, 3, 4, 5, 1]])
     sequences = [list(s) for s in itertools.product(range(vocab), repeat=steps)]
     logits = model(jnp.repeat(ids, len(sequences), 0), decoder_input_ids=jnp.array([[0] + s[:-1] for s in sequences])).logits
@@ -75,15 +114,68 @@ def test_exhaustive_beam_search_finds_the_most_likely_finished_sequence():
                 break
     found = generate(model, ids, max_new_tokens=steps, num_beams=vocab ** (steps - 1) * 2, length_penalty=0.0)
     assert found[0, :len(best)].tolist() == best
-    greedy = generate(model, ids, max_new_tokens=steps)
-    assert greedy.shape[0] == 1
+
+
+def test_beam_search_runs_on_decoder_only_models():
+    model = decoder_only_models()["GPT-2"]
+    ids = np.array([[5, 6, 7], [8, 9, 0]])
+    beams = generate(model, ids, max_new_tokens=5, num_beams=3, eos_token_id=-1)
+    one = generate(model, ids, max_new_tokens=5, num_beams=1, eos_token_id=-1)
+    assert beams.shape == one.shape == (2, 8)
+    # a beam of width 3 finds a sequence at least as likely as greedy's
+    def log_likelihood(seq):
+        logits = np.asarray(jax.nn.log_softmax(model(jnp.asarray(seq[None, :-1])).logits, -1))[0]
+        return sum(logits[t - 1, seq[t]] for t in range(3, 8))
+    assert log_likelihood(beams[0]) >= log_likelihood(one[0]) - 1e-4
+
+
+def test_sampling():
+    model = decoder_only_models()["T5 language model"]
+    ids = np.array([[5, 6, 7]])
+    greedy = generate(model, ids, max_new_tokens=6, eos_token_id=-1)
+    assert generate(model, ids, max_new_tokens=6, do_sample=True, top_k=1, eos_token_id=-1).tolist() == greedy.tolist()
+    assert generate(model, ids, max_new_tokens=6, do_sample=True, top_p=1e-6, eos_token_id=-1).tolist() == greedy.tolist()
+    draws = {tuple(generate(model, ids, max_new_tokens=6, do_sample=True, temperature=2.0, seed=s, eos_token_id=-1)[0])
+             for s in range(6)}
+    assert len(draws) > 1  # different seeds, different samples
+    again = generate(model, ids, max_new_tokens=6, do_sample=True, temperature=2.0, seed=0, eos_token_id=-1)
+    assert tuple(again[0]) in draws  # the same seed, the same sample
+
+
+def test_filter_logits_keeps_the_top_k_and_the_nucleus():
+    logits = jnp.log(jnp.array([[0.5, 0.3, 0.1, 0.06, 0.04]]))
+    kept = lambda **kw: np.isfinite(np.asarray(filter_logits(logits, **kw)))[0].tolist()
+    assert kept(top_k=2) == [True, True, False, False, False]
+    assert kept(top_p=0.5) == [True, False, False, False, False]  # 0.5 reached by the first token
+    assert kept(top_p=0.85) == [True, True, True, False, False]  # 0.5 + 0.3 < 0.85: a third is needed
+    np.testing.assert_allclose(filter_logits(logits, temperature=2.0), logits / 2.0, rtol=1e-6)
+
+
+def test_a_decoder_prefix_starts_the_answer():
+    model = small_t5(vocab=12)
+    ids = jnp.array([[3, 4, 5, 6, 1]])
+    prefix = [7, 9]
+    out = generate(model, ids, max_new_tokens=5, decoder_prefix=prefix, eos_token_id=-1)
+    assert out[0, :3].tolist() == [0, 7, 9]
+    logits = np.asarray(model(ids, decoder_input_ids=jnp.asarray(out[:, :-1])).logits)[0]
+    assert (logits[2:].argmax(-1) == out[0, 3:]).all()  # greedy after the prefix
+    assert generate(model, ids, max_new_tokens=5, decoder_prefix=prefix, eos_token_id=-1, use_cache=False).tolist() \
+        == out.tolist()
 
 
 def test_bad_generation_arguments():
-    model = small_model()
-    with pytest.raises(ValueError, match="num_beams must be at least 1, got 0"):
-        generate(model, jnp.array([[2, 1]]), num_beams=0)
-    with pytest.raises(ValueError, match="max_new_tokens must be at least 1"):
-        generate(model, jnp.array([[2, 1]]), max_new_tokens=0)
-    with pytest.raises(ValueError, match="beam search runs with the cache only"):
-        generate(model, jnp.array([[2, 1]]), num_beams=2, use_cache=False)
+    model = small_t5()
+    gpt = decoder_only_models()["GPT-2"]
+    cases = [(lambda: generate(model, jnp.array([[2, 1]]), num_beams=0), "num_beams must be at least 1, got 0"),
+             (lambda: generate(model, jnp.array([[2, 1]]), max_new_tokens=0), "max_new_tokens must be a positive integer"),
+             (lambda: generate(model, jnp.array([[2, 1]]), num_beams=2, use_cache=False), "beam search runs with the cache"),
+             (lambda: generate(model, jnp.array([[2, 1]]), do_sample=True, top_k=0), "top_k must be an integer >= 1"),
+             (lambda: generate(model, jnp.array([[2, 1]]), do_sample=True, temperature=0), "temperature must be > 0"),
+             (lambda: generate(model, jnp.array([[2, 1]]), top_p=1.5), r"top_p must be in \(0, 1\]"),
+             (lambda: generate(gpt, np.ones((1, 20), int), max_new_tokens=5), "exceeds the model's n_positions=24"),
+             (lambda: generate(gpt, np.array([[5, 6]]), decoder_prefix=[3]), "GPT has no separate decoder"),
+             (lambda: generate(model, jnp.array([[2, 99]])), r"token id 99 is outside the vocabulary \(vocab_size=8\)"),
+             (lambda: generate(model, jnp.array([[0, 0]])), "every prompt needs at least one real token")]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()

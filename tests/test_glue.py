@@ -1,10 +1,9 @@
 """GLUE readers: the split sizes of the data's README, labels parsed, bad files named."""
 
 import pytest
+from conftest import shared_data
 
 from minitrans.datasets.glue import load_glue
-
-from conftest import shared_data
 
 COUNTS = {("SST-2", "train"): 67349, ("SST-2", "dev"): 872, ("CoLA", "train"): 8551, ("CoLA", "dev"): 1043,
           ("MRPC", "train"): 3668, ("MRPC", "dev"): 408, ("RTE", "train"): 2490, ("RTE", "dev"): 277,

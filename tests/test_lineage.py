@@ -12,10 +12,11 @@ from flax import nnx
 
 from minitrans.checkpoints import CheckpointError
 from minitrans.datasets import bundled
+from minitrans.experiments import lineage
+from minitrans.generation import generate
 from minitrans.models.cbow import CBOW, analogy, cbow_loss, context_windows, nearest
-from minitrans.models.elmo import ELMo, LSTM, elmo_loss
-from minitrans.models.gpt import GPT, GPT2Config, generate, lm_loss, sample_top_k
-from minitrans.pretraining import lineage
+from minitrans.models.elmo import LSTM, ELMo, elmo_loss
+from minitrans.models.gpt import GPT, GPT2Config, lm_loss, sample_top_k
 from minitrans.tokenizers.words import WordVocabulary
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -45,7 +46,8 @@ def test_gpt2_checkpoint_errors_are_named(gpt2_folder):
     tensors = load_file(gpt2_folder / "model.safetensors")
     tensors["transformer.h.0.attn.c_attn.weight"] = tensors["transformer.h.0.attn.c_attn.weight"][:, :90]
     save_file(tensors, str(gpt2_folder / "model.safetensors"))
-    with pytest.raises(CheckpointError, match=r"h.0.attn.c_attn.weight has shape \(32, 90\), the config expects \(32, 32\) for part 1 of 3"):
+    shape_error = r"h.0.attn.c_attn.weight has shape \(32, 90\), the config expects \(32, 32\) for part 1 of 3"
+    with pytest.raises(CheckpointError, match=shape_error):
         GPT.from_pretrained(gpt2_folder)
 
 
@@ -66,7 +68,7 @@ def test_sampling_and_generation():
     with pytest.raises(ValueError, match="temperature must be > 0, got 0"):
         sample_top_k(logits, jax.random.key(0), temperature=0)
     model = GPT(GPT2Config(vocab_size=30, n_positions=12, n_embd=16, n_layer=1, n_head=2), rngs=nnx.Rngs(0))
-    out = generate(model, [1, 2], 5, top_k=1)
+    out = generate(model, np.array([[1, 2]]), max_new_tokens=5, do_sample=True, top_k=1)[0].tolist()
     assert len(out) == 7 and out[:2] == [1, 2]
     # greedy generation equals the argmax of a full forward pass at each step
     ids = [1, 2]
@@ -74,9 +76,9 @@ def test_sampling_and_generation():
         ids.append(int(np.asarray(model(jnp.array([ids])).logits)[0, -1].argmax()))
     assert out == ids
     with pytest.raises(ValueError, match="temperature must be > 0"):
-        generate(model, [1], 3, temperature=-1.0)
-    with pytest.raises(ValueError, match="exceeds n_positions=12"):
-        generate(model, [1, 2, 3], 10)
+        generate(model, np.array([[1]]), max_new_tokens=3, do_sample=True, temperature=-1.0)
+    with pytest.raises(ValueError, match="exceeds the model's n_positions=12"):
+        generate(model, np.array([[1, 2, 3]]), max_new_tokens=10)
 
 
 def test_lstm_scan_matches_a_python_loop_and_respects_padding():
@@ -106,7 +108,13 @@ def test_elmo_vectors_depend_on_context_and_cbow_vectors_do_not():
     assert float(loss) == pytest.approx((float(metrics["forward_loss"]) + float(metrics["backward_loss"])) / 2)
     assert float(loss) == pytest.approx(np.log(40), rel=0.1)  # untrained: about ln(vocab)
     cbow = CBOW(40, 8, rngs=nnx.Rngs(0))
-    np.testing.assert_array_equal(cbow.word_vectors()[7], cbow.word_vectors()[7])  # one vector per word
+    # CBOW has one vector per word, whatever surrounds it: its vector is its row of the input table,
+    # and a context containing the word twice contributes that same row twice to the average
+    vectors = cbow.word_vectors()
+    assert vectors.shape == (40, 8)
+    np.testing.assert_array_equal(vectors[7], np.asarray(cbow.embedding(jnp.array([7]))[0]))
+    hidden = lambda ids: np.asarray(cbow.embedding(jnp.asarray(ids)).mean(0))
+    np.testing.assert_allclose(hidden([7, 7, 5, 6]) - hidden([9, 9, 5, 6]), (vectors[7] - vectors[9]) / 2, atol=1e-6)
 
 
 def test_context_windows_and_bad_input():
@@ -133,7 +141,8 @@ def test_cbow_learns_and_groups_words_used_alike(facts):
     rng = np.random.default_rng(0)
     before = lineage.cbow_perplexity(CBOW(len(vocab), 32, rngs=nnx.Rngs(0)), held, 2)
     model, losses = lineage.fit(CBOW(len(vocab), 32, rngs=nnx.Rngs(0)), cbow_loss,
-                                lambda i: (lambda ix: {"context": contexts[ix], "centre": centres[ix]})(rng.integers(len(centres), size=256)),
+                                lambda i: (lambda ix: {"context": contexts[ix], "centre": centres[ix]})(
+                                    rng.integers(len(centres), size=256)),
                                 300, 1e-2)
     after = lineage.cbow_perplexity(model, held, 2)
     assert after < before / 5, (before, after)

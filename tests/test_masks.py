@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 
 from minitrans.exercises import numpy_reference as ref
-from minitrans.masks import (causal_mask, combine_masks, cross_attention_mask, padding_mask,
-                             prefix_lm_mask, show_mask, show_masks_side_by_side)
+from minitrans.masks import (
+    causal_mask,
+    combine_masks,
+    cross_attention_mask,
+    padding_mask,
+    prefix_lm_mask,
+    show_mask,
+    show_masks_side_by_side,
+)
 from minitrans.nn import scaled_dot_product_attention
 
 
@@ -63,10 +70,16 @@ def test_padding_and_cross_attention_masks_hide_pad_keys():
         padding_mask(np.ones(3))
 
 
-def test_decoding_mask_shows_the_tokens_produced_so_far():
-    from minitrans.masks import decoding_mask
-    np.testing.assert_array_equal(decoding_mask(2, 5)[0, 0, 0], [True, True, True, False, False])
-    np.testing.assert_array_equal(jax.jit(decoding_mask, static_argnums=1)(jnp.asarray(0), 3)[0, 0, 0], [True, False, False])
+def test_cached_causal_mask_shows_the_tokens_produced_so_far():
+    from minitrans.masks import cached_causal_mask
+    np.testing.assert_array_equal(cached_causal_mask(2, 1, 5)[0, 0, 0], [True, True, True, False, False])
+    traced = jax.jit(cached_causal_mask, static_argnums=(1, 2))(jnp.asarray(0), 1, 3)
+    np.testing.assert_array_equal(traced[0, 0, 0], [True, False, False])
+    # a block of 3 new queries at positions 1, 2, 3 of a 5-position cache
+    np.testing.assert_array_equal(cached_causal_mask(1, 3, 5)[0, 0], np.tril(np.ones((5, 5), bool))[1:4])
+    # with a prefix of 4 (a prefix LM's prompt), the prompt is fully visible from the start
+    np.testing.assert_array_equal(cached_causal_mask(0, 4, 6, jnp.array([4]))[0, 0],
+                                  [[1, 1, 1, 1, 0, 0]] * 4)
 
 
 def test_combine_masks_intersects_with_broadcasting():

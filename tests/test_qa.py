@@ -9,15 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import minilm_folder, shared_data
 
 from minitrans.datasets import bundled
 from minitrans.datasets.squad import SquadExample, load_squad, mini_squad, to_json
-from minitrans.metrics import normalize_answer
-from minitrans.qa import (FeatureReport, postprocess_qa_predictions, prepare_train_features,
-                          prepare_validation_features, windows)
+from minitrans.qa.extractive import (
+    FeatureReport,
+    postprocess_qa_predictions,
+    prepare_train_features,
+    prepare_validation_features,
+    windows,
+)
+from minitrans.qa.metrics import normalize_answer
 from minitrans.tokenizers import WordPieceTokenizer
-
-from conftest import minilm_folder, shared_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

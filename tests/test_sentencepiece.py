@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from minitrans.datasets import bundled
-from minitrans.pretraining.t5 import check_sentinels
+from minitrans.datasets.span_corruption import check_sentinels
 from minitrans.tokenizers.sentencepiece import T5Tokenizer
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -13,8 +13,15 @@ import pytest
 from conftest import ROOT, shared_data
 
 from minitrans.datasets.squad import load_squad, mini_squad, read_json, to_json
-from minitrans.metrics import (exact_match, f1_score, f1_score_v2, normalize_answer, question_scores, squad_evaluate,
-                               squad_v2_evaluate)
+from minitrans.qa.metrics import (
+    exact_match,
+    f1_score,
+    f1_score_v2,
+    normalize_answer,
+    question_scores,
+    squad_evaluate,
+    squad_v2_evaluate,
+)
 
 FIXTURE = ROOT / "tests" / "fixtures" / "squad_official_scores.json.gz"
 

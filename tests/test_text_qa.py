@@ -6,11 +6,19 @@ import pytest
 
 from minitrans.datasets import bundled
 from minitrans.datasets.corpus import read_corpus, split_documents
+from minitrans.datasets.span_corruption import raw_length_for
 from minitrans.datasets.synthetic import make_countries, questions
-from minitrans.pretraining.lineage import IGNORE
-from minitrans.pretraining.t5 import raw_length_for
-from minitrans.text_qa import (corpus_rows, encode_pairs, extra_countries, facts_tokenizer, qa_batch, qa_pairs,
-                               source_length_for, stack_batches)
+from minitrans.experiments.closed_book import (
+    corpus_rows,
+    encode_pairs,
+    extra_countries,
+    facts_tokenizer,
+    qa_batch,
+    qa_pairs,
+    source_length_for,
+    stack_batches,
+)
+from minitrans.losses import IGNORE
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from minitrans.losses import cross_entropy
 from minitrans.models.bert import BertConfig, BertForSequenceClassification
 from minitrans.training.trainer import Trainer, TrainingArguments, classification_loss
 
@@ -132,3 +133,73 @@ def test_two_host_devices_give_the_same_losses_as_one():
         runs[count] = json.loads(out.stdout.strip().splitlines()[-1])
     assert runs[1]["devices"] == 1 and runs[2]["devices"] == 2
     np.testing.assert_allclose(runs[2]["losses"], runs[1]["losses"], rtol=1e-4)
+
+
+def per_token_loss(model, batch):
+    """A mean over real tokens (token-level classification): micro-batches hold different numbers."""
+    hidden = model.bert(batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    logits = model.classifier(hidden)  # (batch, seq, labels)
+    weights = batch["attention_mask"].astype(np.float32)
+    loss = cross_entropy(logits, batch["token_labels"], weights)
+    return loss, {"tokens": weights.sum()}
+
+
+def ragged_data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        length = [2, 9, 4, 10][i % 4]  # rows of 2 to 10 real tokens
+        ids = np.zeros(10, np.int32)
+        ids[:length] = rng.integers(5, 40, size=length)
+        out.append({"input_ids": ids, "attention_mask": (ids != 0).astype(np.int32),
+                    "token_labels": (ids % 2).astype(np.int32)})
+    return out
+
+
+def test_gradient_accumulation_equals_one_big_batch_with_unequal_token_counts():
+    """Two micro-batches of 2 rows = one batch of 4 rows, the loss a mean over real tokens: the
+    micro-batches are weighted by their token counts (averaging their means would not match)."""
+    config = CONFIG.replace(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    data = ragged_data(8)
+    params = {}
+    for batch_size, accumulation, steps in ((4, 1, 2), (2, 2, 4)):
+        args = TrainingArguments(batch_size=batch_size, gradient_accumulation_steps=accumulation, max_steps=steps,
+                                 learning_rate=1e-2, log_every=1, progress_bar=False, max_grad_norm=None)
+        trainer = Trainer(BertForSequenceClassification(config, rngs=nnx.Rngs(0)), data, args=args,
+                          loss_fn=per_token_loss)
+        trainer.train()
+        params[accumulation] = nnx.state(trainer.model, nnx.Param)
+        first = trainer.epoch_order(0)[:4]  # the same 4 rows in both runs: the first big batch
+    counts = [int(data[i]["attention_mask"].sum()) for i in first]
+    assert counts[0] + counts[1] != counts[2] + counts[3]  # the micro-batches' token counts differ
+    for (path, a), (_, b) in zip(nnx.to_flat_state(params[1]), nnx.to_flat_state(params[2])):
+        np.testing.assert_allclose(np.asarray(a[...]), np.asarray(b[...]), atol=2e-6, err_msg=str(path))
+
+
+def test_dropout_draws_a_new_mask_at_every_jitted_step_and_none_in_eval_mode():
+    import optax
+
+    from minitrans.training.step import TrainState
+
+    batch = {k: np.stack([e[k] for e in toy_data(8)]) for k in ("input_ids", "attention_mask", "labels")}
+    for train_mode in (True, False):
+        net = model()
+        net.train() if train_mode else net.eval()
+        state = TrainState.create(net, optax.sgd(0.0), classification_loss)  # parameters never move
+        losses = [float(state.train_step(batch)[0]) for _ in range(3)]
+        if train_mode:
+            assert len(set(losses)) == 3, losses  # three steps, three different dropout masks
+        else:
+            assert len(set(losses)) == 1, losses
+
+
+def test_the_learning_rate_logged_is_the_one_the_optimizer_applied():
+    args = TrainingArguments(max_steps=12, batch_size=4, learning_rate=2e-3, warmup_steps=4, log_every=1,
+                             progress_bar=False, schedule="cosine")
+    trainer = Trainer(model(), toy_data(16), args=args, loss_fn=classification_loss)
+    history = trainer.train()["history"]
+    from minitrans.training.step import warmup_schedule
+    schedule = warmup_schedule(2e-3, 12, 4, "cosine")
+    for record in history:  # read from the optimizer's state: the rate of the update just made
+        assert record["learning_rate"] == pytest.approx(float(schedule(record["step"] - 1)), rel=1e-5, abs=1e-12)
+    assert trainer.state.learning_rate == pytest.approx(float(schedule(11)), abs=1e-12)

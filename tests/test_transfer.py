@@ -9,8 +9,16 @@ from flax import nnx
 
 from minitrans.models.bert import BertConfig, BertForQuestionAnswering
 from minitrans.training import TrainState, make_train_step
-from minitrans.training.transfer import (add_adapters, count_trainable, describe_trainable, freeze,
-                                         gradual_unfreezing_mask, strategy_mask, trainable_mask, unfrozen_blocks)
+from minitrans.training.transfer import (
+    add_adapters,
+    count_trainable,
+    describe_trainable,
+    freeze,
+    gradual_unfreezing_mask,
+    strategy_mask,
+    trainable_mask,
+    unfrozen_blocks,
+)
 
 CONFIG = BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
                     intermediate_size=32, max_position_embeddings=16)

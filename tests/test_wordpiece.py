@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import minilm_folder, shared_data
 
 from minitrans.tokenizers import WordPieceTokenizer, tokenize_word
 from minitrans.tokenizers.wordpiece import truncated_lengths
-
-from conftest import minilm_folder, shared_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HARD = json.loads((FIXTURES / "wordpiece_hard_cases.json").read_text(encoding="utf-8"))

@@ -106,18 +106,26 @@ def length_grouped_order(lengths, batch_size: int, rng: np.random.Generator, chu
     return batches[rng.permutation(whole)].reshape(-1)
 
 
+def pad_rows(rows, length: int | None = None, value: int = 0) -> np.ndarray:
+    """Rows of ids (lists or 1-D arrays) as one (rows, length) int32 array: each padded with
+    `value` (or cut) to `length`, by default the longest row's."""
+    length = max((len(r) for r in rows), default=0) if length is None else length
+    out = np.full((len(rows), length), value, np.int32)
+    for i, row in enumerate(rows):
+        row = np.asarray(row)[:length]
+        out[i, :len(row)] = row
+    return out
+
+
 def pad_batch(features: list[dict], multiple: int = 64, keys=("start_positions", "end_positions")) -> dict:
-    """Pad input_ids/token_type_ids to the longest in the batch, rounded up to `multiple`
-    (few distinct shapes: few compilations), with the attention mask; stack the label keys."""
+    """The collate of variable-length features: input_ids/token_type_ids padded to the longest in
+    the batch, rounded up to `multiple` (few distinct shapes: few compilations), with the
+    attention mask; the label `keys` stacked."""
     length = max(len(f["input_ids"]) for f in features)
     length = -(-length // multiple) * multiple
-    batch = {name: np.zeros((len(features), length), np.int32)
-             for name in ("input_ids", "token_type_ids", "attention_mask")}
-    for row, f in enumerate(features):
-        n = len(f["input_ids"])
-        batch["input_ids"][row, :n] = f["input_ids"]
-        batch["token_type_ids"][row, :n] = f["token_type_ids"]
-        batch["attention_mask"][row, :n] = 1
+    batch = {"input_ids": pad_rows([f["input_ids"] for f in features], length),
+             "token_type_ids": pad_rows([f.get("token_type_ids", ()) for f in features], length),
+             "attention_mask": pad_rows([np.ones(len(f["input_ids"])) for f in features], length)}
     for key in keys:
         if key in features[0]:
             batch[key] = np.array([f[key] for f in features], np.int32)

@@ -78,7 +78,7 @@ def sample_ids(rng, batch=200, length=60, vocab=100):
     return ids
 
 
-@exercise("mask_tokens", "minitrans.pretraining.bert", topic=TOPIC, hint="""
+@exercise("mask_tokens", "minitrans.datasets.masking", topic=TOPIC, hint="""
     For each row: candidates = positions whose id is not special (np.isin); choose
     count = max(1, round(len(candidates) * mask_prob)) of them with rng.choice(..., replace=False).
     labels at the chosen positions = the original ids (-100 elsewhere). For each chosen position
@@ -178,7 +178,7 @@ def toy_documents(n_docs=40, sentences=6):
     return [[f"doc{d} sentence{s}" for s in range(sentences)] for d in range(n_docs)]
 
 
-@exercise("make_nsp_pairs", "minitrans.pretraining.bert", topic=TOPIC, hint="""
+@exercise("make_nsp_pairs", "minitrans.datasets.masking", topic=TOPIC, hint="""
     For each document d and each i < len(doc) - 1: if rng.random() < 0.5 append
     (doc[i], doc[i + 1], 0); otherwise pick another document (never d itself) and one of its
     sentences at random with rng.integers, and append (doc[i], that sentence, 1).

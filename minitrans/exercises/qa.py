@@ -22,7 +22,7 @@ F1 = [("Denver Broncos team", "the Denver Broncos", 0.8), ("a b c d", "c d e", 2
 REPEATED = [("to to", "to to", 1.0), ("b b c", "a b b", 0.8), ("to to be", "to be be", 2 / 3)]
 
 
-@exercise("normalize_answer", "minitrans.metrics", topic=TOPIC, hint="""
+@exercise("normalize_answer", "minitrans.qa.metrics", topic=TOPIC, hint="""
     In this order: lower case; remove every character of string.punctuation (ASCII punctuation
     only: "_" goes, "–" and "“" stay); replace the whole words a, an, the by a space (the regular
     expression \\b(a|an|the)\\b); squeeze runs of white space into one space and strip the ends
@@ -47,7 +47,7 @@ def normalize_checks():
             Check("punctuation first, then articles", order)]
 
 
-@exercise("f1_score", "minitrans.metrics", topic=TOPIC, hint="""
+@exercise("f1_score", "minitrans.qa.metrics", topic=TOPIC, hint="""
     Normalise both answers (normalize_answer) and split them into words. The overlap is the
     size of the multiset intersection (collections.Counter(a) & collections.Counter(b)). No
     overlap: 0. Otherwise precision = overlap / predicted words, recall = overlap / gold
@@ -80,7 +80,7 @@ def tiny_tokenizer():
 CONTEXT = "The poem was wrote by Ada Lovelace in 1843. The tower in Paris was built by Gustave Eiffel."
 
 
-@exercise("prepare_train_features", "minitrans.qa", topic=TOPIC, hint="""
+@exercise("prepare_train_features", "minitrans.qa.extractive", topic=TOPIC, hint="""
     `offsets[i]` is the (start, end) character span of token i in the context, or None outside
     it. Among the context tokens, if the first starts after start_char or the last ends before
     end_char, the window does not hold the answer: leave (0, 0). Otherwise the start is the
@@ -120,14 +120,14 @@ def features_checks():
             Check("no answer, or half an answer: [CLS]", unanswerable)]
 
 
-@exercise("postprocess_qa_predictions", "minitrans.qa", topic=TOPIC, hint="""
+@exercise("postprocess_qa_predictions", "minitrans.qa.extractive", topic=TOPIC, hint="""
     For each window take the n_best highest start logits and the n_best highest end logits
     (np.argsort(...)[::-1][:n_best]). Every pair (a, b) with both offsets not None, b >= a and
     b - a + 1 <= max_answer_length is a span: append (s[a] + e[b], offsets[a][0], offsets[b][1]).
     """)
 def postprocess_checks():
     from minitrans.datasets.squad import SquadExample
-    from minitrans.qa import prepare_validation_features
+    from minitrans.qa.extractive import prepare_validation_features
 
     tokenizer = tiny_tokenizer()
     examples = [SquadExample("a", "Who wrote the poem?", CONTEXT), SquadExample("b", "Who built it?", CONTEXT)]

@@ -12,7 +12,7 @@ TOPIC = "T5"
 SLIDE = "Thank you for inviting me to your party last week .".split()
 
 
-@exercise("tokenize_and_mask", "minitrans.pretraining.t5", topic=TOPIC, hint="""
+@exercise("tokenize_and_mask", "minitrans.datasets.span_corruption", topic=TOPIC, hint="""
     Walk through the ids with sentinel = vocab_size. For each token draw randomizer() (or
     rng.random()); below `noise` the token is masked: if the previous token was not masked,
     sentinel -= 1 and append the sentinel to both inputs and targets; then append the token to

@@ -14,7 +14,6 @@ with the same tensor names, so real checkpoints load and ours load back into tra
 """
 
 import dataclasses
-from pathlib import Path
 
 import flax.struct
 import jax
@@ -22,8 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from minitrans import checkpoints
-from minitrans.checkpoints import Tensor
+from minitrans.checkpoints import PretrainedModel, Tensor, dense_tensors, norm_tensors
 from minitrans.config import ConfigMixin
 from minitrans.masks import padding_mask
 from minitrans.models.encoder import EncoderBlock
@@ -50,6 +48,7 @@ class BertConfig(ConfigMixin):
     position_embedding_type: str = "absolute"
     model_type = "bert"
     architecture = "BertModel"
+    dropout_keys = ("hidden_dropout_prob", "attention_probs_dropout_prob")
 
     def __post_init__(self):
         if self.hidden_size % self.num_attention_heads:
@@ -132,41 +131,14 @@ def check_inputs(config: BertConfig, input_ids, token_type_ids, attention_mask):
     return input_ids
 
 
-class BertPretrainedModel(nnx.Module):
-    """What every BERT class shares: the config, eval mode at birth, and checkpoints."""
+class BertPretrainedModel(PretrainedModel):
+    """What every BERT class shares: the config, and checkpoints in Hugging Face's layout (task
+    models keep BertModel under `self.bert`, whose tensors are named "bert.*", as there)."""
 
-    base_prefix = "bert."  # task models keep BertModel under `self.bert`, as Hugging Face does
-    head_prefixes: tuple[str, ...] = ()  # tensors of this class's head (may be new when fine-tuning)
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path, verbose: bool = True, **config_overrides):
-        """Load a Hugging Face BERT folder (config.json + model.safetensors), no torch, no pickle."""
-        config = BertConfig.from_dict(checkpoints.read_config(folder), **config_overrides)
-        model = cls(config, rngs=nnx.Rngs(0))
-        wants_prefix = cls is not BertModel
-        tensors = checkpoints.add_or_strip_prefix(checkpoints.read_tensors(folder), cls.base_prefix, wants_prefix)
-        report = checkpoints.load_tensors(
-            model, tensors, model.layout(), ignore=("position_ids", "predictions.decoder.weight",
-                                                     "predictions.decoder.bias"),
-            may_be_new=cls.head_prefixes, may_be_unused=("cls.", "classifier.", "qa_outputs.", "pooler.", "bert.pooler."),
-            where=f"checkpoint {folder}")
-        if verbose and (report["new"] or report["unused"]):
-            print(f"{cls.__name__}.from_pretrained({folder}):"
-                  + (f"\n  newly initialised (train them): {', '.join(report['new'])}" if report["new"] else "")
-                  + (f"\n  unused: {', '.join(report['unused'])}" if report["unused"] else ""))
-        return model
-
-    def save_pretrained(self, folder: str | Path) -> Path:
-        config = self.config.to_dict(architecture=type(self).__name__)
-        return checkpoints.write_checkpoint(folder, config, checkpoints.collect_tensors(self, self.layout()))
-
-
-def dense_tensors(name: str, path: tuple) -> list[Tensor]:
-    return [Tensor(f"{name}.weight", path + ("kernel",), transpose=True), Tensor(f"{name}.bias", path + ("bias",))]
-
-
-def norm_tensors(name: str, path: tuple) -> list[Tensor]:
-    return [Tensor(f"{name}.weight", path + ("scale",)), Tensor(f"{name}.bias", path + ("bias",))]
+    config_class = BertConfig
+    base_prefix = "bert."
+    unused_prefixes = ("cls.", "classifier.", "qa_outputs.", "pooler.", "bert.pooler.")
+    ignored = ("position_ids",)
 
 
 def bert_layout(config: BertConfig, prefix: str = "", path: tuple = (), pooler: bool = True) -> list[Tensor]:
@@ -176,15 +148,13 @@ def bert_layout(config: BertConfig, prefix: str = "", path: tuple = (), pooler: 
     out += norm_tensors(f"{prefix}embeddings.LayerNorm", path + ("embeddings", "norm"))
     for i in range(config.num_hidden_layers):
         name, block = f"{prefix}encoder.layer.{i}", path + ("encoder", "layers", i)
-        attention, feed_forward = block + ("layers", 0), block + ("layers", 1)  # the two Residuals
         for part in ("query", "key", "value"):
-            out += dense_tensors(f"{name}.attention.self.{part}", attention + ("body", "layers", 0, part))
-        out += dense_tensors(f"{name}.attention.output.dense", attention + ("body", "layers", 0, "output"))
-        out += norm_tensors(f"{name}.attention.output.LayerNorm", attention + ("post_norm",))
-        ffb = feed_forward + ("body", "layers", 0, "layers")  # [Dense, Activation, Dense, Dropout]
-        out += dense_tensors(f"{name}.intermediate.dense", ffb + (0,))
-        out += dense_tensors(f"{name}.output.dense", ffb + (2,))
-        out += norm_tensors(f"{name}.output.LayerNorm", feed_forward + ("post_norm",))
+            out += dense_tensors(f"{name}.attention.self.{part}", block + ("attention", part))
+        out += dense_tensors(f"{name}.attention.output.dense", block + ("attention", "output"))
+        out += norm_tensors(f"{name}.attention.output.LayerNorm", block + ("attention_norm",))
+        out += dense_tensors(f"{name}.intermediate.dense", block + ("feed_forward", "widen"))
+        out += dense_tensors(f"{name}.output.dense", block + ("feed_forward", "narrow"))
+        out += norm_tensors(f"{name}.output.LayerNorm", block + ("feed_forward_norm",))
     if pooler:
         out += dense_tensors(f"{prefix}pooler.dense", path + ("pooler",))
     return out
@@ -192,6 +162,9 @@ def bert_layout(config: BertConfig, prefix: str = "", path: tuple = (), pooler: 
 
 class BertModel(BertPretrainedModel):
     """Embeddings -> N post-LN encoder blocks -> (pooler: tanh(Dense(h_[CLS])))."""
+
+    task = "base"
+    head_prefixes = ("pooler.",)  # a task checkpoint (question answering, say) may have no pooler
 
     def __init__(self, config: BertConfig, *, add_pooling_layer: bool = True, rngs: nnx.Rngs):
         self.config = config
@@ -253,7 +226,11 @@ class BertForPreTrainingOutput:
 class BertForPreTraining(BertPretrainedModel):
     """BERT with both pre-training heads: masked LM and next-sentence prediction."""
 
+    task = "pretraining"
     head_prefixes = ("cls.",)
+    # the output layer is the word embedding table (tied); checkpoints may hold a copy of it
+    tied = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+            "cls.predictions.decoder.bias": "cls.predictions.bias"}
 
     def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
         self.config = config
@@ -292,7 +269,9 @@ class MaskedLMOutput:
 class BertForMaskedLM(BertPretrainedModel):
     """BERT with the masked-LM head only (no pooler, no NSP)."""
 
+    task = "masked-lm"
     head_prefixes = ("cls.",)
+    tied = BertForPreTraining.tied
 
     def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
         self.config = config
@@ -318,6 +297,7 @@ class SequenceClassifierOutput:
 class BertForSequenceClassification(BertPretrainedModel):
     """Fine-tuning for GLUE-style tasks: dropout + Dense on the pooled [CLS] vector."""
 
+    task = "text-classification"
     head_prefixes = ("classifier.",)
 
     def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
@@ -345,6 +325,7 @@ class QuestionAnsweringOutput:
 class BertForQuestionAnswering(BertPretrainedModel):
     """Extractive QA: two scores per token, for the answer's start and for its end."""
 
+    task = "question-answering"
     head_prefixes = ("qa_outputs.",)
 
     def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
@@ -363,5 +344,5 @@ class BertForQuestionAnswering(BertPretrainedModel):
         return bert_layout(self.config, "bert.", ("bert",), pooler=False) + dense_tensors("qa_outputs", ("qa_outputs",))
 
 
-ARCHITECTURES = {cls.__name__: cls for cls in (BertModel, BertForPreTraining, BertForMaskedLM,
-                                               BertForSequenceClassification, BertForQuestionAnswering)}
+ARCHITECTURES = (BertModel, BertForPreTraining, BertForMaskedLM, BertForSequenceClassification,
+                 BertForQuestionAnswering)

@@ -15,8 +15,18 @@ import jax.numpy as jnp
 from flax import nnx
 
 from minitrans.masks import padding_mask
-from minitrans.nn import (Activation, Dense, Dropout, Embedding, LayerNorm, MultiHeadAttention,
-                          Residual, Serial, SinusoidalPositionalEmbedding, default_kernel_init)
+from minitrans.nn import (
+    Activation,
+    Dense,
+    Dropout,
+    Embedding,
+    LayerNorm,
+    MultiHeadAttention,
+    Residual,
+    Serial,
+    SinusoidalPositionalEmbedding,
+    default_kernel_init,
+)
 
 NORM_POSITIONS = ("pre", "post")
 
@@ -52,6 +62,19 @@ class FeedForwardBlock(Serial):
             super().__init__(widen, act, narrow, Dropout(dropout_rate, **dropout))
         # END SOLUTION
 
+    # The layers by name (checkpoint key maps use these, not list positions).
+    @property
+    def widen(self) -> Dense:
+        return [layer for layer in self.layers if isinstance(layer, Dense)][0]
+
+    @property
+    def narrow(self) -> Dense:
+        return [layer for layer in self.layers if isinstance(layer, Dense)][1]
+
+    @property
+    def norm(self) -> LayerNorm | None:
+        return next((layer for layer in self.layers if isinstance(layer, LayerNorm)), None)
+
 
 class EncoderBlock(Serial):
     """One encoder layer: self-attention, then the feed-forward block, each in a residual.
@@ -83,6 +106,27 @@ class EncoderBlock(Serial):
                 Residual(attention, dropout, post_norm=LayerNorm(d_model, eps=layer_norm_eps)),
                 Residual(feed_forward, post_norm=LayerNorm(d_model, eps=layer_norm_eps)))
         # END SOLUTION
+
+    # The sub-layers by name (checkpoint key maps use these, not list positions).
+    @property
+    def attention(self) -> MultiHeadAttention:
+        return next(layer for layer in self.layers[0].body.layers if isinstance(layer, MultiHeadAttention))
+
+    @property
+    def attention_norm(self) -> LayerNorm:
+        """The norm of the attention residual: first inside it (pre-LN) or after it (post-LN)."""
+        residual = self.layers[0]
+        return residual.post_norm if residual.post_norm is not None else residual.body.layers[0]
+
+    @property
+    def feed_forward(self) -> FeedForwardBlock:
+        return self.layers[1].body.layers[0]
+
+    @property
+    def feed_forward_norm(self) -> LayerNorm:
+        """The norm of the feed-forward residual: inside the block (pre-LN) or after it (post-LN)."""
+        residual = self.layers[1]
+        return residual.post_norm if residual.post_norm is not None else self.feed_forward.norm
 
 
 class TransformerEncoder(nnx.Module):

@@ -11,7 +11,6 @@ bi-directional?" experiment of lesson 07 shows it learns to copy the word it can
 """
 
 import dataclasses
-from pathlib import Path
 
 import flax.struct
 import jax
@@ -19,11 +18,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from minitrans import checkpoints
-from minitrans.checkpoints import Tensor
+from minitrans.checkpoints import PretrainedModel, Tensor, norm_tensors
 from minitrans.config import ConfigMixin
 from minitrans.losses import cross_entropy
-from minitrans.masks import causal_mask, combine_masks, padding_mask
+from minitrans.masks import cached_causal_mask, causal_mask, combine_masks, padding_mask
 from minitrans.models.encoder import EncoderBlock
 from minitrans.nn import Dropout, Embedding, LayerNorm, Serial, is_concrete
 
@@ -47,6 +45,7 @@ class GPT2Config(ConfigMixin):
     scale_attn_by_inverse_layer_idx: bool = False
     model_type = "gpt2"
     architecture = "GPT2LMHeadModel"
+    dropout_keys = ("resid_pdrop", "embd_pdrop", "attn_pdrop")
 
     def __post_init__(self):
         if self.n_embd % self.n_head:
@@ -85,8 +84,15 @@ class CausalLMOutput:
     logits: jax.Array  # (batch, seq, vocab): scores for the word after each position
 
 
-class GPT(nnx.Module):
+class GPT(PretrainedModel):
     """GPT-2 with its language-model head (Hugging Face's GPT2LMHeadModel)."""
+
+    config_class = GPT2Config
+    task = "causal-lm"
+    architectures = ("GPT2LMHeadModel", "GPT2Model")
+    base_prefix = "transformer."  # GPT2Model's tensors, under this prefix in GPT2LMHeadModel's
+    ignored = (".attn.bias", ".attn.masked_bias")  # the causal-mask buffers of older checkpoints
+    tied = {"lm_head.weight": "transformer.wte.weight"}  # the output layer is the token embedding table
 
     def __init__(self, config: GPT2Config, *, causal: bool = True, rngs: nnx.Rngs):
         self.config, self.causal = config, causal
@@ -102,54 +108,73 @@ class GPT(nnx.Module):
         self.ln_f = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.eval()
 
-    def __call__(self, input_ids, attention_mask=None) -> CausalLMOutput:
+    def __call__(self, input_ids, attention_mask=None, position_ids=None) -> CausalLMOutput:
+        """input_ids (batch, seq) -> next-token logits. attention_mask (batch, seq): 1 = real token;
+        position_ids (batch, seq): each token's position (default 0, 1, ...; a left-padded prompt
+        counts from its first real token). With a cache (`init_cache`), input_ids are the new
+        positions and attention_mask (batch, cache length) marks the cache positions that hold real tokens."""
         input_ids = jnp.asarray(input_ids)
         if input_ids.ndim != 2 or not jnp.issubdtype(input_ids.dtype, jnp.integer):
             raise ValueError(f"input_ids must be integers of shape (batch, seq), got {input_ids.dtype} "
                              f"{tuple(input_ids.shape)}")
         length = input_ids.shape[1]
-        if length > self.config.n_positions:
-            raise ValueError(f"input_ids has {length} positions, n_positions is {self.config.n_positions}")
         if is_concrete(input_ids) and input_ids.size and int(np.asarray(input_ids).max()) >= self.config.vocab_size:
             raise ValueError(f"token id {int(np.asarray(input_ids).max())} is outside the vocabulary "
                              f"(vocab_size={self.config.vocab_size})")
-        x = self.drop(self.wte(input_ids) + self.wpe(jnp.arange(length))[None])  # (batch, seq, n_embd)
-        x = self.h(x, mask=decoder_mask(attention_mask, length, self.causal))  # (batch, seq, n_embd)
+        if self.caching:
+            offset, keys = self.offset, self.h.layers[0].attention.cached_key.shape[2]
+            # a bidirectional model sees every token written so far; a causal one those before it
+            pattern = cached_causal_mask(offset, length, keys) if self.causal else \
+                cached_causal_mask(offset + length - 1, 1, keys)
+            mask = combine_masks(pattern, padding_mask(attention_mask) if attention_mask is not None else None)
+            positions = offset + jnp.arange(length)[None] if position_ids is None else position_ids
+        else:
+            if length > self.config.n_positions:
+                raise ValueError(f"input_ids has {length} positions, n_positions is {self.config.n_positions}")
+            mask = decoder_mask(attention_mask, length, self.causal)
+            positions = jnp.arange(length)[None] if position_ids is None else position_ids
+        x = self.drop(self.wte(input_ids) + self.wpe(positions))  # (batch, seq, n_embd)
+        x = self.h(x, mask=mask)  # (batch, seq, n_embd)
         return CausalLMOutput(self.wte.attend(self.ln_f(x)))  # (batch, seq, vocab): tied output layer
 
+    # Decoding with a key/value cache (minitrans.generation).
+
+    def init_cache(self, batch: int, max_length: int) -> None:
+        if max_length > self.config.n_positions:
+            raise ValueError(f"a cache of {max_length} positions is longer than n_positions={self.config.n_positions}")
+        for block in self.h.layers:
+            block.attention.init_cache(batch, max_length)
+
+    def clear_cache(self) -> None:
+        for block in self.h.layers:
+            block.attention.clear_cache()
+
+    @property
+    def caching(self) -> bool:
+        return self.h.layers[0].attention.cache_index is not None
+
+    @property
+    def offset(self):
+        return self.h.layers[0].attention.cache_index[...]
+
     def layout(self) -> list[Tensor]:
-        """Hugging Face's GPT-2 tensor names. Its Conv1D layers store (in, out), as we do."""
-        out = [Tensor("wte.weight", ("wte", "embedding")), Tensor("wpe.weight", ("wpe", "embedding"))]
+        """Hugging Face's GPT2LMHeadModel tensor names. Its Conv1D layers store (in, out), as we
+        do; c_attn holds query, key and value side by side."""
+        out = [Tensor("transformer.wte.weight", ("wte", "embedding")),
+               Tensor("transformer.wpe.weight", ("wpe", "embedding"))]
         for i in range(self.config.n_layer):
-            attention_res, ff_res = ("h", "layers", i, "layers", 0, "body", "layers"), ("h", "layers", i, "layers", 1)
-            ffb = ff_res + ("body", "layers", 0, "layers")  # [LayerNorm, Dense, act, Dropout, Dense, Dropout]
-            name = f"h.{i}"
-            out += [Tensor(f"{name}.ln_1.weight", attention_res + (0, "scale")),
-                    Tensor(f"{name}.ln_1.bias", attention_res + (0, "bias"))]
+            name, block = f"transformer.h.{i}", ("h", "layers", i)
+            out += norm_tensors(f"{name}.ln_1", block + ("attention_norm",))
             for part, projection in enumerate(("query", "key", "value")):
-                out += [Tensor(f"{name}.attn.c_attn.weight", attention_res + (1, projection, "kernel"), part=(part, 3)),
-                        Tensor(f"{name}.attn.c_attn.bias", attention_res + (1, projection, "bias"), part=(part, 3))]
-            out += [Tensor(f"{name}.attn.c_proj.weight", attention_res + (1, "output", "kernel")),
-                    Tensor(f"{name}.attn.c_proj.bias", attention_res + (1, "output", "bias")),
-                    Tensor(f"{name}.ln_2.weight", ffb + (0, "scale")), Tensor(f"{name}.ln_2.bias", ffb + (0, "bias")),
-                    Tensor(f"{name}.mlp.c_fc.weight", ffb + (1, "kernel")), Tensor(f"{name}.mlp.c_fc.bias", ffb + (1, "bias")),
-                    Tensor(f"{name}.mlp.c_proj.weight", ffb + (4, "kernel")),
-                    Tensor(f"{name}.mlp.c_proj.bias", ffb + (4, "bias"))]
-        return out + [Tensor("ln_f.weight", ("ln_f", "scale")), Tensor("ln_f.bias", ("ln_f", "bias"))]
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path) -> "GPT":
-        """Load a GPT-2 folder (config.json + model.safetensors; GPT2Model or GPT2LMHeadModel)."""
-        config = GPT2Config.from_dict(checkpoints.read_config(folder))
-        model = cls(config, rngs=nnx.Rngs(0))
-        tensors = checkpoints.add_or_strip_prefix(checkpoints.read_tensors(folder), "transformer.", wanted=False)
-        checkpoints.load_tensors(model, tensors, model.layout(), ignore=(".attn.bias", ".attn.masked_bias", "lm_head.weight"),
-                                 where=f"checkpoint {folder}")
-        return model
-
-    def save_pretrained(self, folder: str | Path) -> Path:
-        tensors = {"transformer." + k: v for k, v in checkpoints.collect_tensors(self, self.layout()).items()}
-        return checkpoints.write_checkpoint(folder, self.config.to_dict(), tensors)
+                out += [Tensor(f"{name}.attn.c_attn.weight", block + ("attention", projection, "kernel"), part=(part, 3)),
+                        Tensor(f"{name}.attn.c_attn.bias", block + ("attention", projection, "bias"), part=(part, 3))]
+            out += [Tensor(f"{name}.attn.c_proj.weight", block + ("attention", "output", "kernel")),
+                    Tensor(f"{name}.attn.c_proj.bias", block + ("attention", "output", "bias"))]
+            out += norm_tensors(f"{name}.ln_2", block + ("feed_forward_norm",))
+            for hf, ours in (("c_fc", "widen"), ("c_proj", "narrow")):
+                out += [Tensor(f"{name}.mlp.{hf}.weight", block + ("feed_forward", ours, "kernel")),
+                        Tensor(f"{name}.mlp.{hf}.bias", block + ("feed_forward", ours, "bias"))]
+        return out + norm_tensors("transformer.ln_f", ("ln_f",))
 
 
 # --------------------------------------------------------------------------- generation
@@ -172,33 +197,6 @@ def sample_top_k(logits: jax.Array, key: jax.Array, top_k: int | None = None,
     # END SOLUTION
 
 
-def generate(model: GPT, prompt_ids: list[int], max_new_tokens: int, *, temperature: float = 1.0,
-             top_k: int | None = None, seed: int = 0) -> list[int]:
-    """Sample a continuation, one token at a time (a Python loop around a jitted forward pass
-    over a fixed-size buffer, so it compiles once)."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}; use top_k=1 for greedy decoding")
-    if not prompt_ids:
-        raise ValueError("generate needs a prompt of at least one token")
-    total = len(prompt_ids) + max_new_tokens
-    if total > model.config.n_positions:
-        raise ValueError(f"prompt ({len(prompt_ids)}) + max_new_tokens ({max_new_tokens}) = {total} exceeds "
-                         f"n_positions={model.config.n_positions}")
-    graphdef, state = nnx.split(model)
-
-    @jax.jit
-    def next_token(state, buffer, position, key):
-        logits = nnx.merge(graphdef, state)(buffer[None]).logits[0, position - 1]  # (vocab,)
-        return sample_top_k(logits[None], key, top_k, temperature)[0]
-
-    buffer = jnp.zeros(total, jnp.int32).at[:len(prompt_ids)].set(jnp.asarray(prompt_ids))
-    key = jax.random.key(seed)
-    for position in range(len(prompt_ids), total):
-        key, sub = jax.random.split(key)
-        buffer = buffer.at[position].set(next_token(state, buffer, position, sub))
-    return [int(t) for t in buffer]
-
-
 def lm_loss(model: GPT, batch: dict):
     """Next-word cross entropy: the logits at position i score the token at i + 1."""
     ids = batch["input_ids"]
@@ -206,3 +204,6 @@ def lm_loss(model: GPT, batch: dict):
     weights = batch.get("weights", jnp.ones(ids.shape))[:, 1:]
     loss = cross_entropy(logits, ids[:, 1:], weights)
     return loss, {"loss": loss}
+
+
+ARCHITECTURES = (GPT,)

@@ -15,7 +15,6 @@ What sets it apart from the course's encoder and from BERT:
 
 import dataclasses
 import math
-from pathlib import Path
 
 import flax.struct
 import jax
@@ -23,10 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from minitrans import checkpoints
-from minitrans.checkpoints import Tensor
+from minitrans.checkpoints import PretrainedModel, Tensor
 from minitrans.config import ConfigMixin
-from minitrans.masks import causal_mask, combine_masks, padding_mask, prefix_lm_mask
+from minitrans.masks import cached_causal_mask, causal_mask, combine_masks, padding_mask, prefix_lm_mask
 from minitrans.nn import ACTIVATIONS, Dense, Dropout, Embedding, MultiHeadAttention, RMSNorm, is_concrete
 
 
@@ -56,6 +54,7 @@ class T5Config(ConfigMixin):
     is_gated_act: bool | None = None
     model_type = "t5"
     architecture = "T5ForConditionalGeneration"
+    dropout_keys = ("dropout_rate",)
 
     def __post_init__(self):
         if self.activation not in ACTIVATIONS:
@@ -80,6 +79,13 @@ class T5Config(ConfigMixin):
     @property
     def decoder_layers(self) -> int:
         return self.num_decoder_layers or self.num_layers
+
+    def to_dict(self, architecture: str | None = None) -> dict:
+        """config.json as transformers reads it: the activation keys it derives from
+        feed_forward_proj are written out (transformers stops on a null there)."""
+        out = super().to_dict(architecture)
+        out["dense_act_fn"], out["is_gated_act"] = self.activation, self.gated
+        return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
     def small(cls, **kw):
@@ -214,12 +220,45 @@ class T5Stack(nnx.Module):
         self.dropout = Dropout(config.dropout_rate, rngs=rngs)
 
     def __call__(self, x, mask, encoder_output=None, cross_mask=None):
-        """x: embedded tokens (batch, seq, d_model); mask: (batch, 1, seq, seq)."""
-        position_bias = self.relative_position_bias(x.shape[1], x.shape[1])  # once, for every layer
+        """x: embedded tokens (batch, seq, d_model); mask: (batch, 1, seq, seq), or (batch, 1,
+        seq, cache length) when decoding with a cache (`init_cache`)."""
+        if self.caching:  # the new positions start at `offset`; keys are every cache position
+            position_bias = self.relative_position_bias(x.shape[1], self.cache_length, offset=self.offset)
+        else:
+            position_bias = self.relative_position_bias(x.shape[1], x.shape[1])  # once, for every layer
         x = self.dropout(x)
         for block in self.blocks:
             x = block(x, mask, position_bias, encoder_output, cross_mask)
         return self.dropout(self.final_norm(x))
+
+    # Decoding with a key/value cache (minitrans.generation).
+
+    def init_cache(self, batch: int, max_length: int, encoder_output=None) -> None:
+        """Self-attention caches of max_length positions in every block; the cross-attention's
+        keys and values of `encoder_output`, computed once."""
+        for block in self.blocks:
+            block.self_attention.init_cache(batch, max_length)
+            if block.cross_attention is not None:
+                block.cross_attention.init_static_cache(encoder_output)
+
+    def clear_cache(self) -> None:
+        for block in self.blocks:
+            block.self_attention.clear_cache()
+            if block.cross_attention is not None:
+                block.cross_attention.clear_cache()
+
+    @property
+    def caching(self) -> bool:
+        return self.blocks[0].self_attention.cache_index is not None
+
+    @property
+    def cache_length(self) -> int:
+        return self.blocks[0].self_attention.cached_key.shape[2]
+
+    @property
+    def offset(self):
+        """The position the next tokens take: how many the cache holds."""
+        return self.blocks[0].self_attention.cache_index[...]
 
 
 def shift_right(labels: jax.Array, decoder_start_token_id: int = 0, pad_token_id: int = 0) -> jax.Array:
@@ -239,8 +278,11 @@ class Seq2SeqLMOutput:
     encoder_last_hidden_state: jax.Array  # (batch, source, d_model)
 
 
-class T5ForConditionalGeneration(nnx.Module):
+class T5ForConditionalGeneration(PretrainedModel):
     """The encoder-decoder with its language-model head."""
+
+    config_class = T5Config
+    task = "text2text-generation"
 
     def __init__(self, config: T5Config, *, rngs: nnx.Rngs):
         self.config = config
@@ -268,14 +310,25 @@ class T5ForConditionalGeneration(nnx.Module):
         return self.encoder(self.shared(input_ids), padding_mask(attention_mask))  # (batch, source, d_model)
 
     def decode(self, decoder_input_ids, encoder_output, attention_mask, decoder_attention_mask=None) -> jax.Array:
+        """Next-token logits (batch, target, vocab) for the decoder inputs, reading the encoder's
+        output. With a cache (`init_cache`), decoder_input_ids are the new positions only."""
         decoder_input_ids = self.check_ids("decoder_input_ids", decoder_input_ids)
         length = decoder_input_ids.shape[1]
-        self_mask = combine_masks(causal_mask(length),
+        pattern = cached_causal_mask(self.decoder.offset, length, self.decoder.cache_length) if self.decoder.caching \
+            else causal_mask(length)
+        self_mask = combine_masks(pattern,
                                   padding_mask(decoder_attention_mask) if decoder_attention_mask is not None else None)
         x = self.decoder(self.shared(decoder_input_ids), self_mask, encoder_output, padding_mask(attention_mask))
         if self.config.rescale_output:
             x = x * self.config.d_model ** -0.5
         return self.lm_head(x) if self.lm_head is not None else self.shared.attend(x)  # (batch, target, vocab)
+
+    def init_cache(self, batch: int, max_length: int, encoder_output: jax.Array) -> None:
+        """Decode with a key/value cache of max_length positions from now on (minitrans.generation)."""
+        self.decoder.init_cache(batch, max_length, encoder_output)
+
+    def clear_cache(self) -> None:
+        self.decoder.clear_cache()
 
     def __call__(self, input_ids, attention_mask=None, decoder_input_ids=None, labels=None,
                  decoder_attention_mask=None) -> Seq2SeqLMOutput:
@@ -292,47 +345,44 @@ class T5ForConditionalGeneration(nnx.Module):
 
     # ------------------------------------------------------------------ checkpoints
 
+    @property
+    def tied(self) -> dict[str, str]:
+        """Copies of the embedding table a checkpoint may hold: each stack's input embeddings,
+        and (v1.0) the output layer."""
+        copies = {"encoder.embed_tokens.weight": "shared.weight", "decoder.embed_tokens.weight": "shared.weight"}
+        return {**copies, "lm_head.weight": "shared.weight"} if self.config.tie_word_embeddings else copies
+
     def layout(self) -> list[Tensor]:
         out = [Tensor("shared.weight", ("shared", "embedding"))]
-        for stack, layers in (("encoder", self.config.num_layers), ("decoder", self.config.decoder_layers)):
-            out.append(Tensor(f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
-                              (stack, "relative_position_bias", "embedding", "embedding")))
-            for i in range(layers):
-                block, name = (stack, "blocks", i), f"{stack}.block.{i}.layer"
-                sub = [("SelfAttention", "self_attention", "self_attention_norm")]
-                if stack == "decoder":
-                    sub.append(("EncDecAttention", "cross_attention", "cross_attention_norm"))
-                for j, (hf, ours, norm) in enumerate(sub):
-                    for a, b in (("q", "query"), ("k", "key"), ("v", "value"), ("o", "output")):
-                        out.append(Tensor(f"{name}.{j}.{hf}.{a}.weight", block + (ours, b, "kernel"), transpose=True))
-                    out.append(Tensor(f"{name}.{j}.layer_norm.weight", block + (norm, "scale")))
-                j = len(sub)
-                wi = [("wi_0", "wi"), ("wi_1", "wi_gate")] if self.config.gated else [("wi", "wi")]
-                for hf, ours in wi + [("wo", "wo")]:
-                    out.append(Tensor(f"{name}.{j}.DenseReluDense.{hf}.weight", block + ("feed_forward", ours, "kernel"),
-                                      transpose=True))
-                out.append(Tensor(f"{name}.{j}.layer_norm.weight", block + ("feed_forward_norm", "scale")))
-            out.append(Tensor(f"{stack}.final_layer_norm.weight", (stack, "final_norm", "scale")))
+        out += stack_layout(self.config, "encoder", ("encoder",), self.config.num_layers, cross_attention=False)
+        out += stack_layout(self.config, "decoder", ("decoder",), self.config.decoder_layers, cross_attention=True)
         if self.lm_head is not None:
             out.append(Tensor("lm_head.weight", ("lm_head", "kernel"), transpose=True))
         return out
 
-    @classmethod
-    def from_pretrained(cls, folder: str | Path) -> "T5ForConditionalGeneration":
-        raw = checkpoints.read_config(folder)
-        if raw.get("model_type", "t5") != "t5":
-            raise ValueError(f"{folder} holds a {raw.get('model_type')!r} checkpoint, not T5")
-        config = T5Config.from_dict(raw)
-        model = cls(config, rngs=nnx.Rngs(0))
-        checkpoints.load_tensors(model, checkpoints.read_tensors(folder), model.layout(),
-                                 ignore=("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")
-                                 + (("lm_head.weight",) if config.tie_word_embeddings else ()),
-                                 where=f"checkpoint {folder}")
-        return model
 
-    def save_pretrained(self, folder: str | Path) -> Path:
-        return checkpoints.write_checkpoint(folder, self.config.to_dict(),
-                                            checkpoints.collect_tensors(self, self.layout()))
+def stack_layout(config: T5Config, name: str, path: tuple, layers: int, cross_attention: bool) -> list[Tensor]:
+    """Hugging Face's tensor names for one T5 stack: block i holds layer.0 (self-attention),
+    [layer.1 (cross-attention)] and the feed-forward layer, each with its RMS norm."""
+    out = [Tensor(f"{name}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                  path + ("relative_position_bias", "embedding", "embedding"))]
+    for i in range(layers):
+        block, prefix = path + ("blocks", i), f"{name}.block.{i}.layer"
+        sub = [("SelfAttention", "self_attention", "self_attention_norm")]
+        if cross_attention:
+            sub.append(("EncDecAttention", "cross_attention", "cross_attention_norm"))
+        for j, (hf, ours, norm) in enumerate(sub):
+            for a, b in (("q", "query"), ("k", "key"), ("v", "value"), ("o", "output")):
+                out.append(Tensor(f"{prefix}.{j}.{hf}.{a}.weight", block + (ours, b, "kernel"), transpose=True))
+            out.append(Tensor(f"{prefix}.{j}.layer_norm.weight", block + (norm, "scale")))
+        j = len(sub)
+        wi = [("wi_0", "wi"), ("wi_1", "wi_gate")] if config.gated else [("wi", "wi")]
+        for hf, ours in wi + [("wo", "wo")]:
+            out.append(Tensor(f"{prefix}.{j}.DenseReluDense.{hf}.weight", block + ("feed_forward", ours, "kernel"),
+                              transpose=True))
+        out.append(Tensor(f"{prefix}.{j}.layer_norm.weight", block + ("feed_forward_norm", "scale")))
+    out.append(Tensor(f"{name}.final_layer_norm.weight", path + ("final_norm", "scale")))
+    return out
 
 
 def greedy_generate(model: T5ForConditionalGeneration, input_ids, max_new_tokens: int = 20,
@@ -372,11 +422,15 @@ def decoder_only_mask(attention_mask: jax.Array, prefix_lengths: jax.Array | Non
     # END SOLUTION
 
 
-class T5DecoderOnly(nnx.Module):
+class T5DecoderOnly(PretrainedModel):
     """The T5 paper's other two architectures, from the same blocks: one stack, no encoder,
     no cross-attention. `prefix_lm=False`: a language model (causal mask). `prefix_lm=True`:
     a prefix LM, fully visible over the input prefix and causal after it (bidirectional
-    position buckets, since prefix positions see later ones)."""
+    position buckets, since prefix positions see later ones). Saved with T5's tensor names
+    for a decoder without cross-attention ("decoder.block.i.layer.0.SelfAttention...")."""
+
+    config_class = T5Config
+    task = "decoder-only-lm"
 
     def __init__(self, config: T5Config, *, prefix_lm: bool = False, rngs: nnx.Rngs):
         self.config, self.prefix_lm = config, prefix_lm
@@ -386,11 +440,42 @@ class T5DecoderOnly(nnx.Module):
         self.eval()
 
     def __call__(self, input_ids, prefix_lengths=None, attention_mask=None) -> jax.Array:
-        """input_ids (batch, seq) -> next-token logits (batch, seq, vocab)."""
+        """input_ids (batch, seq) -> next-token logits (batch, seq, vocab). With a cache
+        (`init_cache`), input_ids are the new positions and attention_mask (batch, cache length)
+        marks which cache positions hold real tokens."""
         input_ids = jnp.asarray(input_ids)
         if self.prefix_lm and prefix_lengths is None:
             raise ValueError("a prefix LM needs prefix_lengths (batch,): how many tokens are input")
-        attention_mask = (input_ids != self.config.pad_token_id) if attention_mask is None else attention_mask
-        mask = decoder_only_mask(attention_mask, prefix_lengths if self.prefix_lm else None)
+        prefix = prefix_lengths if self.prefix_lm else None
+        if self.stack.caching:
+            length = self.stack.cache_length
+            keys = jnp.ones((input_ids.shape[0], length), bool) if attention_mask is None else attention_mask
+            mask = combine_masks(cached_causal_mask(self.stack.offset, input_ids.shape[1], length, prefix),
+                                 padding_mask(keys))
+        else:
+            attention_mask = (input_ids != self.config.pad_token_id) if attention_mask is None else attention_mask
+            mask = decoder_only_mask(attention_mask, prefix)
         x = self.stack(self.shared(input_ids), mask)
         return self.shared.attend(x * self.config.d_model ** -0.5)
+
+    def init_cache(self, batch: int, max_length: int) -> None:
+        self.stack.init_cache(batch, max_length)
+
+    def clear_cache(self) -> None:
+        self.stack.clear_cache()
+
+    @classmethod
+    def build(cls, raw: dict, **overrides) -> "T5DecoderOnly":
+        raw = dict(raw)
+        prefix_lm = bool(raw.pop("prefix_lm", False))
+        return cls(T5Config.from_dict(raw, **overrides), prefix_lm=prefix_lm, rngs=nnx.Rngs(0))
+
+    def config_dict(self) -> dict:
+        return {**self.config.to_dict(architecture="T5DecoderOnly"), "prefix_lm": self.prefix_lm}
+
+    def layout(self) -> list[Tensor]:
+        return [Tensor("shared.weight", ("shared", "embedding"))] + stack_layout(
+            self.config, "decoder", ("stack",), self.config.decoder_layers, cross_attention=False)
+
+
+ARCHITECTURES = (T5ForConditionalGeneration, T5DecoderOnly)

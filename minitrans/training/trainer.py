@@ -1,20 +1,24 @@
-"""One line to train, as in the course:
+"""The training loop of minitrans; every model trains through it. One line, as in the course:
 
     Trainer(model, train_data, eval_data=..., args=TrainingArguments(num_epochs=3, warmup_steps=100,
             weight_decay=0.01, learning_rate=5e-5), loss_fn=..., metrics=...).train()
 
+- data: a list of examples (batched by `collate`, shuffled each epoch with a seed, or grouped
+  by length), or a batch source `batches(step) -> dict` (pre-training draws its batches so);
+- budget: epochs, `max_steps`, or `max_seconds` of wall clock (whichever ends first); a run
+  bounded by time alone keeps the learning rate constant after the warm-up;
 - AdamW with linear warm-up then linear or cosine decay, no weight decay on biases and norms,
-  clipping by global norm, gradient accumulation (optax.MultiSteps), epochs or max steps;
-- one jitted pure training step (minitrans.training.step) and no host sync per step except
-  when logging;
-- evaluation every N steps with metric functions, keeping the best checkpoint;
-- checkpoints: the model as safetensors (its own from_pretrained format when it has one) plus
-  the training state (optimizer state and dropout RNG counters as safetensors, step and data
-  position as JSON), written to a temporary folder and renamed, so a crash mid-save never
-  leaves a broken checkpoint; `train(resume_from=...)` continues exactly where it stopped;
+  clipping by global norm, gradient accumulation weighted by tokens (minitrans.training.step);
+- one jitted pure step and no host sync per step except when logging;
+- evaluation every `eval_every` steps: `eval_data` (the loss function's metrics and `metrics`
+  functions, dropout off) or any `evaluate(model) -> dict` (say, SQuAD F1 on held-out questions),
+  keeping the best checkpoint;
+- checkpoints: the model in its own format plus the training state (optimizer state and
+  dropout RNG state as safetensors, step and history as JSON), written to a temporary folder
+  and renamed, so a crash mid-save never leaves a broken checkpoint; `train(resume_from=...)`
+  continues exactly where it stopped;
 - data parallelism: each batch is split over all JAX devices (a Mesh with one "data" axis);
-  on one device nothing changes. Several hosts: call jax.distributed.initialize() first (see
-  the README).
+  on one device nothing changes. Several hosts: call jax.distributed.initialize() first.
 """
 
 import dataclasses
@@ -34,7 +38,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from minitrans.datasets.streaming import length_grouped_order
 from minitrans.losses import accuracy, cross_entropy
-from minitrans.training.step import TrainState, adamw_with_warmup, make_train_step, warmup_schedule
+from minitrans.training.step import TrainState, adamw_with_warmup
 from minitrans.training.transfer import freeze
 
 
@@ -43,11 +47,12 @@ class TrainingArguments:
     output_dir: str | None = None
     num_epochs: int = 1
     max_steps: int | None = None
+    max_seconds: float | None = None  # stop when training has run this long
     batch_size: int = 32
     learning_rate: float = 5e-5
     warmup_steps: int = 0
     weight_decay: float = 0.01
-    schedule: str = "linear"
+    schedule: str = "linear"  # after the warm-up: "linear" or "cosine" decay to 0, or "constant"
     max_grad_norm: float | None = 1.0
     gradient_accumulation_steps: int = 1
     eval_every: int | None = None
@@ -58,7 +63,6 @@ class TrainingArguments:
     seed: int = 0
     progress_bar: bool = True
     group_by_length: bool = False  # batches of similar lengths (less padding; needs a padding collate)
-    max_seconds: float | None = None  # stop when training has run this long (the schedule still uses max_steps)
 
     def __post_init__(self):
         if self.learning_rate <= 0:
@@ -67,11 +71,21 @@ class TrainingArguments:
             raise ValueError("batch_size, num_epochs and gradient_accumulation_steps must be at least 1")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ValueError(f"max_seconds must be > 0, got {self.max_seconds}")
+        if self.log_every < 1 or (self.eval_every is not None and self.eval_every < 1):
+            raise ValueError("log_every and eval_every must be at least 1")
 
 
 def stack_examples(examples: list[dict]) -> dict:
     """The default collate: stack each field of equally shaped examples."""
     return {key: np.stack([np.asarray(e[key]) for e in examples]) for key in examples[0]}
+
+
+def real_tokens(batch: dict) -> int:
+    """The batch's real (non-padding) tokens: its attention mask, or its non-zero input ids."""
+    mask = batch["attention_mask"] if "attention_mask" in batch else np.asarray(batch.get("input_ids", [[0]])) != 0
+    return int(np.asarray(mask).astype(bool).sum())
 
 
 def is_key(leaf) -> bool:
@@ -103,38 +117,73 @@ def unflatten(tree, arrays: dict[str, np.ndarray]):
     return jax.tree_util.tree_unflatten(treedef, values)
 
 
+def mean_metrics(loss_fn: Callable, batches: list[dict]) -> Callable:
+    """evaluate(model) -> the loss function's metrics averaged over fixed held-out `batches`
+    (dropout off), compiled once: the held-out figures of pre-training."""
+    batches = [{k: jnp.asarray(v) for k, v in b.items()} for b in batches]
+    compiled = {}
+
+    def evaluate(model) -> dict:
+        model.eval()
+        graphdef, state = nnx.split(model)
+        if graphdef not in compiled:
+            compiled[graphdef] = jax.jit(lambda s, b: loss_fn(nnx.merge(graphdef, s), b)[1])
+        totals: dict[str, float] = {}
+        for batch in batches:
+            for k, v in compiled[graphdef](state, batch).items():
+                if k != "tokens":
+                    totals[k] = totals.get(k, 0.0) + float(v) / len(batches)
+        return totals
+
+    return evaluate
+
+
 class Trainer:
     def __init__(self, model: nnx.Module, train_data, eval_data=None, args: TrainingArguments = TrainingArguments(),
                  loss_fn: Callable | None = None, metrics: dict[str, Callable] | None = None,
-                 collate: Callable[[list], dict] = stack_examples, trainable_mask=None):
-        if train_data is None or len(train_data) == 0:
-            raise ValueError("the training data set is empty")
-        if eval_data is not None and len(eval_data) == 0:
-            raise ValueError("the evaluation data set is empty (pass None for no evaluation)")
-        if args.batch_size > len(train_data):
-            raise ValueError(f"batch_size={args.batch_size} is larger than the {len(train_data)} training examples")
+                 collate: Callable[[list], dict] = stack_examples, trainable_mask=None,
+                 evaluate: Callable[[nnx.Module], dict] | None = None,
+                 describe: Callable[[dict], str] | None = None, log: Callable[[str], None] = print):
+        """`train_data`: a list of examples, or a callable `batches(step) -> dict` of arrays.
+        `evaluate(model) -> dict` replaces the evaluation on `eval_data`; `describe(figures)`
+        turns an evaluation into the line `log` prints (pre-training's progress lines)."""
         if loss_fn is None:
             raise ValueError("give loss_fn(model, batch) -> (loss, metrics)")
+        self.source = train_data if callable(train_data) else None
+        if self.source is None:
+            if train_data is None or len(train_data) == 0:
+                raise ValueError("the training data set is empty")
+            if args.batch_size > len(train_data):
+                raise ValueError(f"batch_size={args.batch_size} is larger than the {len(train_data)} training examples")
+        elif args.max_steps is None and args.max_seconds is None:
+            raise ValueError("a batch source has no epochs: give max_steps or max_seconds")
+        if eval_data is not None and len(eval_data) == 0:
+            raise ValueError("the evaluation data set is empty (pass None for no evaluation)")
         self.model, self.train_data, self.eval_data, self.args = model, train_data, eval_data, args
         self.loss_fn, self.metrics, self.collate, self.trainable_mask = loss_fn, metrics or {}, collate, trainable_mask
-        self.steps_per_epoch = len(train_data) // args.batch_size
-        updates = self.steps_per_epoch * args.num_epochs // args.gradient_accumulation_steps
-        self.total_steps = args.max_steps or max(1, updates) * args.gradient_accumulation_steps
+        self.evaluate_fn, self.describe, self.log = evaluate, describe, log
+        if self.source is None:
+            self.steps_per_epoch = len(train_data) // args.batch_size
+            updates = self.steps_per_epoch * args.num_epochs // args.gradient_accumulation_steps
+            self.total_steps = args.max_steps or max(1, updates) * args.gradient_accumulation_steps
+            if args.group_by_length:
+                self.lengths = [len(example["input_ids"]) for example in train_data]
+        else:
+            self.steps_per_epoch = None
+            self.total_steps = args.max_steps or 10**9  # bounded by max_seconds
         self.mesh = Mesh(np.array(jax.devices()), ("data",))
-        if args.group_by_length:
-            self.lengths = [len(example["input_ids"]) for example in train_data]
         self.history: list[dict] = []
 
     # ------------------------------------------------------------------ pieces
 
     def optimizer(self) -> optax.GradientTransformation:
         a = self.args
+        bounded_by_time = self.source is not None and a.max_steps is None
         updates = max(1, self.total_steps // a.gradient_accumulation_steps)
-        tx = adamw_with_warmup(a.learning_rate, updates, a.warmup_steps, a.weight_decay, a.schedule, a.max_grad_norm)
+        tx = adamw_with_warmup(a.learning_rate, updates, a.warmup_steps, a.weight_decay,
+                               "constant" if bounded_by_time else a.schedule, a.max_grad_norm)
         if self.trainable_mask is not None:
             tx = freeze(tx, self.trainable_mask)
-        if a.gradient_accumulation_steps > 1:
-            tx = optax.MultiSteps(tx, every_k_schedule=a.gradient_accumulation_steps)
         return tx
 
     def shard(self, batch: dict) -> dict:
@@ -163,18 +212,24 @@ class Trainer:
         self.cached_order = (epoch, order)
         return order
 
-    def batch_at(self, epoch: int, index: int) -> dict:
-        """Batch `index` of `epoch` (see epoch_order)."""
+    def batch_at(self, step: int) -> tuple[int, dict]:
+        """(epoch, batch) of training step `step` (counted from 0)."""
+        if self.source is not None:
+            return 0, self.source(step)
+        epoch, index = divmod(step, self.steps_per_epoch)
         order = self.epoch_order(epoch)
         chosen = order[index * self.args.batch_size:(index + 1) * self.args.batch_size]
-        return self.collate([self.train_data[int(i)] for i in chosen])
+        return epoch, self.collate([self.train_data[int(i)] for i in chosen])
 
-    def evaluate(self, state: TrainState | None = None) -> dict:
-        """Loss, loss_fn's metrics and the metric functions over eval_data, dropout off."""
+    def evaluate(self, model: nnx.Module | None = None) -> dict:
+        """The evaluation figures of `model` (default: the Trainer's), dropout off: `evaluate`
+        if it was given, else loss, loss_fn's metrics and the metric functions over eval_data."""
+        model = self.model if model is None else model
+        model.eval()
+        if self.evaluate_fn is not None:
+            return self.evaluate_fn(model)
         if self.eval_data is None:
             return {}
-        model = state.model() if state is not None else self.model
-        model.eval()
         graphdef, eval_state = nnx.split(model)
         if not hasattr(self, "eval_fn"):  # compiled once; the graph never changes
             self.eval_fn = jax.jit(lambda s, batch: self.loss_fn(nnx.merge(graphdef, s), batch))
@@ -184,7 +239,8 @@ class Trainer:
             n = len(next(iter(batch.values())))
             loss, metrics = self.eval_fn(eval_state, {k: jnp.asarray(v) for k, v in batch.items()})
             for k, v in {"loss": loss, **metrics}.items():
-                totals[k] = totals.get(k, 0.0) + float(v) * n
+                if k != "tokens":
+                    totals[k] = totals.get(k, 0.0) + float(v) * n
             for name, fn in self.metrics.items():
                 totals[name] = totals.get(name, 0.0) + float(fn(model, batch)) * n
             count += n
@@ -205,7 +261,7 @@ class Trainer:
             model.save_pretrained(tmp / "model")
         save_file(flatten(state.params), str(tmp / "params.safetensors"))
         save_file(flatten(state.opt_state), str(tmp / "optimizer.safetensors"))
-        save_file(flatten(state.rest), str(tmp / "rng.safetensors"))
+        save_file(flatten(state.rng_state), str(tmp / "rng.safetensors"))
         (tmp / "trainer_state.json").write_text(json.dumps({
             "step": step, "model": type(model).__name__, "args": dataclasses.asdict(self.args),
             "history": self.history}, indent=1))
@@ -228,63 +284,72 @@ class Trainer:
             raise ValueError(f"{folder} is a checkpoint of a {saved['model']}, not of a {type(self.model).__name__}")
         state.params = unflatten(state.params, load_file(str(folder / "params.safetensors")))
         state.opt_state = unflatten(state.opt_state, load_file(str(folder / "optimizer.safetensors")))
-        state.rest = unflatten(state.rest, load_file(str(folder / "rng.safetensors")))
+        state.rng_state = unflatten(state.rng_state, load_file(str(folder / "rng.safetensors")))
         self.history = saved["history"]
         return saved["step"]
 
     # ------------------------------------------------------------------ the loop
 
     def train(self, resume_from: str | Path | None = None, stop_after: int | None = None) -> dict:
-        """Train to total_steps (or stop early after `stop_after` steps, to test resuming)."""
+        """Train to the budget (or stop early after `stop_after` steps, to test resuming).
+
+        Returns {"model" (eval mode), "history", "steps", "tokens", "seconds", "losses" (every
+        step's)}; the trained model is also `self.model`, its state `self.state`."""
         from tqdm.auto import tqdm
 
         a = self.args
-        optimizer = self.optimizer()
         self.model.train()
-        state = TrainState.create(self.model, optimizer)
+        state = TrainState.create(self.model, self.optimizer(), self.loss_fn)
         step = self.load_checkpoint(resume_from, state) if resume_from else 0
-        train_step = make_train_step(state.graphdef, optimizer, self.loss_fn)
         log_file = Path(a.output_dir) / "log.jsonl" if a.output_dir else None
         if log_file:
             log_file.parent.mkdir(parents=True, exist_ok=True)
         best = None
-        bar = tqdm(total=self.total_steps, initial=step, disable=not a.progress_bar, desc="training")
-        started, tokens, recent = time.perf_counter(), 0, []
-        last = step + stop_after if stop_after else self.total_steps
-        while step < min(last, self.total_steps):
+        bar = tqdm(total=self.total_steps if a.max_steps or self.source is None else None, initial=step,
+                   disable=not a.progress_bar, desc="training")
+        started = time.perf_counter()
+        tokens = window_tokens = 0
+        window_start, recent, losses = started, [], []
+        last = min(step + stop_after if stop_after else self.total_steps, self.total_steps)
+        while step < last:
             if a.max_seconds and time.perf_counter() - started > a.max_seconds:
-                print(f"stopping at step {step}: the time budget of {a.max_seconds:.0f} s is spent")
+                self.log(f"stopping at step {step}: the time budget of {a.max_seconds:.0f} s is spent")
                 break
-            epoch, index = divmod(step, self.steps_per_epoch)
-            batch = self.batch_at(epoch, index)
-            tokens += int(np.asarray(batch.get("attention_mask", batch.get("input_ids", [[0]]))).astype(bool).sum())
-            state.params, state.rest, state.opt_state, loss, metrics = train_step(
-                state.params, state.rest, state.opt_state, self.shard(batch))
+            epoch, batch = self.batch_at(step)
+            count = real_tokens(batch)  # on the host, before the batch moves: nothing waits for the device
+            tokens, window_tokens = tokens + count, window_tokens + count
+            if a.gradient_accumulation_steps == 1:
+                loss, _ = state.train_step(self.shard(batch))
+            else:
+                loss, _ = state.accumulate(self.shard(batch))
+                if (step + 1) % a.gradient_accumulation_steps == 0:
+                    state.apply_accumulated()
             recent.append(loss)  # stays on the device: no sync until the next log line
+            losses.append(loss)
             step += 1
             bar.update(1)
             if step % a.log_every == 0 or step == self.total_steps:
-                mean_loss = float(jnp.mean(jnp.stack(recent)))  # the mean since the last log line
-                recent = []
-                record = {"step": step, "epoch": epoch, "loss": mean_loss, "learning_rate": self.learning_rate(step),
-                          "tokens_per_second": round(tokens / (time.perf_counter() - started), 1)}
+                now = time.perf_counter()
+                record = {"step": step, "epoch": epoch, "loss": float(jnp.mean(jnp.stack(recent))),
+                          "learning_rate": state.learning_rate, "seconds": round(now - started, 1),
+                          "tokens_per_second": round(window_tokens / max(now - window_start, 1e-9), 1)}
+                recent, window_start, window_tokens = [], now, 0
                 self.history.append(record)
-                bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['learning_rate']:.2e}",
+                bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['learning_rate'] or 0:.2e}",
                                 tok_s=f"{record['tokens_per_second']:,.0f}")
+                if not a.progress_bar and self.describe is None:
+                    self.log(f"  step {step:6d}  loss {record['loss']:.3f}  ({record['seconds']:.0f}s)")
                 if log_file:
                     with open(log_file, "a") as f:
                         f.write(json.dumps(record) + "\n")
-            if a.eval_every and step % a.eval_every == 0 and self.eval_data is not None:
-                evaluation = {"step": step, **{f"eval_{k}": v for k, v in self.evaluate(state).items()}}
-                self.history.append(evaluation)
-                if a.keep_best and a.output_dir:
-                    value = evaluation[f"eval_{a.keep_best}"]
-                    if best is None or (value > best if a.greater_is_better else value < best):
-                        best = value
-                        self.save_checkpoint(Path(a.output_dir) / "best", state, step)
+            if a.eval_every and step % a.eval_every == 0 and (self.eval_data is not None or self.evaluate_fn):
+                best = self.evaluate_and_keep(state, step, started, best)
             if a.save_every and a.output_dir and step % a.save_every == 0:
                 self.save_checkpoint(Path(a.output_dir) / "latest", state, step)
         bar.close()
+        evaluated = [r["step"] for r in self.history if any(k.startswith("eval_") for k in r)]
+        if a.eval_every and (self.eval_data is not None or self.evaluate_fn) and evaluated[-1:] != [step]:
+            self.evaluate_and_keep(state, step, started, best)  # the figures of the final model
         self.state, self.step = state, step
         self.model = state.model()
         self.model.eval()
@@ -292,14 +357,27 @@ class Trainer:
             self.save_checkpoint(Path(a.output_dir) / "latest", state, step)
             if self.history:
                 print(f"training curves: {save_training_curves(self.history, Path(a.output_dir) / 'curves.png')}")
-        return {"history": self.history, "steps": step}
+        return {"model": self.model, "history": self.history, "steps": step, "tokens": tokens,
+                "seconds": time.perf_counter() - started,
+                "losses": [float(x) for x in np.asarray(jnp.stack(losses))] if losses else []}
 
-    def learning_rate(self, step: int) -> float:
-        """The learning rate the optimizer used at training step `step`."""
+    def evaluate_and_keep(self, state: TrainState, step: int, started: float, best):
+        """Evaluate the current model, log it, keep the best checkpoint; returns the best value."""
         a = self.args
-        updates = max(1, self.total_steps // a.gradient_accumulation_steps)
-        schedule = warmup_schedule(a.learning_rate, updates, a.warmup_steps, a.schedule)
-        return float(schedule(max(0, step - 1) // a.gradient_accumulation_steps))
+        figures = self.evaluate(state.model())
+        self.history.append({"step": step, "seconds": round(time.perf_counter() - started, 1),
+                             **{f"eval_{k}": v for k, v in figures.items()}})
+        if self.describe is not None:
+            trained = [r for r in self.history if "loss" in r]
+            self.log(f"step {step:6d}  {time.perf_counter() - started:7.0f}s  "
+                     + (f"loss {trained[-1]['loss']:.3f}  " if trained else "") + self.describe(figures)
+                     + (f"  {trained[-1]['tokens_per_second']:,.0f} tokens/s" if trained else ""))
+        if a.keep_best and a.output_dir:
+            value = figures[a.keep_best]
+            if best is None or (value > best if a.greater_is_better else value < best):
+                best = value
+                self.save_checkpoint(Path(a.output_dir) / "best", state, step)
+        return best
 
 
 def save_training_curves(history: list[dict], path: str | Path) -> Path:

@@ -1,12 +1,9 @@
-"""What `minitrans qa train|eval|predict|ask` do, as functions (the CLI only parses arguments).
+"""Extractive QA on SQuAD files, end to end: load a checkpoint for QA, fine-tune it on a SQuAD
+file, predict and score with the official metric. `minitrans qa train|eval|predict|ask` call
+these (the CLI parses arguments and turns these functions' errors into messages).
 
-    minitrans qa train --model FOLDER --train FILE [--eval FILE] --out DIR [--minutes 60] [--steps N]
-    minitrans qa eval --model DIR --eval FILE [--version-2]
-    minitrans qa predict --model DIR --input FILE --output predictions.json
-    minitrans qa ask --model DIR --context TEXT --question TEXT
-
-FOLDER is a BERT checkpoint (config.json, model.safetensors, vocab.txt), for instance the
-real all-MiniLM-L6-v2 weights; `--scratch` keeps its config and vocabulary but starts from
+The checkpoint folder is a BERT (config.json, model.safetensors, vocab.txt), for instance the
+real all-MiniLM-L6-v2 weights; `scratch=True` keeps its config and vocabulary but starts from
 random weights, to measure what pre-training buys.
 """
 
@@ -16,34 +13,47 @@ from pathlib import Path
 
 from flax import nnx
 
+from minitrans.checkpoints import read_config
 from minitrans.datasets.squad import load_squad, read_json
-from minitrans.metrics import squad_evaluate, squad_v2_evaluate
-from minitrans.models.bert import BertConfig, BertForQuestionAnswering
-from minitrans.qa import (FeatureReport, QuestionAnswerer, highlight, pad_batch, postprocess_qa_predictions,
-                          predict_logits, prepare_train_features, prepare_validation_features, qa_loss)
+from minitrans.datasets.streaming import pad_batch
+from minitrans.models import task_class
+from minitrans.qa.extractive import (
+    FeatureReport,
+    QuestionAnswerer,
+    highlight,
+    postprocess_qa_predictions,
+    predict_logits,
+    prepare_train_features,
+    prepare_validation_features,
+    qa_loss,
+)
+from minitrans.qa.metrics import squad_evaluate, squad_v2_evaluate
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.training.trainer import Trainer, TrainingArguments
 
 
 def load_qa_model(folder: str | Path, scratch: bool = False, seed: int = 0, dropout: float | None = None):
-    """(BertForQuestionAnswering, tokenizer) from a checkpoint folder; random weights with scratch.
-    `dropout` replaces the checkpoint's hidden and attention dropout rates (0 for a run that sees
-    each example once: with no example seen twice there is nothing to over-fit, and dropout
+    """(question-answering model, tokenizer) from a checkpoint folder of any family minitrans
+    has a QA head for (BERT, DistilBERT: the class comes from config.json's model_type); random
+    weights with `scratch`. `dropout` replaces every dropout rate of the config (0 for a run that
+    sees each example once: with no example seen twice there is nothing to over-fit, and dropout
     costs a quarter of a CPU training step)."""
     folder = Path(folder)
     if not (folder / "config.json").is_file() or not (folder / "vocab.txt").is_file():
-        raise SystemExit(f"{folder} is not a BERT checkpoint folder: expected config.json, vocab.txt "
-                         "and model.safetensors in it")
+        raise FileNotFoundError(f"{folder} is not a BERT-style checkpoint folder: expected config.json, vocab.txt "
+                                "and model.safetensors in it")
+    raw = read_config(folder)
+    cls = task_class(raw.get("model_type", "bert"), "question-answering")
     tokenizer = WordPieceTokenizer.from_pretrained(folder)
     overrides = {}
     if dropout is not None:
         if not 0 <= dropout < 1:
-            raise SystemExit(f"--dropout must be in [0, 1), got {dropout}")
-        overrides = {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        overrides = {key: dropout for key in cls.config_class.dropout_keys}
     if scratch:
-        config = BertConfig.from_json_file(folder / "config.json").replace(**overrides)
-        return BertForQuestionAnswering(config, rngs=nnx.Rngs(seed)), tokenizer
-    return BertForQuestionAnswering.from_pretrained(folder, **overrides), tokenizer
+        model = cls(cls.config_class.from_dict(raw, **overrides), rngs=nnx.Rngs(seed))
+        return model, tokenizer
+    return cls.from_pretrained(folder, **overrides), tokenizer
 
 
 def train_squad(model, tokenizer, train_file: str | Path, out_dir: str | Path, *, steps: int | None = None,
@@ -62,12 +72,12 @@ def train_squad(model, tokenizer, train_file: str | Path, out_dir: str | Path, *
     features = prepare_train_features(examples, tokenizer, max_length, stride, report=report)
     print(f"features: {report} in {time.perf_counter() - started:.0f} s", flush=True)
     if not features:
-        raise SystemExit("no training features: every example was skipped")
+        raise ValueError("no training features: every example was skipped")
     budget = None
     if minutes:
         budget = minutes * 60 - (time.perf_counter() - started) - 30  # keep 30 s to save the model
         if budget <= 0:
-            raise SystemExit(f"the {minutes} minutes were spent before training started")
+            raise ValueError(f"the {minutes} minutes were spent before training started")
     args = TrainingArguments(output_dir=str(out_dir), batch_size=batch_size, learning_rate=learning_rate,
                              warmup_steps=warmup_steps, num_epochs=epochs, max_steps=steps, seed=seed,
                              group_by_length=True, max_seconds=budget, log_every=20)
@@ -110,7 +120,8 @@ def evaluate_squad(model, tokenizer, eval_file: str | Path, out_dir: str | Path 
     if limit:
         examples = examples[:limit]
     if not version_2 and any(e.is_impossible or not e.answers for e in examples):
-        raise SystemExit(f"{eval_file} holds unanswerable questions (SQuAD 2.0): evaluate with --version-2")
+        raise ValueError(f"{eval_file} holds unanswerable questions (SQuAD 2.0): evaluate with version_2=True "
+                         "(`minitrans qa eval --version-2`)")
     predictions, differences = predict_squad(model, tokenizer, examples, batch_size=batch_size,
                                              max_length=max_length, stride=stride, version_2=version_2)
     dataset = read_json(eval_file) if not limit else examples

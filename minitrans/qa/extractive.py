@@ -29,7 +29,7 @@ import numpy as np
 from flax import nnx
 
 from minitrans.datasets.squad import SquadExample
-from minitrans.datasets.streaming import pad_batch  # noqa: F401  (the QA collate; re-exported)
+from minitrans.datasets.streaming import pad_batch
 from minitrans.losses import cross_entropy
 
 

@@ -1,4 +1,4 @@
-"""Question answering with T5, text to text (Raffel et al., 2020; the course's week 3):
+"""The experiment behind context-based versus closed-book question answering with T5:
 
     context-based:  "question: What is the capital of Lodorwen? context: ... is Torkaom ..."  ->  "Torkaom"
     closed-book:    "question: What is the capital of Lodorwen?"                              ->  "Torkaom"
@@ -22,13 +22,15 @@ from flax import nnx
 from minitrans.datasets import bundled
 from minitrans.datasets import text_to_text as t2t
 from minitrans.datasets.corpus import read_corpus, split_documents
+from minitrans.datasets.span_corruption import make_span_batch, pack_rows, raw_length_for
+from minitrans.datasets.streaming import pad_rows
 from minitrans.datasets.synthetic import QUESTION_FACTS, describe_facts, make_countries, questions
-from minitrans.generation import generate
-from minitrans.metrics import squad_evaluate
+from minitrans.experiments import lineage
+from minitrans.losses import IGNORE
 from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
-from minitrans.pretraining import lineage
-from minitrans.pretraining.t5 import make_span_batch, pack_rows, pretrain_t5, raw_length_for
+from minitrans.qa.text_to_text import encode_pairs, score, source_length_for
 from minitrans.tokenizers.sentencepiece import T5Tokenizer
+from minitrans.training.pretraining import pretrain_t5
 
 SPAN_INPUT, SPAN_TARGET = 64, 16  # span-corruption rows: pre-training and rehearsal alike
 
@@ -78,44 +80,6 @@ def qa_pairs(countries, closed_book: bool, rng: np.random.Generator,
     return pairs
 
 
-def source_length_for(pairs, tokenizer, multiple: int = 16) -> int:
-    """The longest tokenised source, rounded up to `multiple`: a length that cuts no context
-    (a cut context loses the answer of any question about its last sentences)."""
-    longest = max(len(tokenizer.encode(source)) for _, source, _ in pairs)
-    return -(-longest // multiple) * multiple
-
-
-def encode_pairs(pairs, tokenizer, source_length: int, target_length: int = 12) -> dict:
-    source = lineage.pad([tokenizer.encode(s)[:source_length] for _, s, _ in pairs], source_length)
-    labels = np.full((len(pairs), target_length), lineage.IGNORE, np.int32)
-    for i, (_, _, answer) in enumerate(pairs):
-        ids = tokenizer.encode(answer)[:target_length]
-        labels[i, :len(ids)] = ids
-    return {"input_ids": source, "labels": labels}
-
-
-def answer(model, tokenizer, sources: list[str], source_length: int, max_new_tokens: int = 10,
-           batch_size: int = 64) -> list[str]:
-    """Greedy answers, as text."""
-    out = []
-    for start in range(0, len(sources), batch_size):
-        chunk = sources[start:start + batch_size]
-        ids = lineage.pad([tokenizer.encode(s)[:source_length] for s in chunk], source_length)
-        if len(chunk) < batch_size:  # one shape: one compilation
-            ids = np.concatenate([ids, np.zeros((batch_size - len(chunk), source_length), ids.dtype)])
-        generated = generate(model, jnp.asarray(ids), max_new_tokens=max_new_tokens)
-        out += [tokenizer.decode(row).strip() for row in generated[:len(chunk)]]
-    return out
-
-
-def score(model, tokenizer, pairs, source_length: int) -> tuple[dict, dict]:
-    """SQuAD EM/F1 of the model's answers, and the answers."""
-    predictions = dict(zip([qid for qid, _, _ in pairs],
-                           answer(model, tokenizer, [s for _, s, _ in pairs], source_length)))
-    dataset = {"data": [{"paragraphs": [{"qas": [{"id": qid, "answers": [{"text": a}]} for qid, _, a in pairs]}]}]}
-    return squad_evaluate(dataset, predictions), predictions
-
-
 def corpus_rows(tokenizer, input_length: int = SPAN_INPUT, target_length: int = SPAN_TARGET) -> np.ndarray:
     """The pre-training documents of data/facts_corpus.txt (those `pretrain_t5` trains on, not
     its held-out ones) as rows for span corruption, for `fine_tune(..., rehearse=rows)`."""
@@ -126,10 +90,9 @@ def corpus_rows(tokenizer, input_length: int = SPAN_INPUT, target_length: int = 
 def stack_batches(a: dict, b: dict) -> dict:
     """Rows of two text-to-text batches in one: inputs padded with 0, labels with IGNORE."""
     out = {}
-    for key, fill in (("input_ids", 0), ("labels", lineage.IGNORE)):
+    for key, fill in (("input_ids", 0), ("labels", IGNORE)):
         width = max(a[key].shape[1], b[key].shape[1])
-        out[key] = np.concatenate([np.pad(x[key], ((0, 0), (0, width - x[key].shape[1])), constant_values=fill)
-                                   for x in (a, b)])
+        out[key] = np.concatenate([pad_rows(list(x[key]), width, fill) for x in (a, b)])
     return out
 
 

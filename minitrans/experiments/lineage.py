@@ -2,25 +2,26 @@
 CBOW (window -> centre word), ELMo (bidirectional LSTM LMs), GPT (causal transformer LM) and
 BERT (masked LM), so that lesson 08 can put their numbers in one table.
 
-Every model trains through the same jitted step (`minitrans.training.make_train_step`); the
-held-out figure is computed on the same held-out sentences for all of them.
+Every model trains through the Trainer (`fit`); the held-out figure is computed on the same
+held-out sentences for all of them.
 """
 
 import math
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from minitrans.models.cbow import context_windows
 from minitrans.datasets.corpus import read_corpus
-from minitrans.losses import accuracy, cross_entropy
-from minitrans.pretraining.bert import IGNORE, mask_tokens
-from minitrans.pretraining.t5 import random_spans_noise_mask, span_corrupt
+from minitrans.datasets.masking import mask_tokens
+from minitrans.datasets.span_corruption import random_spans_noise_mask, span_corrupt
+from minitrans.datasets.streaming import pack, pad_rows
+from minitrans.losses import IGNORE, accuracy, cross_entropy
+from minitrans.models.cbow import context_windows
 from minitrans.tokenizers.words import SPECIALS, WordVocabulary
-from minitrans.training import TrainState, adamw_with_warmup, make_train_step
+from minitrans.training.pretraining import span_corruption_loss
+from minitrans.training.trainer import Trainer, TrainingArguments
 
 
 def load_sentences(corpus, max_chars: int | None = None, min_words: int = 4) -> list[str]:
@@ -41,13 +42,6 @@ def encode(sentences: list[str], vocab: WordVocabulary, max_words: int) -> list[
     return [([vocab.bos_id] + vocab.encode(s) + [vocab.eos_id])[:max_words] for s in sentences]
 
 
-def pad(rows: list[list[int]], length: int) -> np.ndarray:
-    out = np.zeros((len(rows), length), np.int32)
-    for i, row in enumerate(rows):
-        out[i, :len(row)] = row[:length]
-    return out
-
-
 # --------------------------------------------------------------------------- batches
 
 
@@ -65,11 +59,10 @@ def cbow_examples(encoded: list[list[int]], half_window: int) -> tuple[np.ndarra
 
 def lm_blocks(encoded: list[list[int]], block: int) -> np.ndarray:
     """Pack the sentences end to end and cut blocks of `block` tokens (language-model packing)."""
-    stream = np.array([t for ids in encoded for t in ids], np.int32)
-    n = len(stream) // block
-    if n == 0:
-        raise ValueError(f"the corpus has {len(stream)} tokens, fewer than one block of {block}")
-    return stream[:n * block].reshape(n, block)
+    blocks = list(pack(encoded, block))
+    if not blocks:
+        raise ValueError(f"the corpus has {sum(map(len, encoded))} tokens, fewer than one block of {block}")
+    return np.stack(blocks)
 
 
 def masked_batch(rows: np.ndarray, vocab: WordVocabulary, rng: np.random.Generator) -> dict:
@@ -101,15 +94,10 @@ def t5_batch(encoded: list[list[int]], vocab_size: int, rng: np.random.Generator
     labels = np.full((len(encoded), target_length), IGNORE, np.int32)
     for i, target in enumerate(targets):
         labels[i, :len(target)] = target
-    return {"input_ids": pad(inputs, source_length), "labels": labels}
+    return {"input_ids": pad_rows(inputs, source_length), "labels": labels}
 
 
-def t5_loss(model, batch: dict):
-    labels = batch["labels"]
-    logits = model(batch["input_ids"], labels=labels).logits
-    weights, targets = labels != IGNORE, jnp.where(labels == IGNORE, 0, labels)
-    loss = cross_entropy(logits, targets, weights)
-    return loss, {"loss": loss, "accuracy": accuracy(logits, targets, weights)}
+t5_loss = span_corruption_loss  # cross entropy over the targets, accuracy over every target token
 
 
 def t5_span_accuracy(model, encoded: list[list[int]], vocab_size: int, length: int, seed: int = 0) -> float:
@@ -123,22 +111,13 @@ def t5_span_accuracy(model, encoded: list[list[int]], vocab_size: int, length: i
 
 def fit(model: nnx.Module, loss_fn, sample_batch, steps: int, learning_rate: float = 3e-3,
         log_every: int = 0, log=print) -> tuple[nnx.Module, list[float]]:
-    """Train `model` for `steps` steps of AdamW on batches from `sample_batch(step)`; returns the
-    trained model (eval mode) and the training losses."""
-    optimizer = adamw_with_warmup(learning_rate, steps, warmup_steps=max(1, steps // 20), weight_decay=0.0)
-    model.train()
-    state = TrainState.create(model, optimizer)
-    step = make_train_step(state.graphdef, optimizer, loss_fn)
-    losses, start = [], time.perf_counter()
-    for i in range(steps):
-        batch = {k: jnp.asarray(v) for k, v in sample_batch(i).items()}
-        state.params, state.rest, state.opt_state, loss, _ = step(state.params, state.rest, state.opt_state, batch)
-        losses.append(float(loss))
-        if log_every and ((i + 1) % log_every == 0 or i + 1 == steps):
-            log(f"  step {i + 1:5d}  loss {np.mean(losses[-log_every:]):.3f}  ({time.perf_counter() - start:.0f}s)")
-    model = state.model()
-    model.eval()
-    return model, losses
+    """Train `model` for `steps` steps of AdamW (warm-up over the first 5%, then linear decay,
+    no weight decay) on batches from `sample_batch(step)`; returns the trained model (eval
+    mode) and every step's training loss."""
+    args = TrainingArguments(max_steps=steps, learning_rate=learning_rate, warmup_steps=max(1, steps // 20),
+                             weight_decay=0.0, log_every=log_every or steps, progress_bar=False)
+    result = Trainer(model, sample_batch, args=args, loss_fn=loss_fn, log=log if log_every else (lambda _: None)).train()
+    return result["model"], result["losses"]
 
 
 # --------------------------------------------------------------------------- held-out figures
@@ -168,14 +147,14 @@ def cbow_perplexity(model, encoded: list[list[int]], half_window: int) -> float:
 
 def elmo_perplexity(model, encoded: list[list[int]], length: int) -> float:
     """exp(mean cross entropy of the forward LM: each next word given the words before it)."""
-    rows = pad(encoded, length)
+    rows = pad_rows(encoded, length)
     fn = jax.jit(lambda ids: token_nll(model(ids)["forward_logits"][:, :-1], ids[:, 1:], (ids[:, 1:] != 0)))
     return math.exp(mean_over_batches(fn, [rows]))
 
 
 def gpt_perplexity(model, encoded: list[list[int]], length: int) -> float:
     """exp(mean cross entropy of each next word given the words before it, one sentence a row)."""
-    rows = pad(encoded, length)
+    rows = pad_rows(encoded, length)
     fn = jax.jit(lambda ids: token_nll(model(ids).logits[:, :-1], ids[:, 1:], (ids[:, 1:] != 0)))
     return math.exp(mean_over_batches(fn, [rows]))
 
@@ -184,7 +163,7 @@ def generation_perplexity(model, encoded: list[list[int]], length: int) -> float
     """Next-word perplexity as generation meets it: to score word t + 1 the model gets words
     0..t and padding after them, so no mask can let it see the answer. For a causal model this
     equals `gpt_perplexity`; a bidirectional one loses the word it learned to copy."""
-    rows = pad(encoded, length)
+    rows = pad_rows(encoded, length)
 
     def nll_at(ids, t):
         visible = jnp.where(jnp.arange(length)[None] <= t, ids, 0)  # (batch, length): the future hidden
@@ -203,11 +182,7 @@ def generation_perplexity(model, encoded: list[list[int]], length: int) -> float
 
 def bert_masked_accuracy(model, encoded: list[list[int]], vocab: WordVocabulary, length: int, seed: int = 0) -> float:
     """Accuracy at 15% masked words of the held-out sentences (fixed seed)."""
-    batch = masked_batch(pad(encoded, length), vocab, np.random.default_rng(seed))
+    batch = masked_batch(pad_rows(encoded, length), vocab, np.random.default_rng(seed))
     logits = model(jnp.asarray(batch["input_ids"]), attention_mask=jnp.asarray(batch["attention_mask"])).logits
     correct = (np.asarray(logits).argmax(-1) == batch["labels"]) * batch["weights"]
     return float(correct.sum() / batch["weights"].sum())
-
-
-def count(model: nnx.Module) -> int:
-    return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))

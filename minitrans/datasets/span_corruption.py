@@ -12,19 +12,10 @@ vocab_size - 2, ...), as in T5's SentencePiece vocabulary whose last 100 ids are
 <extra_id_0> ... <extra_id_99>.
 """
 
-import shutil
-import time
-from pathlib import Path
-
-import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
-from minitrans.datasets.corpus import read_corpus, split_documents
-from minitrans.losses import accuracy, cross_entropy
-from minitrans.models.t5 import T5ForConditionalGeneration
-from minitrans.pretraining.loop import pretraining_loop, save_run
+from minitrans.datasets.streaming import pack
+from minitrans.losses import IGNORE
 
 
 def tokenize_and_mask(ids: list[int], *, vocab_size: int, eos_id: int | None = None, noise: float = 0.15,
@@ -98,7 +89,7 @@ def check_sentinels(vocab_size: int, sentinel_count: int, needed: int) -> None:
                          "with <extra_id_*> tokens or shorter sequences")
 
 
-# --------------------------------------------------------------------------- pre-training
+# --------------------------------------------------------------------------- batches
 
 
 def raw_length_for(input_length: int, target_length: int, noise_density: float = 0.15,
@@ -118,11 +109,10 @@ def raw_length_for(input_length: int, target_length: int, noise_density: float =
 
 def pack_rows(texts: list[str], tokenizer, raw_length: int) -> np.ndarray:
     """Tokenize texts end to end (no EOS between) and cut rows of raw_length tokens."""
-    stream = [i for text in texts for i in tokenizer.encode(text, add_eos=False)]
-    n = len(stream) // raw_length
-    if n == 0:
-        raise ValueError(f"the text gives {len(stream)} tokens, fewer than one row of {raw_length}")
-    return np.array(stream[:n * raw_length], np.int32).reshape(n, raw_length)
+    rows = list(pack((tokenizer.encode(text, add_eos=False) for text in texts), raw_length))
+    if not rows:
+        raise ValueError(f"the text gives fewer tokens than one row of {raw_length}")
+    return np.stack(rows)
 
 
 def make_span_batch(rows: np.ndarray, tokenizer, rng: np.random.Generator, input_length: int,
@@ -130,7 +120,7 @@ def make_span_batch(rows: np.ndarray, tokenizer, rng: np.random.Generator, input
     """Span-corrupt each row (the paper's noise mask) into padded inputs and labels (-100 pads);
     `word_weights` marks the target tokens that are hidden text (not sentinels or EOS)."""
     inputs = np.zeros((len(rows), input_length), np.int32)
-    labels = np.full((len(rows), target_length), -100, np.int32)
+    labels = np.full((len(rows), target_length), IGNORE, np.int32)
     for i, row in enumerate(rows):
         source, target = span_corrupt(list(row), random_spans_noise_mask(len(row), rng=rng),
                                       vocab_size=tokenizer.vocab_size, eos_id=tokenizer.eos_id)
@@ -139,55 +129,3 @@ def make_span_batch(rows: np.ndarray, tokenizer, rng: np.random.Generator, input
     words = (labels >= 0) & (labels < tokenizer.pieces) & (labels != tokenizer.eos_id)
     return {"input_ids": inputs, "attention_mask": (inputs != 0).astype(np.int32), "labels": labels,
             "word_weights": words.astype(np.float32)}
-
-
-def span_corruption_loss(model, batch: dict):
-    """Cross entropy over the target tokens; span accuracy over the hidden words only."""
-    labels = batch["labels"]
-    logits = model(batch["input_ids"], batch["attention_mask"], labels=labels).logits
-    targets = jnp.where(labels < 0, 0, labels)
-    loss = cross_entropy(logits, targets, labels >= 0)
-    return loss, {"loss": loss, "span_accuracy": accuracy(logits, targets, batch["word_weights"])}
-
-
-def pretrain_t5(corpus, config, tokenizer, *, steps: int | None = None, minutes: float | None = None,
-                batch_size: int = 32, input_length: int = 128, target_length: int = 32,
-                learning_rate: float = 5e-4, warmup_steps: int = 100, eval_every: int = 100, eval_batches: int = 4,
-                seed: int = 0, out_dir=None, max_chars: int | None = None, log=print) -> dict:
-    """Pre-train a T5ForConditionalGeneration from scratch by span corruption on `corpus`,
-    logging the held-out loss and span accuracy (hidden words predicted right)."""
-    if config.vocab_size < tokenizer.vocab_size:
-        config = config.replace(vocab_size=tokenizer.vocab_size)
-    started = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    raw = raw_length_for(input_length, target_length)
-    train_docs, eval_docs = split_documents(read_corpus(corpus, max_chars))
-    rows = pack_rows([" ".join(doc) for doc in train_docs], tokenizer, raw)
-    eval_rows = pack_rows([" ".join(doc) for doc in eval_docs], tokenizer, raw)[:eval_batches * batch_size]
-    held_out = [{k: jnp.asarray(v) for k, v in make_span_batch(eval_rows[i:i + batch_size], tokenizer,
-                                                               np.random.default_rng(seed + 1 + i), input_length,
-                                                               target_length).items()}
-                for i in range(0, len(eval_rows), batch_size)]
-    log(f"corpus {corpus}: {len(rows):,} training rows of {raw} tokens (inputs {input_length}, targets "
-        f"{target_length}), {len(eval_rows):,} held-out rows; vocabulary {tokenizer.vocab_size:,}")
-    if len(rows) < batch_size:
-        raise ValueError(f"the corpus gives {len(rows)} rows, fewer than batch_size={batch_size}")
-    model = T5ForConditionalGeneration(config, rngs=nnx.Rngs(params=seed, dropout=seed + 1))
-    log(f"T5ForConditionalGeneration: {sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param))):,} parameters")
-    order, cursor = rng.permutation(len(rows)), 0
-
-    def next_batch() -> dict:
-        nonlocal order, cursor
-        if cursor + batch_size > len(order):
-            order, cursor = rng.permutation(len(rows)), 0
-        cursor += batch_size
-        return make_span_batch(rows[order[cursor - batch_size:cursor]], tokenizer, rng, input_length, target_length)
-
-    result = pretraining_loop(
-        model, span_corruption_loss, next_batch, held_out, steps=steps, minutes=minutes, learning_rate=learning_rate,
-        warmup_steps=warmup_steps, eval_every=eval_every, started=started, log=log,
-        describe=lambda m: f"held-out loss {m['loss']:.3f}  span accuracy {m['span_accuracy']:.1%}")
-    if out_dir is not None:
-        save_run(out_dir, result["model"], lambda folder: shutil.copy(tokenizer.path, Path(folder) / "spiece.model"),
-                 result["history"], log)
-    return result

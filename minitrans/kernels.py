@@ -1,0 +1,92 @@
+"""Performance kernels: three computations written by hand for speed on a CPU, each with the
+same numbers as the plain version (tests/test_nn.py checks them against autodiff and numpy).
+The layers and losses call them; the measurements are in benchmarks/RESULTS.md.
+
+- `linear`: x @ W with a backward pass that transposes the narrower operand (XLA:CPU copies one
+  operand of each matrix product transposed; autodiff picks the wide gradient);
+- `keep_mask`: dropout's random mask from 16-bit halves of each random word (half the random
+  bits, which are most of dropout's cost);
+- `negative_log_likelihood`: cross entropy whose gradient is softmax - onehot in one pass
+  (autodiff builds and scatters into a tensor the size of the logits).
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+@jax.custom_vjp
+def linear(x: Array, kernel: Array) -> Array:
+    """x @ kernel, (..., d_in) @ (d_in, d_out) -> (..., d_out), with its backward pass written out.
+
+    The gradients are the textbook ones, dx = g kernel^T and dkernel = x^T g (summed over every
+    position); written by hand only to choose the order of the second product. XLA on the CPU
+    lays out both operands of a matrix product with the contracted axis innermost, so it
+    copies one of them transposed: autodiff computes (g^T x)^T and copies g, the wide one for a
+    feed-forward block's first layer or a vocabulary projection; we transpose whichever of x
+    and g is narrower.
+    """
+    return x @ kernel
+
+
+def _linear_forward(x, kernel):
+    return x @ kernel, (x, kernel)
+
+
+def _linear_backward(saved, g):
+    x, kernel = saved
+    d_in, d_out = kernel.shape
+    x2, g2 = x.reshape(-1, d_in), g.reshape(-1, d_out)  # (positions, d_in), (positions, d_out)
+    if d_in <= d_out:
+        d_kernel = x2.T @ g2  # transposes x, the narrower one
+    else:
+        d_kernel = (g2.T @ x2).T  # transposes g, then the small (d_out, d_in) result
+    return (g @ kernel.T).astype(x.dtype), d_kernel.astype(kernel.dtype)
+
+
+linear.defvjp(_linear_forward, _linear_backward)
+
+
+def keep_mask(key: Array, shape: tuple[int, ...], rate: float) -> Array:
+    """A boolean mask of `shape`, True with probability 1 - rate (to within 1/131,072).
+
+    Two draws per 32-bit random word: each 16-bit half is compared with rate * 65536, rounded
+    (0.1 becomes 6,554/65,536 = 0.100006). Random bits are the costly part of dropout on a CPU
+    (threefry is about 20 integer operations per word); half the words halves that cost.
+    """
+    size = math.prod(shape)
+    threshold = round(rate * 65536)
+    words = jax.random.bits(key, ((size + 1) // 2,), jnp.uint32)
+    halves = jax.lax.bitcast_convert_type(words, jnp.uint16).reshape(-1)[:size].reshape(shape)
+    return halves >= threshold
+
+
+@jax.custom_vjp
+def negative_log_likelihood(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """-log softmax(logits)[label] = logsumexp(logits) - logits[label], per position.
+
+    Its gradient with respect to the logits is softmax(logits) - onehot(label), written out in
+    the backward pass below: one pass over the (positions, vocabulary) logits, where autodiff
+    of log_softmax + take_along_axis builds a zero tensor of the logits' size, scatters the
+    labels into it and keeps the log-probabilities.
+    """
+    return _nll_forward(logits, labels)[0]
+
+
+def _nll_forward(logits, labels):
+    top = jax.lax.stop_gradient(logits.max(-1, keepdims=True))  # for a stable exp
+    log_z = top + jnp.log(jnp.exp(logits - top).sum(-1, keepdims=True))  # (..., 1)
+    label_logit = jnp.take_along_axis(logits, labels[..., None], axis=-1)  # (..., 1)
+    return (log_z - label_logit)[..., 0], (logits, labels, log_z)
+
+
+def _nll_backward(saved, g):
+    logits, labels, log_z = saved
+    onehot = jnp.arange(logits.shape[-1]) == labels[..., None]  # (..., classes), never stored
+    return (jnp.exp(logits - log_z) - onehot) * g[..., None], None
+
+
+negative_log_likelihood.defvjp(_nll_forward, _nll_backward)

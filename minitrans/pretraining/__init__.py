@@ -1,1 +1,0 @@
-"""Pre-training objectives and loops: BERT's masked LM + next-sentence prediction."""
