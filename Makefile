@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test benchmarks clean
+.PHONY: setup demo test test-fast lint clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,16 @@ setup: $(BIN)/.installed
 demo: setup
 	$(BIN)/minitrans tour
 
-# the suite is mostly XLA compilation, single-threaded: one worker per core (pytest-xdist)
-test: setup
+lint: setup
+	$(BIN)/ruff check .
+
+# the whole suite: ruff first, then the tests, one pytest-xdist worker per core (mostly XLA compilation)
+test: lint
 	$(BIN)/python -m pytest -q -n auto
 
+# the unit tests without the lessons and the long training runs (under 2 minutes on 2 cores)
+test-fast: setup
+	$(BIN)/python -m pytest -q -n auto -m "not slow"
+
 clean:
-	rm -rf $(VENV) outputs exercises
+	rm -rf $(VENV) outputs exercises .jax_cache

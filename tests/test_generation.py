@@ -175,7 +175,7 @@ def test_bad_generation_arguments():
              (lambda: generate(gpt, np.ones((1, 20), int), max_new_tokens=5), "exceeds the model's n_positions=24"),
              (lambda: generate(gpt, np.array([[5, 6]]), decoder_prefix=[3]), "GPT has no separate decoder"),
              (lambda: generate(model, jnp.array([[2, 99]])), r"token id 99 is outside the vocabulary \(vocab_size=8\)"),
-             (lambda: generate(model, jnp.array([[0, 0]])), "every prompt needs at least one real token")]
+             (lambda: generate(gpt, np.array([[5, 6], [0, 0]])), "every prompt needs at least one real token")]
     for call, message in cases:
         with pytest.raises(ValueError, match=message):
             call()

@@ -13,6 +13,7 @@ def test_there_are_lessons():
     assert LESSONS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
 def test_lesson_runs_in_quick_mode(lesson, tmp_path):
     result = subprocess.run([sys.executable, str(lesson), "--quick", "--out", str(tmp_path)],
@@ -22,6 +23,7 @@ def test_lesson_runs_in_quick_mode(lesson, tmp_path):
     assert list(tmp_path.glob("*.png")), "a lesson saves its figures as PNG"
 
 
+@pytest.mark.slow
 def test_lesson_01_shows_the_three_patterns_and_learns(tmp_path):
     result = subprocess.run([sys.executable, "-m", "minitrans.cli", "lesson", "01", "--quick",
                              "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)

@@ -103,7 +103,7 @@ def test_elmo_vectors_depend_on_context_and_cbow_vectors_do_not():
     a, b = elmo.embed(first)[0, 3], elmo.embed(second)[0, 3]
     assert not np.allclose(a, b, atol=1e-5)
     out = elmo(first)
-    assert out["forward_logits"].shape == out["backward_logits"].shape == (1, 6, 40)
+    assert out.forward_logits.shape == out.backward_logits.shape == (1, 6, 40)
     loss, metrics = elmo_loss(elmo, {"input_ids": first})
     assert float(loss) == pytest.approx((float(metrics["forward_loss"]) + float(metrics["backward_loss"])) / 2)
     assert float(loss) == pytest.approx(np.log(40), rel=0.1)  # untrained: about ln(vocab)
@@ -154,6 +154,7 @@ def test_cbow_learns_and_groups_words_used_alike(facts):
         nearest(vectors, vocab, "zzzz")
 
 
+@pytest.mark.slow
 def test_bidirectional_model_copies_and_the_causal_one_learns(facts):
     """The experiment behind "why not bi-directional?": same network, same data, two masks."""
     vocab, train, held = facts

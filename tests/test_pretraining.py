@@ -149,6 +149,7 @@ def test_read_documents_errors(tmp_path):
         read_documents(tmp_path / "tiny.txt")
 
 
+@pytest.mark.slow
 def test_tiny_pretraining_learns_and_saves(facts_tokenizer, tmp_path):
     config = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
                         max_position_embeddings=64)

@@ -40,7 +40,7 @@ def test_logits_match_transformers(name, tmp_path):
     np.testing.assert_allclose(out.logits, ref["logits"], atol=1e-4)
 
 
-@pytest.mark.parametrize("name", NAMES + [n + "_sharp" for n in NAMES])
+@pytest.mark.parametrize("name", [n + "_sharp" for n in NAMES])  # sharpened weights: varied ids
 def test_greedy_generation_gives_the_reference_ids(name, tmp_path):
     ref = np.load(FIXTURES / f"{name}_outputs.npz")
     model = T5ForConditionalGeneration.from_pretrained(folder_for(name, tmp_path))

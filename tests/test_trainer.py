@@ -123,6 +123,7 @@ print(json.dumps({{"devices": jax.device_count(), "losses": [r["loss"] for r in 
 """
 
 
+@pytest.mark.slow
 def test_two_host_devices_give_the_same_losses_as_one():
     runs = {}
     for count in (1, 2):

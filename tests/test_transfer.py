@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from minitrans.models.bert import BertConfig, BertForQuestionAnswering
-from minitrans.training import TrainState, make_train_step
+from minitrans.training.step import TrainState
 from minitrans.training.transfer import (
     add_adapters,
     count_trainable,
@@ -34,11 +34,10 @@ def qa_loss(model, batch):
 def train_a_few_steps(model, mask, steps=3):
     optimizer = freeze(optax.adam(1e-2), mask)
     model.train()
-    state = TrainState.create(model, optimizer)
+    state = TrainState.create(model, optimizer, qa_loss)
     before = jax.tree.map(np.asarray, state.params)
-    step = make_train_step(state.graphdef, optimizer, qa_loss)
     for _ in range(steps):
-        state.params, state.rest, state.opt_state, _, _ = step(state.params, state.rest, state.opt_state, {"ids": IDS})
+        state.train_step({"ids": IDS})
     return before, jax.tree.map(np.asarray, state.params)
 
 

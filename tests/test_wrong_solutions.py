@@ -143,7 +143,7 @@ WRONG = {
          "distance = jnp.abs(relative_position)"),
     ],
     "shift_right": [
-        ("-100 left in the decoder input", "return jnp.where(shifted == -100, pad_token_id, shifted)", "return shifted"),
+        ("-100 left in the decoder input", "return jnp.where(shifted == IGNORE, pad_token_id, shifted)", "return shifted"),
         ("shifted left", "jnp.full_like(labels[:, :1], decoder_start_token_id), labels[:, :-1]",
          "labels[:, 1:], jnp.full_like(labels[:, :1], decoder_start_token_id)"),
         ("the start token hard-coded", "jnp.full_like(labels[:, :1], decoder_start_token_id)", "jnp.zeros_like(labels[:, :1])"),
@@ -234,6 +234,6 @@ def test_the_checks_catch_it(name, mistake, old, new, tmp_path):
     source = path.read_text()
     assert source.count(old) == 1, f"the edit for {mistake!r} does not apply to the solution of {name}"
     path.write_text(source.replace(old, new))
-    results, text = exercises.check(name, tmp_path)
+    results, text = exercises.check(name, tmp_path, first_failure=True)
     assert "does not import" not in text and "defines no" not in text, text
     assert not all(r.passed for r in results), f"{name}: the checks let '{mistake}' pass:\n{text}"

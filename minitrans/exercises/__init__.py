@@ -248,8 +248,9 @@ def where_it_failed(error: BaseException, own_file: str | None) -> str:
     return f" (at {frame.filename}:{frame.lineno}" + (f": {frame.line.strip()}" if frame.line else "") + ")"
 
 
-def run_checks(name: str, obj) -> list[CheckResult]:
-    """Run every graded check of exercise `name` on `obj` (a student's or the reference)."""
+def run_checks(name: str, obj, first_failure: bool = False) -> list[CheckResult]:
+    """Run every graded check of exercise `name` on `obj` (a student's or the reference); with
+    `first_failure`, stop at the first check that fails."""
     try:
         own_file = inspect.getsourcefile(obj)
     except TypeError:
@@ -266,10 +267,12 @@ def run_checks(name: str, obj) -> list[CheckResult]:
         except Exception as error:  # the code under test crashed: show where, in its own file
             results.append(CheckResult(check.description, False,
                                        f"raised {type(error).__name__}: {error}{where_it_failed(error, own_file)}"))
+        if first_failure and not results[-1].passed:
+            break
     return results
 
 
-def check(name: str, directory: str | Path = "exercises") -> tuple[list[CheckResult], str]:
+def check(name: str, directory: str | Path = "exercises", first_failure: bool = False) -> tuple[list[CheckResult], str]:
     """Grade the student's copy; returns the results and the printable report."""
     try:
         obj = load_student(name, directory)
@@ -278,7 +281,7 @@ def check(name: str, directory: str | Path = "exercises") -> tuple[list[CheckRes
     except Exception as error:
         message = f"your copy does not import: {type(error).__name__}: {error}"
         return [CheckResult("load your copy", False, message)], f"FAIL  {message}"
-    results = run_checks(name, obj)
+    results = run_checks(name, obj, first_failure)
     return results, report(name, results)
 
 

@@ -56,9 +56,11 @@ ACTIVATIONS = {"relu": lambda x: np.maximum(x, 0), "gelu": gelu, "gelu_new": gel
 
 
 def activate(x, name):
+    """The activation named as in Hugging Face configs; "gated-gelu" is T5 v1.1's tanh GELU, gated."""
     if name.startswith("gated-"):
         a, b = np.split(x, 2, axis=-1)
-        return ACTIVATIONS[name[len("gated-"):]](a) * b
+        base = name[len("gated-"):]
+        return ACTIVATIONS["gelu_new" if base == "gelu" else base](a) * b
     return ACTIVATIONS[name](x)
 
 

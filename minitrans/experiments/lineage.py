@@ -141,14 +141,14 @@ def token_nll(logits, targets, weights):
 def cbow_perplexity(model, encoded: list[list[int]], half_window: int) -> float:
     """exp(mean cross entropy of the centre word given its +-C window)."""
     contexts, centres = cbow_examples(encoded, half_window)
-    fn = jax.jit(lambda c, y: token_nll(model(c), y, jnp.ones(y.shape)))
+    fn = jax.jit(lambda c, y: token_nll(model(c).logits, y, jnp.ones(y.shape)))
     return math.exp(mean_over_batches(fn, [contexts, centres]))
 
 
 def elmo_perplexity(model, encoded: list[list[int]], length: int) -> float:
     """exp(mean cross entropy of the forward LM: each next word given the words before it)."""
     rows = pad_rows(encoded, length)
-    fn = jax.jit(lambda ids: token_nll(model(ids)["forward_logits"][:, :-1], ids[:, 1:], (ids[:, 1:] != 0)))
+    fn = jax.jit(lambda ids: token_nll(model(ids).forward_logits[:, :-1], ids[:, 1:], (ids[:, 1:] != 0)))
     return math.exp(mean_over_batches(fn, [rows]))
 
 

@@ -25,7 +25,8 @@ from minitrans.checkpoints import PretrainedModel, Tensor, dense_tensors, norm_t
 from minitrans.config import ConfigMixin
 from minitrans.masks import padding_mask
 from minitrans.models.encoder import EncoderBlock
-from minitrans.nn import Activation, Dense, Dropout, Embedding, LayerNorm, Serial, is_concrete
+from minitrans.models.outputs import MaskedLMOutput, QuestionAnsweringOutput, SequenceClassifierOutput
+from minitrans.nn import Activation, Dense, Dropout, Embedding, LayerNorm, Serial, check_token_ids, is_concrete
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,19 +108,8 @@ class BertEmbeddings(nnx.Module):
 
 def check_inputs(config: BertConfig, input_ids, token_type_ids, attention_mask):
     """Clear errors for inputs BERT cannot take, before any array reaches a layer."""
-    input_ids = jnp.asarray(input_ids)
-    if input_ids.ndim != 2 or not jnp.issubdtype(input_ids.dtype, jnp.integer):
-        raise ValueError(f"input_ids must be integers of shape (batch, seq), got {input_ids.dtype} "
-                         f"{tuple(input_ids.shape)}")
-    seq = input_ids.shape[1]
-    if seq > config.max_position_embeddings:
-        raise ValueError(f"input_ids has {seq} positions, max_position_embeddings is "
-                         f"{config.max_position_embeddings}")
-    if is_concrete(input_ids) and input_ids.size:
-        ids = np.asarray(input_ids)
-        if ids.min() < 0 or ids.max() >= config.vocab_size:
-            bad = ids.max() if ids.max() >= config.vocab_size else ids.min()
-            raise ValueError(f"token id {bad} is outside the vocabulary (vocab_size={config.vocab_size})")
+    input_ids = check_token_ids(input_ids, config.vocab_size,
+                                max_length=(config.max_position_embeddings, "max_position_embeddings"))
     for name, other in (("token_type_ids", token_type_ids), ("attention_mask", attention_mask)):
         if other is not None and tuple(jnp.shape(other)) != tuple(input_ids.shape):
             raise ValueError(f"{name} has shape {tuple(jnp.shape(other))}, input_ids {tuple(input_ids.shape)}: "
@@ -141,7 +131,7 @@ class BertPretrainedModel(PretrainedModel):
     ignored = ("position_ids",)
 
 
-def bert_layout(config: BertConfig, prefix: str = "", path: tuple = (), pooler: bool = True) -> list[Tensor]:
+def bert_tensor_map(config: BertConfig, prefix: str = "", path: tuple = (), pooler: bool = True) -> list[Tensor]:
     """Hugging Face's tensor names for BertModel, and where each lives in ours."""
     out = [Tensor(f"{prefix}embeddings.{name}.weight", path + ("embeddings", name, "embedding"))
            for name in ("word_embeddings", "position_embeddings", "token_type_embeddings")]
@@ -191,8 +181,8 @@ class BertModel(BertPretrainedModel):
         pooled = jnp.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None  # (batch, hidden)
         return BertOutput(last_hidden_state=x, pooler_output=pooled)
 
-    def layout(self) -> list[Tensor]:
-        return bert_layout(self.config, pooler=self.pooler is not None)
+    def hf_tensor_map(self) -> list[Tensor]:
+        return bert_tensor_map(self.config, pooler=self.pooler is not None)
 
 
 class BertPredictionHead(nnx.Module):
@@ -250,20 +240,15 @@ class BertForPreTraining(BertPretrainedModel):
         logits = self.predictions(hidden, self.bert.embeddings.word_embeddings)
         return BertForPreTrainingOutput(logits, self.seq_relationship(out.pooler_output))
 
-    def layout(self) -> list[Tensor]:
-        return bert_layout(self.config, "bert.", ("bert",)) + prediction_layout() + \
+    def hf_tensor_map(self) -> list[Tensor]:
+        return bert_tensor_map(self.config, "bert.", ("bert",)) + prediction_tensor_map() + \
             dense_tensors("cls.seq_relationship", ("seq_relationship",))
 
 
-def prediction_layout() -> list[Tensor]:
+def prediction_tensor_map() -> list[Tensor]:
     return (dense_tensors("cls.predictions.transform.dense", ("predictions", "dense"))
             + norm_tensors("cls.predictions.transform.LayerNorm", ("predictions", "norm"))
             + [Tensor("cls.predictions.bias", ("predictions", "bias"))])
-
-
-@flax.struct.dataclass
-class MaskedLMOutput:
-    logits: jax.Array  # (batch, seq or n_masked, vocab)
 
 
 class BertForMaskedLM(BertPretrainedModel):
@@ -285,13 +270,8 @@ class BertForMaskedLM(BertPretrainedModel):
             hidden = gather_positions(hidden, jnp.asarray(masked_positions))
         return MaskedLMOutput(self.predictions(hidden, self.bert.embeddings.word_embeddings))
 
-    def layout(self) -> list[Tensor]:
-        return bert_layout(self.config, "bert.", ("bert",), pooler=False) + prediction_layout()
-
-
-@flax.struct.dataclass
-class SequenceClassifierOutput:
-    logits: jax.Array  # (batch, num_labels)
+    def hf_tensor_map(self) -> list[Tensor]:
+        return bert_tensor_map(self.config, "bert.", ("bert",), pooler=False) + prediction_tensor_map()
 
 
 class BertForSequenceClassification(BertPretrainedModel):
@@ -312,14 +292,8 @@ class BertForSequenceClassification(BertPretrainedModel):
         pooled = self.bert(input_ids, token_type_ids, attention_mask).pooler_output
         return SequenceClassifierOutput(self.classifier(self.dropout(pooled)))
 
-    def layout(self) -> list[Tensor]:
-        return bert_layout(self.config, "bert.", ("bert",)) + dense_tensors("classifier", ("classifier",))
-
-
-@flax.struct.dataclass
-class QuestionAnsweringOutput:
-    start_logits: jax.Array  # (batch, seq)
-    end_logits: jax.Array  # (batch, seq)
+    def hf_tensor_map(self) -> list[Tensor]:
+        return bert_tensor_map(self.config, "bert.", ("bert",)) + dense_tensors("classifier", ("classifier",))
 
 
 class BertForQuestionAnswering(BertPretrainedModel):
@@ -340,8 +314,8 @@ class BertForQuestionAnswering(BertPretrainedModel):
         logits = self.qa_outputs(hidden)  # (batch, seq, 2)
         return QuestionAnsweringOutput(logits[..., 0], logits[..., 1])
 
-    def layout(self) -> list[Tensor]:
-        return bert_layout(self.config, "bert.", ("bert",), pooler=False) + dense_tensors("qa_outputs", ("qa_outputs",))
+    def hf_tensor_map(self) -> list[Tensor]:
+        return bert_tensor_map(self.config, "bert.", ("bert",), pooler=False) + dense_tensors("qa_outputs", ("qa_outputs",))
 
 
 ARCHITECTURES = (BertModel, BertForPreTraining, BertForMaskedLM, BertForSequenceClassification,

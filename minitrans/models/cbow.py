@@ -14,6 +14,7 @@ import numpy as np
 from flax import nnx
 
 from minitrans.losses import cross_entropy
+from minitrans.models.outputs import SequenceClassifierOutput
 from minitrans.nn import Dense, Embedding
 
 
@@ -40,9 +41,9 @@ class CBOW(nnx.Module):
         self.hidden_bias = nnx.Param(jnp.zeros((dim,)))
         self.output = Dense(dim, vocab_size, rngs=rngs)
 
-    def __call__(self, context_ids: jax.Array) -> jax.Array:
+    def __call__(self, context_ids: jax.Array) -> SequenceClassifierOutput:
         averaged = self.embedding(context_ids).mean(axis=1)  # (batch, dim): W1 x
-        return self.output(jax.nn.relu(averaged + self.hidden_bias[...]))  # (batch, vocab)
+        return SequenceClassifierOutput(self.output(jax.nn.relu(averaged + self.hidden_bias[...])))  # (batch, vocab)
 
     def word_vectors(self) -> np.ndarray:
         """One vector per word: the embedding table (the course's W1)."""
@@ -74,5 +75,5 @@ def analogy(vectors: np.ndarray, vocab, a: str, b: str, c: str, k: int = 1) -> l
 
 
 def cbow_loss(model: CBOW, batch: dict):
-    loss = cross_entropy(model(batch["context"]), batch["centre"])
+    loss = cross_entropy(model(batch["context"]).logits, batch["centre"])
     return loss, {"loss": loss}

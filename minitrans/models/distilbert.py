@@ -12,15 +12,14 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from minitrans.checkpoints import PretrainedModel, Tensor, dense_tensors, norm_tensors
 from minitrans.config import ConfigMixin
 from minitrans.masks import padding_mask
-from minitrans.models.bert import MaskedLMOutput, QuestionAnsweringOutput
 from minitrans.models.encoder import EncoderBlock
-from minitrans.nn import Activation, Dense, Dropout, Embedding, LayerNorm, Serial, is_concrete, sinusoidal_table
+from minitrans.models.outputs import BaseModelOutput, MaskedLMOutput, QuestionAnsweringOutput
+from minitrans.nn import Activation, Dense, Dropout, Embedding, LayerNorm, Serial, check_token_ids, sinusoidal_table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,11 +52,6 @@ class DistilBertConfig(ConfigMixin):
     def base(cls, **kw):
         """distilbert-base: 6 layers, 768 wide, 12 heads, 66,362,880 parameters (DistilBertModel)."""
         return cls(**kw)
-
-
-@dataclasses.dataclass(frozen=True)
-class DistilBertOutput:
-    last_hidden_state: jax.Array  # (batch, seq, dim)
 
 
 class DistilBertEmbeddings(nnx.Module):
@@ -100,25 +94,17 @@ class DistilBertModel(DistilBertPretrainedModel):
             for _ in range(config.n_layers)])
         self.eval()
 
-    def __call__(self, input_ids, token_type_ids=None, attention_mask=None) -> DistilBertOutput:
+    def __call__(self, input_ids, token_type_ids=None, attention_mask=None) -> BaseModelOutput:
         """input_ids, attention_mask (1 = real token, 0 = pad): (batch, seq). `token_type_ids` is
         accepted and ignored (DistilBERT has no segments), so BERT's pipelines call it as they call BERT."""
-        input_ids = jnp.asarray(input_ids)
-        if input_ids.ndim != 2 or not jnp.issubdtype(input_ids.dtype, jnp.integer):
-            raise ValueError(f"input_ids must be integers of shape (batch, seq), got {input_ids.dtype} "
-                             f"{tuple(input_ids.shape)}")
-        if input_ids.shape[1] > self.config.max_position_embeddings:
-            raise ValueError(f"input_ids has {input_ids.shape[1]} positions, max_position_embeddings is "
-                             f"{self.config.max_position_embeddings}")
-        if is_concrete(input_ids) and input_ids.size and int(np.asarray(input_ids).max()) >= self.config.vocab_size:
-            raise ValueError(f"token id {int(np.asarray(input_ids).max())} is outside the vocabulary "
-                             f"(vocab_size={self.config.vocab_size})")
+        input_ids = check_token_ids(input_ids, self.config.vocab_size,
+                                    max_length=(self.config.max_position_embeddings, "max_position_embeddings"))
         if attention_mask is None:
             attention_mask = jnp.ones_like(input_ids)
         x = self.embeddings(input_ids)  # (batch, seq, dim)
-        return DistilBertOutput(self.transformer(x, mask=padding_mask(attention_mask)))
+        return BaseModelOutput(self.transformer(x, mask=padding_mask(attention_mask)))
 
-    def layout(self, prefix: str = "", path: tuple = ()) -> list[Tensor]:
+    def hf_tensor_map(self, prefix: str = "", path: tuple = ()) -> list[Tensor]:
         """Hugging Face's DistilBertModel tensor names, and where each lives in ours."""
         out = [Tensor(f"{prefix}embeddings.{name}.weight", path + ("embeddings", name, "embedding"))
                for name in ("word_embeddings", "position_embeddings")]
@@ -157,8 +143,8 @@ class DistilBertForMaskedLM(DistilBertPretrainedModel):
         h = self.vocab_layer_norm(self.activation(self.vocab_transform(hidden)))  # (batch, seq, dim)
         return MaskedLMOutput(self.distilbert.embeddings.word_embeddings.attend(h) + self.vocab_bias[...])
 
-    def layout(self) -> list[Tensor]:
-        return (self.distilbert.layout("distilbert.", ("distilbert",))
+    def hf_tensor_map(self) -> list[Tensor]:
+        return (self.distilbert.hf_tensor_map("distilbert.", ("distilbert",))
                 + dense_tensors("vocab_transform", ("vocab_transform",))
                 + norm_tensors("vocab_layer_norm", ("vocab_layer_norm",))
                 + [Tensor("vocab_projector.bias", ("vocab_bias",))])
@@ -182,8 +168,8 @@ class DistilBertForQuestionAnswering(DistilBertPretrainedModel):
         logits = self.qa_outputs(self.dropout(hidden))  # (batch, seq, 2)
         return QuestionAnsweringOutput(logits[..., 0], logits[..., 1])
 
-    def layout(self) -> list[Tensor]:
-        return self.distilbert.layout("distilbert.", ("distilbert",)) + dense_tensors("qa_outputs", ("qa_outputs",))
+    def hf_tensor_map(self) -> list[Tensor]:
+        return self.distilbert.hf_tensor_map("distilbert.", ("distilbert",)) + dense_tensors("qa_outputs", ("qa_outputs",))
 
 
 ARCHITECTURES = (DistilBertModel, DistilBertForMaskedLM, DistilBertForQuestionAnswering)

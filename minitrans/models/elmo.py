@@ -11,6 +11,7 @@ time is the lesson here). Simplification: tokens are embedded with a word table;
 uses a character CNN.
 """
 
+import flax.struct
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -67,6 +68,12 @@ class LSTM(nnx.Module):
         return hs.transpose(1, 0, 2)  # (batch, seq, hidden)
 
 
+@flax.struct.dataclass
+class ELMoOutput:
+    forward_logits: jax.Array  # (batch, seq, vocab): each position's scores for the next word
+    backward_logits: jax.Array  # (batch, seq, vocab): ... and for the previous word
+
+
 class ELMo(nnx.Module):
     """A two-layer bidirectional LSTM language model with a scalar mix of its layers."""
 
@@ -85,12 +92,12 @@ class ELMo(nnx.Module):
         f2, b2 = f1 + self.forward2(f1, mask), b1 + self.backward2(b1, mask)  # residual, as in ELMo
         return [jnp.concatenate([x, x], -1), jnp.concatenate([f1, b1], -1), jnp.concatenate([f2, b2], -1)]
 
-    def __call__(self, ids: jax.Array, mask: jax.Array | None = None) -> dict:
+    def __call__(self, ids: jax.Array, mask: jax.Array | None = None) -> "ELMoOutput":
         """Forward-LM scores (each position -> next word) and backward-LM scores (-> previous)."""
         mask = (ids != 0) if mask is None else mask
         top = self.layers(ids, mask)[2]  # (batch, seq, 2 * dim)
         forward, backward = jnp.split(top, 2, axis=-1)
-        return {"forward_logits": self.softmax(forward), "backward_logits": self.softmax(backward)}
+        return ELMoOutput(self.softmax(forward), self.softmax(backward))
 
     def embed(self, ids: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         """ELMo vectors: gamma * sum_j softmax(s)_j * layer_j, (batch, seq, 2 * dim)."""
@@ -103,7 +110,7 @@ def elmo_loss(model: ELMo, batch: dict):
     """The mean of the forward and the backward language-model cross entropies."""
     ids, mask = batch["input_ids"], batch["input_ids"] != 0
     out = model(ids, mask)
-    forward = cross_entropy(out["forward_logits"][:, :-1], ids[:, 1:], mask[:, 1:])
-    backward = cross_entropy(out["backward_logits"][:, 1:], ids[:, :-1], mask[:, :-1])
+    forward = cross_entropy(out.forward_logits[:, :-1], ids[:, 1:], mask[:, 1:])
+    backward = cross_entropy(out.backward_logits[:, 1:], ids[:, :-1], mask[:, :-1])
     loss = (forward + backward) / 2
     return loss, {"loss": loss, "forward_loss": forward, "backward_loss": backward}

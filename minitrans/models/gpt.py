@@ -12,10 +12,8 @@ bi-directional?" experiment of lesson 07 shows it learns to copy the word it can
 
 import dataclasses
 
-import flax.struct
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from minitrans.checkpoints import PretrainedModel, Tensor, norm_tensors
@@ -23,7 +21,8 @@ from minitrans.config import ConfigMixin
 from minitrans.losses import cross_entropy
 from minitrans.masks import cached_causal_mask, causal_mask, combine_masks, padding_mask
 from minitrans.models.encoder import EncoderBlock
-from minitrans.nn import Dropout, Embedding, LayerNorm, Serial, is_concrete
+from minitrans.models.outputs import CausalLMOutput
+from minitrans.nn import Dropout, Embedding, LayerNorm, Serial, check_token_ids
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,11 +78,6 @@ def decoder_mask(attention_mask: jax.Array | None, length: int, causal: bool = T
     # END SOLUTION
 
 
-@flax.struct.dataclass
-class CausalLMOutput:
-    logits: jax.Array  # (batch, seq, vocab): scores for the word after each position
-
-
 class GPT(PretrainedModel):
     """GPT-2 with its language-model head (Hugging Face's GPT2LMHeadModel)."""
 
@@ -113,14 +107,9 @@ class GPT(PretrainedModel):
         position_ids (batch, seq): each token's position (default 0, 1, ...; a left-padded prompt
         counts from its first real token). With a cache (`init_cache`), input_ids are the new
         positions and attention_mask (batch, cache length) marks the cache positions that hold real tokens."""
-        input_ids = jnp.asarray(input_ids)
-        if input_ids.ndim != 2 or not jnp.issubdtype(input_ids.dtype, jnp.integer):
-            raise ValueError(f"input_ids must be integers of shape (batch, seq), got {input_ids.dtype} "
-                             f"{tuple(input_ids.shape)}")
+        limit = None if self.caching else (self.config.n_positions, "n_positions")
+        input_ids = check_token_ids(input_ids, self.config.vocab_size, max_length=limit)
         length = input_ids.shape[1]
-        if is_concrete(input_ids) and input_ids.size and int(np.asarray(input_ids).max()) >= self.config.vocab_size:
-            raise ValueError(f"token id {int(np.asarray(input_ids).max())} is outside the vocabulary "
-                             f"(vocab_size={self.config.vocab_size})")
         if self.caching:
             offset, keys = self.offset, self.h.layers[0].attention.cached_key.shape[2]
             # a bidirectional model sees every token written so far; a causal one those before it
@@ -129,8 +118,6 @@ class GPT(PretrainedModel):
             mask = combine_masks(pattern, padding_mask(attention_mask) if attention_mask is not None else None)
             positions = offset + jnp.arange(length)[None] if position_ids is None else position_ids
         else:
-            if length > self.config.n_positions:
-                raise ValueError(f"input_ids has {length} positions, n_positions is {self.config.n_positions}")
             mask = decoder_mask(attention_mask, length, self.causal)
             positions = jnp.arange(length)[None] if position_ids is None else position_ids
         x = self.drop(self.wte(input_ids) + self.wpe(positions))  # (batch, seq, n_embd)
@@ -157,7 +144,7 @@ class GPT(PretrainedModel):
     def offset(self):
         return self.h.layers[0].attention.cache_index[...]
 
-    def layout(self) -> list[Tensor]:
+    def hf_tensor_map(self) -> list[Tensor]:
         """Hugging Face's GPT2LMHeadModel tensor names. Its Conv1D layers store (in, out), as we
         do; c_attn holds query, key and value side by side."""
         out = [Tensor("transformer.wte.weight", ("wte", "embedding")),

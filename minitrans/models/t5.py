@@ -16,7 +16,6 @@ What sets it apart from the course's encoder and from BERT:
 import dataclasses
 import math
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,8 +23,19 @@ from flax import nnx
 
 from minitrans.checkpoints import PretrainedModel, Tensor
 from minitrans.config import ConfigMixin
+from minitrans.losses import IGNORE
 from minitrans.masks import cached_causal_mask, causal_mask, combine_masks, padding_mask, prefix_lm_mask
-from minitrans.nn import ACTIVATIONS, Dense, Dropout, Embedding, MultiHeadAttention, RMSNorm, is_concrete
+from minitrans.models.outputs import CausalLMOutput, Seq2SeqLMOutput
+from minitrans.nn import (
+    ACTIVATIONS,
+    Dense,
+    Dropout,
+    Embedding,
+    MultiHeadAttention,
+    RMSNorm,
+    check_token_ids,
+    parse_activation,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,18 +67,20 @@ class T5Config(ConfigMixin):
     dropout_keys = ("dropout_rate",)
 
     def __post_init__(self):
-        if self.activation not in ACTIVATIONS:
+        try:
+            parse_activation(self.feed_forward_proj)
+        except ValueError:
             raise ValueError(f"feed_forward_proj {self.feed_forward_proj!r}: expected 'relu', 'gelu', "
-                             "'gated-gelu' or 'gated-<activation>'")
+                             "'gated-gelu' or 'gated-<activation>'") from None
 
     @property
     def gated(self) -> bool:
-        return self.feed_forward_proj.startswith("gated-")
+        return parse_activation(self.feed_forward_proj)[1]
 
     @property
     def activation(self) -> str:
-        act = self.feed_forward_proj.removeprefix("gated-")
-        return "gelu_new" if act == "gelu" and self.gated else act  # HF: "gated-gelu" is tanh GELU
+        """The activation's name; "gated-gelu" is the tanh GELU (minitrans.nn.parse_activation)."""
+        return parse_activation(self.feed_forward_proj)[0]
 
     @property
     def rescale_output(self) -> bool:
@@ -264,18 +276,12 @@ class T5Stack(nnx.Module):
 def shift_right(labels: jax.Array, decoder_start_token_id: int = 0, pad_token_id: int = 0) -> jax.Array:
     """Teacher forcing: the decoder's input is the target moved one step right, starting with
     the start token, so position i sees target tokens < i and predicts token i. Labels of
-    -100 (ignored positions) become padding. (batch, seq) -> (batch, seq)."""
+    IGNORE (-100, positions not scored) become padding. (batch, seq) -> (batch, seq)."""
     # BEGIN SOLUTION
     labels = jnp.asarray(labels)
     shifted = jnp.concatenate([jnp.full_like(labels[:, :1], decoder_start_token_id), labels[:, :-1]], axis=1)
-    return jnp.where(shifted == -100, pad_token_id, shifted)
+    return jnp.where(shifted == IGNORE, pad_token_id, shifted)
     # END SOLUTION
-
-
-@flax.struct.dataclass
-class Seq2SeqLMOutput:
-    logits: jax.Array  # (batch, target, vocab)
-    encoder_last_hidden_state: jax.Array  # (batch, source, d_model)
 
 
 class T5ForConditionalGeneration(PretrainedModel):
@@ -296,13 +302,7 @@ class T5ForConditionalGeneration(PretrainedModel):
         self.eval()
 
     def check_ids(self, name: str, ids) -> jax.Array:
-        ids = jnp.asarray(ids)
-        if ids.ndim != 2 or not jnp.issubdtype(ids.dtype, jnp.integer):
-            raise ValueError(f"{name} must be integers of shape (batch, seq), got {ids.dtype} {tuple(ids.shape)}")
-        if is_concrete(ids) and ids.size and int(np.asarray(ids).max()) >= self.config.vocab_size:
-            raise ValueError(f"{name}: token id {int(np.asarray(ids).max())} is outside the vocabulary "
-                             f"(vocab_size={self.config.vocab_size})")
-        return ids
+        return check_token_ids(ids, self.config.vocab_size, name)
 
     def encode(self, input_ids, attention_mask=None) -> jax.Array:
         input_ids = self.check_ids("input_ids", input_ids)
@@ -352,16 +352,16 @@ class T5ForConditionalGeneration(PretrainedModel):
         copies = {"encoder.embed_tokens.weight": "shared.weight", "decoder.embed_tokens.weight": "shared.weight"}
         return {**copies, "lm_head.weight": "shared.weight"} if self.config.tie_word_embeddings else copies
 
-    def layout(self) -> list[Tensor]:
+    def hf_tensor_map(self) -> list[Tensor]:
         out = [Tensor("shared.weight", ("shared", "embedding"))]
-        out += stack_layout(self.config, "encoder", ("encoder",), self.config.num_layers, cross_attention=False)
-        out += stack_layout(self.config, "decoder", ("decoder",), self.config.decoder_layers, cross_attention=True)
+        out += t5_stack_tensor_map(self.config, "encoder", ("encoder",), self.config.num_layers, cross_attention=False)
+        out += t5_stack_tensor_map(self.config, "decoder", ("decoder",), self.config.decoder_layers, cross_attention=True)
         if self.lm_head is not None:
             out.append(Tensor("lm_head.weight", ("lm_head", "kernel"), transpose=True))
         return out
 
 
-def stack_layout(config: T5Config, name: str, path: tuple, layers: int, cross_attention: bool) -> list[Tensor]:
+def t5_stack_tensor_map(config: T5Config, name: str, path: tuple, layers: int, cross_attention: bool) -> list[Tensor]:
     """Hugging Face's tensor names for one T5 stack: block i holds layer.0 (self-attention),
     [layer.1 (cross-attention)] and the feed-forward layer, each with its RMS norm."""
     out = [Tensor(f"{name}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
@@ -439,11 +439,11 @@ class T5DecoderOnly(PretrainedModel):
         self.stack = T5Stack(config, decoder=True, cross_attention=False, bidirectional=prefix_lm, rngs=rngs)
         self.eval()
 
-    def __call__(self, input_ids, prefix_lengths=None, attention_mask=None) -> jax.Array:
+    def __call__(self, input_ids, prefix_lengths=None, attention_mask=None) -> CausalLMOutput:
         """input_ids (batch, seq) -> next-token logits (batch, seq, vocab). With a cache
         (`init_cache`), input_ids are the new positions and attention_mask (batch, cache length)
         marks which cache positions hold real tokens."""
-        input_ids = jnp.asarray(input_ids)
+        input_ids = check_token_ids(input_ids, self.config.vocab_size)
         if self.prefix_lm and prefix_lengths is None:
             raise ValueError("a prefix LM needs prefix_lengths (batch,): how many tokens are input")
         prefix = prefix_lengths if self.prefix_lm else None
@@ -456,7 +456,7 @@ class T5DecoderOnly(PretrainedModel):
             attention_mask = (input_ids != self.config.pad_token_id) if attention_mask is None else attention_mask
             mask = decoder_only_mask(attention_mask, prefix)
         x = self.stack(self.shared(input_ids), mask)
-        return self.shared.attend(x * self.config.d_model ** -0.5)
+        return CausalLMOutput(self.shared.attend(x * self.config.d_model ** -0.5))  # (batch, seq, vocab)
 
     def init_cache(self, batch: int, max_length: int) -> None:
         self.stack.init_cache(batch, max_length)
@@ -473,8 +473,8 @@ class T5DecoderOnly(PretrainedModel):
     def config_dict(self) -> dict:
         return {**self.config.to_dict(architecture="T5DecoderOnly"), "prefix_lm": self.prefix_lm}
 
-    def layout(self) -> list[Tensor]:
-        return [Tensor("shared.weight", ("shared", "embedding"))] + stack_layout(
+    def hf_tensor_map(self) -> list[Tensor]:
+        return [Tensor("shared.weight", ("shared", "embedding"))] + t5_stack_tensor_map(
             self.config, "decoder", ("stack",), self.config.decoder_layers, cross_attention=False)
 
 

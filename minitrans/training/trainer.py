@@ -38,6 +38,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from minitrans.datasets.streaming import length_grouped_order
 from minitrans.losses import accuracy, cross_entropy
+from minitrans.plots import save_training_curves
 from minitrans.training.step import TrainState, adamw_with_warmup
 from minitrans.training.transfer import freeze
 
@@ -378,30 +379,6 @@ class Trainer:
                 best = value
                 self.save_checkpoint(Path(a.output_dir) / "best", state, step)
         return best
-
-
-def save_training_curves(history: list[dict], path: str | Path) -> Path:
-    """A PNG of the training loss and of every evaluation figure against the step."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    train = [r for r in history if "loss" in r]
-    evals = [r for r in history if any(k.startswith("eval_") for k in r)]
-    names = sorted({k for r in evals for k in r if k.startswith("eval_")})
-    fig, axes = plt.subplots(1, 1 + len(names), figsize=(4.5 * (1 + len(names)), 3.5), squeeze=False)
-    axes[0, 0].plot([r["step"] for r in train], [r["loss"] for r in train], label="training loss")
-    axes[0, 0].set_title("training loss")
-    for ax, name in zip(axes[0, 1:], names):
-        ax.plot([r["step"] for r in evals if name in r], [r[name] for r in evals if name in r], "o-")
-        ax.set_title(name.replace("_", " "))
-    for ax in axes[0]:
-        ax.set_xlabel("step")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
 
 
 def classification_loss(model, batch: dict):
