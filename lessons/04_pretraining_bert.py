@@ -13,11 +13,11 @@
 import numpy as np
 
 from minitrans.datasets import bundled
-from minitrans.training.pretraining import pretrain_bert
 from minitrans.models.bert import BertConfig
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.tokenizers.wordpiece_trainer import count_words, learn_wordpiece_vocab
+from minitrans.training.pretraining import pretrain_bert
 
 args = lesson_args("Lesson 04: pre-training a small BERT")
 out = output_dir(args, "04_pretraining_bert")
