@@ -20,10 +20,11 @@ import numpy as np
 from flax import nnx
 
 from minitrans.checkpoints import minilm_folder
-from minitrans.datasets.masking import make_batch, pretraining_loss
+from minitrans.datasets.masking import make_batch
 from minitrans.models.bert import BertConfig, BertForPreTraining
 from minitrans.tokenizers import WordPieceTokenizer
-from minitrans.training import TrainState, adamw_with_warmup, make_train_step
+from minitrans.training.pretraining import pretraining_loss
+from minitrans.training.step import TrainState, adamw_with_warmup
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -37,9 +38,7 @@ def throughput(steps: int, batch_size: int, max_length: int) -> None:
     config = BertConfig.mini(vocab_size=tokenizer.vocab_size)
     model = BertForPreTraining(config, rngs=nnx.Rngs(params=0, dropout=1))
     model.train()
-    optimizer = adamw_with_warmup(1e-4, 10_000, 100)
-    state = TrainState.create(model, optimizer)
-    step = make_train_step(state.graphdef, optimizer, pretraining_loss)
+    state = TrainState.create(model, adamw_with_warmup(1e-4, 10_000, 100), pretraining_loss)
     rng = np.random.default_rng(0)
     words = "the quick brown fox jumps over the lazy dog and runs far away into the forest".split()
     text = lambda: " ".join(rng.choice(words, size=200))  # long enough to fill 128 tokens
@@ -47,13 +46,12 @@ def throughput(steps: int, batch_size: int, max_length: int) -> None:
     batches = [make_batch(pairs, tokenizer, rng, max_length, max(1, round(max_length * 0.15))).as_dict()
                for _ in range(3)]
     start = time.perf_counter()
-    state.params, state.rest, state.opt_state, loss, _ = step(state.params, state.rest, state.opt_state, batches[0])
+    loss, _ = state.train_step(batches[0])
     loss.block_until_ready()
     compile_seconds = time.perf_counter() - start
     start = time.perf_counter()
     for i in range(steps):
-        state.params, state.rest, state.opt_state, loss, _ = step(state.params, state.rest, state.opt_state,
-                                                                  batches[i % 3])
+        loss, _ = state.train_step(batches[i % 3])
     loss.block_until_ready()
     per_step = (time.perf_counter() - start) / steps
     print(f"BERT-mini pre-training, batch {batch_size} x {max_length}, jax {jax.__version__}, "

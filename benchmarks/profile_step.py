@@ -31,7 +31,7 @@ import numpy as np
 import training_throughput  # its build() makes the benchmark's models and batches (a script beside this one)
 from flax import nnx
 
-from minitrans.training import TrainState, adamw_with_warmup, make_train_step
+from minitrans.training.step import TrainState, adamw_with_warmup
 
 
 def build(which: str, rng: np.random.Generator):
@@ -62,13 +62,11 @@ def main() -> None:
         raise SystemExit("--steps must be at least 1")
     net, loss_fn, make_batch = build(args.model, np.random.default_rng(0))
     net.train()
-    optimizer = adamw_with_warmup(1e-4, 10_000, 100)
-    state = TrainState.create(net, optimizer)
-    step = make_train_step(state.graphdef, optimizer, loss_fn)
+    state = TrainState.create(net, adamw_with_warmup(1e-4, 10_000, 100), loss_fn)
     batch = make_batch()
 
     def run():
-        state.params, state.rest, state.opt_state, loss, _ = step(state.params, state.rest, state.opt_state, batch)
+        loss, _ = state.train_step(batch)
         loss.block_until_ready()
 
     run()  # compile

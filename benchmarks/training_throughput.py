@@ -81,8 +81,8 @@ def build(model: str, rng):
     from flax import nnx
 
     if model == "bert":
-        from minitrans.datasets.masking import pretraining_loss
         from minitrans.models.bert import BertConfig, BertForPreTraining
+        from minitrans.training.pretraining import pretraining_loss
         c = BERT
         net = BertForPreTraining(BertConfig.mini(vocab_size=c["vocab"]), rngs=nnx.Rngs(params=0, dropout=1))
         positions = np.sort(np.stack([rng.choice(np.arange(1, c["length"]), c["masked"], replace=False)
@@ -97,8 +97,8 @@ def build(model: str, rng):
                     "masked_weights": np.ones((c["batch"], c["masked"]), np.float32),
                     "next_sentence_labels": rng.integers(0, 2, c["batch"], dtype=np.int32)}
         return net, pretraining_loss, batch, 3 * bert_forward_flops(c, c["masked"])
-    from minitrans.datasets.span_corruption import span_corruption_loss
     from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
+    from minitrans.training.pretraining import span_corruption_loss
     c = T5
     net = T5ForConditionalGeneration(T5Config.mini(vocab_size=c["vocab"]), rngs=nnx.Rngs(params=0, dropout=1))
 
@@ -111,27 +111,23 @@ def build(model: str, rng):
 
 
 def ours(model: str, steps: int) -> dict:
-    sys.path.insert(0, str(ROOT))
     import jax
     import numpy as np
 
-    from minitrans.training import TrainState, adamw_with_warmup, make_train_step
+    from minitrans.training.step import TrainState, adamw_with_warmup
 
     c = BERT if model == "bert" else T5
     net, loss_fn, batch, flops = build(model, np.random.default_rng(0))
     net.train()
-    optimizer = adamw_with_warmup(1e-4, 10_000, 100)
-    state = TrainState.create(net, optimizer)
-    step = make_train_step(state.graphdef, optimizer, loss_fn)
+    state = TrainState.create(net, adamw_with_warmup(1e-4, 10_000, 100), loss_fn)
     batches = [batch() for _ in range(3)]
     start = time.perf_counter()
-    state.params, state.rest, state.opt_state, loss, _ = step(state.params, state.rest, state.opt_state, batches[0])
+    loss, _ = state.train_step(batches[0])
     loss.block_until_ready()
     first = time.perf_counter() - start
     start = time.perf_counter()
     for i in range(steps):
-        state.params, state.rest, state.opt_state, loss, _ = step(state.params, state.rest, state.opt_state,
-                                                                  batches[i % 3])
+        loss, _ = state.train_step(batches[i % 3])
     loss.block_until_ready()
     per_step = (time.perf_counter() - start) / steps
     return {"side": f"minitrans (jax {jax.__version__})", "model": model, "first_step_s": first,

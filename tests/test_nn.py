@@ -81,7 +81,7 @@ def test_activations_match_numpy(rng):
 def test_gated_activation_splits_features(rng):
     x = rng.normal(size=(2, 8))
     a, b = x[:, :4], x[:, 4:]
-    np.testing.assert_allclose(nn.Activation("gated-gelu")(f32(x)), ref.gelu(a) * b, atol=1e-5)
+    np.testing.assert_allclose(nn.Activation("gated-gelu")(f32(x)), ref.gelu_tanh(a) * b, atol=1e-5)  # T5 v1.1
     np.testing.assert_allclose(nn.Activation("gated-relu")(f32(x)), np.maximum(a, 0) * b, atol=1e-6)
     with pytest.raises(ValueError, match="unknown activation 'swishy'; expected one of"):
         nn.Activation("swishy")

@@ -1,12 +1,16 @@
 """Graded checks for the T5 exercises: span corruption, relative position buckets, teacher
 forcing, greedy decoding and the prefix-LM mask of a decoder-only T5."""
 
+from functools import partial
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from minitrans.exercises import Check, CheckFailed, exercise, expect_equal
 from minitrans.exercises import numpy_reference as ref
+from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
 
 TOPIC = "T5"
 SLIDE = "Thank you for inviting me to your party last week .".split()
@@ -93,11 +97,48 @@ def shift_right_checks():
             Check("the start token is a parameter", start_token)]
 
 
-def tiny_t5():
+@partial(jax.jit, static_argnums=0)
+def compiled_encode(graphdef, state, input_ids, attention_mask):
+    return T5ForConditionalGeneration.encode(nnx.merge(graphdef, state), input_ids, attention_mask)
+
+
+@partial(jax.jit, static_argnums=0)
+def compiled_decode(graphdef, state, decoder_input_ids, encoder_output, attention_mask):
+    return T5ForConditionalGeneration.decode(nnx.merge(graphdef, state), decoder_input_ids, encoder_output,
+                                             attention_mask)
+
+
+class CompiledT5(T5ForConditionalGeneration):
+    """The checks' T5: `encode` and `decode` compiled, one program per input shape kept for the
+    whole run, so a greedy loop that calls them once per token runs in a fraction of the time
+    it takes operation by operation. The same numbers as the plain model."""
+
+    def encode(self, input_ids, attention_mask=None):
+        input_ids = jnp.asarray(input_ids)
+        attention_mask = (input_ids != self.config.pad_token_id) if attention_mask is None else attention_mask
+        return compiled_encode(*nnx.split(self), input_ids, jnp.asarray(attention_mask))
+
+    def decode(self, decoder_input_ids, encoder_output, attention_mask, decoder_attention_mask=None):
+        if decoder_attention_mask is not None:
+            return super().decode(decoder_input_ids, encoder_output, attention_mask, decoder_attention_mask)
+        ids = jnp.asarray(decoder_input_ids)
+        length = ids.shape[1]
+        padded = jnp.pad(ids, ((0, 0), (0, -length % 16)))  # one program for lengths 1-16: the decoder
+        logits = compiled_decode(*nnx.split(self), padded, encoder_output, jnp.asarray(attention_mask))
+        return logits[:, :length]  # is causal, so the padding after the real positions changes nothing
+
+
+def compiled(model: T5ForConditionalGeneration) -> CompiledT5:
+    """`model` as a CompiledT5 (the same weights)."""
+    fast = nnx.eval_shape(lambda: CompiledT5(model.config, rngs=nnx.Rngs(0)))
+    nnx.update(fast, nnx.state(model))
+    return fast
+
+
+def tiny_t5() -> CompiledT5:
     """A tiny random T5 whose greedy output varies and, for one of the check's inputs, reaches
     EOS (its eos_token_id is a token that input produces at the third step)."""
-    from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
-    model = T5ForConditionalGeneration(T5Config.tiny(vocab_size=40, eos_token_id=20), rngs=nnx.Rngs(4))
+    model = CompiledT5(T5Config.tiny(vocab_size=40, eos_token_id=20), rngs=nnx.Rngs(4))
     for path, param in nnx.to_flat_state(nnx.state(model, nnx.Param)):  # sharper weights: varied output
         param[...] = param[...] * 2.0
     return model
