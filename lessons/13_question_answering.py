@@ -86,7 +86,8 @@ model = BertForQuestionAnswering.from_pretrained(folder)
 steps = 8 if args.quick else 150
 length, stride = (64, 16) if args.quick else (128, 32)  # quick: shorter windows, fewer shapes to compile
 trainer = Trainer(model, prepare_train_features(train, tokenizer, max_length=length, stride=stride),
-                  args=TrainingArguments(output_dir=str(out / "bert_qa"), max_steps=steps, batch_size=16,
+                  args=TrainingArguments(output_dir=str(out / "bert_qa"), overwrite_output_dir=True, max_steps=steps,
+                                         batch_size=16,
                                          learning_rate=1e-4, warmup_steps=max(1, steps // 10), group_by_length=True,
                                          log_every=max(1, steps // 5), progress_bar=False),
                   loss_fn=qa_loss, collate=pad_batch)

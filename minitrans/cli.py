@@ -1,18 +1,13 @@
-"""The `minitrans` command.
+"""The `minitrans` command: it parses the arguments, checks them before any work, calls the
+library and prints. Errors from the library arrive as ordinary exceptions; only `main` turns
+them into a one-line message (the traceback with --debug) and an exit code: 0 done, 1 checks
+failed, 2 bad input, 130 interrupted (the checkpoint to resume from is printed).
 
-    minitrans tour [--quick] [--model FOLDER] [--squad FILE]   the main demo: pre-train, fine-tune, answer
-    minitrans lesson list                     the step-through lessons
-    minitrans lesson 01 [--quick]             run lesson 01 (arguments pass through)
-    minitrans exercise list                   the unit-test exercises
-    minitrans exercise start NAME [--dir D]   write your copy of an exercise, solution stubbed
-    minitrans exercise check NAME [--dir D]   grade your copy, check by check
-    minitrans exercise hint NAME              a hint
-    minitrans pretrain bert [--corpus FILE] [--config mini] [--minutes M | --steps N] ...
-    minitrans pretrain t5 [--corpus FILE] [--config mini] [--vocab spiece.model] [--minutes M | --steps N] ...
-    minitrans qa train --model FOLDER --train FILE [--eval FILE] --out DIR [--minutes M] [--steps N] [--scratch]
-    minitrans qa eval --model DIR --eval FILE [--version-2]
-    minitrans qa predict --model DIR --input FILE --output predictions.json
-    minitrans qa ask --model DIR --context TEXT --question TEXT
+    minitrans tour [--quick]                         the main demo: pre-train, fine-tune, answer
+    minitrans lesson list | 01 [--quick]             the step-through lessons
+    minitrans exercise list | start | check | hint   the unit-test exercises
+    minitrans pretrain bert|t5 [--corpus FILE] ...   pre-train from a corpus (checkpoints, --resume)
+    minitrans qa train|eval|predict|ask ...          extractive question answering (SQuAD)
 """
 
 import argparse
@@ -21,13 +16,59 @@ import subprocess
 import sys
 from pathlib import Path
 
+import minitrans
+
+
+class UsageError(ValueError):
+    """An argument the command cannot take: the message names it and says what it should be."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with errors on one line: what is wrong and where the help is."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (`{self.prog} --help` lists the arguments)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value} (leave the flag out for no limit)")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text} (leave the flag out for no limit)")
+    return value
+
+
+def rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+# --------------------------------------------------------------------------- lessons
+
 
 def lessons_dir() -> Path:
     """The lessons/ folder of the source checkout (the library itself never imports lessons)."""
     folder = Path(os.environ.get("MINITRANS_LESSONS", Path(__file__).resolve().parents[1] / "lessons"))
     if not folder.is_dir():
-        raise SystemExit(f"no lessons folder at {folder}: lessons ship with the source checkout; "
-                         "set MINITRANS_LESSONS to its lessons/ folder")
+        raise FileNotFoundError(f"no lessons folder at {folder}: lessons ship with the source checkout; "
+                                "set MINITRANS_LESSONS to its lessons/ folder")
     return folder
 
 
@@ -43,9 +84,12 @@ def cmd_lesson(args, rest: list[str]) -> int:
         return 0
     number = args.number.zfill(2)
     if number not in lessons:
-        raise SystemExit(f"no lesson {args.number!r}; expected one of {', '.join(lessons)} "
-                         "(`minitrans lesson list`)")
+        raise UsageError(f"no lesson {args.number!r}; the lessons are " +
+                         ", ".join(f"{n} ({p.stem[3:].replace('_', ' ')})" for n, p in lessons.items()))
     return subprocess.call([sys.executable, str(lessons[number]), *rest])
+
+
+# --------------------------------------------------------------------------- exercises
 
 
 def cmd_exercise(args) -> int:
@@ -59,95 +103,121 @@ def cmd_exercise(args) -> int:
                   f"{ex.module}.{ex.object_name})")
         return 0
     if not args.name:
-        raise SystemExit(f"`minitrans exercise {args.action}` needs an exercise NAME; "
-                         f"one of: {', '.join(exercises.EXERCISES)}")
+        raise UsageError(f"`minitrans exercise {args.action}` needs an exercise NAME; one of: "
+                         f"{', '.join(exercises.EXERCISES)}")
     try:
         ex = exercises.get(args.name)
     except KeyError as error:
-        raise SystemExit(error.args[0])
+        raise UsageError(error.args[0]) from None
     if args.action == "hint":
         print(f"Hint for {ex.name}:\n{ex.hint}")
         return 0
     if args.action == "start":
-        try:
-            path = exercises.start(ex.name, args.dir, force=args.force)
-        except FileExistsError as error:
-            raise SystemExit(str(error))
+        path = exercises.start(ex.name, args.dir, force=args.force)
         print(f"Wrote {path}. Fill in the parts marked YOUR CODE HERE, then run:\n"
               f"  minitrans exercise check {ex.name} --dir {args.dir}")
         return 0
-    results, text = exercises.check(ex.name, args.dir)
+    results, text = exercises.check_isolated(ex.name, args.dir, timeout=args.timeout)
     print(text)
     return 0 if all(r.passed for r in results) else 1
 
 
+# --------------------------------------------------------------------------- pre-training
 
 
-def cmd_pretrain_t5(args, corpus: Path) -> int:
-    from minitrans.datasets import shared
-    from minitrans.datasets.corpus import read_corpus
-    from minitrans.models.t5 import T5Config
-    from minitrans.tokenizers.sentencepiece import T5Tokenizer
-    from minitrans.training.pretraining import pretrain_t5
-
-    presets = {"tiny": T5Config.tiny, "mini": T5Config.mini, "small": T5Config.small, "base": T5Config.base}
-    if args.config not in presets:
-        raise SystemExit(f"--config must be one of {', '.join(presets)} for T5, got {args.config!r}")
-    spiece = Path(args.vocab) if args.vocab else shared("t5/spiece.model")
-    if spiece is not None:
-        tokenizer = T5Tokenizer.from_file(spiece)
-    else:
-        print(f"no --vocab and no ../shared/data/t5/spiece.model: training a SentencePiece model of "
-              f"{args.vocab_size:,} on {corpus} ...", flush=True)
-        tokenizer = T5Tokenizer.train([" ".join(d) for d in read_corpus(corpus, args.max_chars)], args.vocab_size)
-    pretrain_t5(corpus, presets[args.config](), tokenizer, steps=args.steps, minutes=args.minutes,
-                batch_size=args.batch_size, input_length=args.max_length, target_length=args.target_length,
-                learning_rate=args.lr, warmup_steps=args.warmup, eval_every=args.eval_every, seed=args.seed,
-                out_dir=args.out, max_chars=args.max_chars, log=lambda line: print(line, flush=True))
-    return 0
+def output_folder(args, default: str) -> Path:
+    """The run's output folder, checked before any work: writable, and not another run's
+    (unless --resume or --overwrite)."""
+    out = Path(args.out or default)
+    if args.resume and not (out / "latest" / "trainer_state.json").is_file():
+        raise UsageError(f"--resume: {out} holds no checkpoint to resume (no {out / 'latest'}); "
+                         "start without --resume, or give the --out of the run to continue")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".write-test").touch()
+        (out / ".write-test").unlink()
+    except OSError as error:
+        raise UsageError(f"--out {out}: cannot write there ({error.strerror or error}); choose another folder") \
+            from None
+    if not args.resume and not args.overwrite and any(out.iterdir()):
+        raise UsageError(f"--out {out} is not empty (another run's files?): --resume to continue that run, "
+                         "--overwrite to replace it, or choose another folder")
+    return out
 
 
 def cmd_pretrain(args) -> int:
     import gzip
 
-    from minitrans.datasets import bundled
+    from minitrans.datasets import bundled, shared
+
+    corpus = Path(args.corpus) if args.corpus else bundled("facts_corpus.txt")
+    if not corpus.exists():
+        raise UsageError(f"--corpus {corpus} does not exist: give a text file, a .gz, or a folder of them")
+    if args.steps is None and args.minutes is None:
+        args.steps = 300
+    if args.max_length < 8:
+        raise UsageError(f"--max-length must be at least 8, got {args.max_length}")
+    out = output_folder(args, f"outputs/pretrain_{args.model}")
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    common = dict(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size, learning_rate=args.lr,
+                  warmup_steps=args.warmup, eval_every=args.eval_every, seed=args.seed, out_dir=out,
+                  max_chars=args.max_chars, log=log, save_every=args.save_every, resume=args.resume,
+                  overwrite=args.overwrite)
+    if args.model == "t5":
+        from minitrans.datasets.corpus import read_corpus
+        from minitrans.models.t5 import T5Config
+        from minitrans.tokenizers.sentencepiece import T5Tokenizer
+        from minitrans.training.pretraining import pretrain_t5
+
+        presets = {"tiny": T5Config.tiny, "mini": T5Config.mini, "small": T5Config.small, "base": T5Config.base}
+        if args.config not in presets:
+            raise UsageError(f"--config must be one of {', '.join(presets)} for T5, got {args.config!r}")
+        spiece = Path(args.vocab) if args.vocab else shared("t5/spiece.model")
+        if spiece is not None:
+            tokenizer = T5Tokenizer.from_file(spiece)
+        else:
+            log(f"no --vocab and no ../shared/data/t5/spiece.model: training a SentencePiece model of "
+                f"{args.vocab_size:,} on {corpus} ...")
+            tokenizer = T5Tokenizer.train([" ".join(d) for d in read_corpus(corpus, args.max_chars)], args.vocab_size,
+                                          model_prefix=out / "spiece")
+        pretrain_t5(corpus, presets[args.config](), tokenizer, input_length=args.max_length,
+                    target_length=args.target_length, **common)
+        return 0
     from minitrans.models.bert import BertConfig
     from minitrans.tokenizers import WordPieceTokenizer
     from minitrans.tokenizers.wordpiece_trainer import learn_wordpiece_vocab
     from minitrans.training.pretraining import pretrain_bert
 
-    corpus = Path(args.corpus) if args.corpus else bundled("facts_corpus.txt")
-    if not corpus.exists():
-        raise SystemExit(f"corpus {corpus} does not exist")
-    if args.steps is None and args.minutes is None:
-        args.steps = 300
-    if args.model == "t5":
-        return cmd_pretrain_t5(args, corpus)
     presets = {"tiny": BertConfig.tiny, "mini": BertConfig.mini, "base": BertConfig.base}
     if args.config in presets:
         config = presets[args.config]()
     elif Path(args.config).is_file():
         config = BertConfig.from_json_file(args.config)
     else:
-        raise SystemExit(f"--config must be one of {', '.join(presets)} or a config.json file, got {args.config!r}")
+        raise UsageError(f"--config must be one of {', '.join(presets)} or a config.json file, got {args.config!r}")
+    if args.max_length > config.max_position_embeddings:
+        raise UsageError(f"--max-length {args.max_length} exceeds the config's max_position_embeddings "
+                         f"({config.max_position_embeddings})")
     if args.vocab:
         vocab = Path(args.vocab)
-        tokenizer = WordPieceTokenizer.from_pretrained(vocab) if vocab.is_dir() else WordPieceTokenizer.from_vocab_file(vocab)
+        tokenizer = WordPieceTokenizer.from_pretrained(vocab) if vocab.is_dir() else \
+            WordPieceTokenizer.from_vocab_file(vocab)
+    elif args.resume and (out / "vocab.txt").is_file():
+        tokenizer = WordPieceTokenizer.from_vocab_file(out / "vocab.txt")  # the vocabulary the run started with
     else:
         if corpus.is_dir() or ".json" in corpus.suffixes:
-            raise SystemExit("learning a vocabulary reads one text file: pass --vocab with a folder or SQuAD corpus")
+            raise UsageError("learning a vocabulary reads one text file: pass --vocab with a folder or SQuAD corpus")
         opener = gzip.open if corpus.suffix == ".gz" else open
         with opener(corpus, "rt", encoding="utf-8", errors="replace") as f:
             text = f.read(args.max_chars) if args.max_chars else f.read()
-        print(f"learning a WordPiece vocabulary of up to {args.vocab_size:,} tokens from {corpus} ...")
+        log(f"learning a WordPiece vocabulary of up to {args.vocab_size:,} tokens from {corpus} ...")
         tokenizer = WordPieceTokenizer(learn_wordpiece_vocab(text.splitlines(), args.vocab_size))
-    def log(line: str) -> None:
-        print(line, flush=True)
-
-    pretrain_bert(corpus, config, tokenizer, log=log, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
-                  max_length=args.max_length, learning_rate=args.lr, warmup_steps=args.warmup,
-                  eval_every=args.eval_every, seed=args.seed, out_dir=args.out, max_chars=args.max_chars)
+        tokenizer.save_vocabulary(out)  # kept beside the run, so --resume reads the same one
+    pretrain_bert(corpus, config, tokenizer, max_length=args.max_length, **common)
     return 0
+
+
+# --------------------------------------------------------------------------- question answering
 
 
 def cmd_qa(args) -> int:
@@ -159,115 +229,151 @@ def cmd_qa(args) -> int:
 
     started = time.perf_counter()
     if not args.model:
-        raise SystemExit("`minitrans qa` needs --model FOLDER (a BERT checkpoint: config.json, model.safetensors, vocab.txt)")
-    model, tokenizer = qa.load_qa_model(args.model, scratch=args.scratch, seed=args.seed, dropout=args.dropout)
+        raise UsageError("`minitrans qa` needs --model FOLDER (a checkpoint: config.json, model.safetensors, vocab.txt)")
+    if args.stride >= args.max_length:
+        raise UsageError(f"--stride ({args.stride}) must be smaller than --max-length ({args.max_length}): "
+                         "windows overlap by the stride")
+    needs = {"train": ("train",), "eval": ("eval",), "predict": ("input", "output"), "ask": ("question", "context")}
+    missing = [f"--{name.replace('_', '-')}" for name in needs[args.action] if getattr(args, name) is None]
+    if missing:
+        raise UsageError(f"`minitrans qa {args.action}` needs {' and '.join(missing)}")
+    for name in ("train", "eval", "input"):
+        value = getattr(args, name)
+        if value and args.action in ("train", "eval", "predict") and not Path(value).is_file():
+            raise UsageError(f"--{name} {value}: no such file (SQuAD JSON, .json or .json.gz)")
+    out = output_folder(args, "outputs/qa") if args.action == "train" else None
+    if args.action in ("eval", "predict") and (args.out or args.output):
+        target = Path(args.out) if args.action == "eval" and args.out else Path(args.output or args.out)
+        folder = target if args.action == "eval" else target.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / ".write-test").touch()
+            (folder / ".write-test").unlink()
+        except OSError as error:
+            raise UsageError(f"cannot write to {folder} ({error.strerror or error}): choose another place") from None
+    resume_model = out / "latest" / "model" if args.action == "train" and args.resume else None
+    model, tokenizer = qa.load_qa_model(args.model, scratch=args.scratch and not args.resume, seed=args.seed,
+                                        dropout=args.dropout)
     if args.action == "train":
-        if not args.train or not args.out:
-            raise SystemExit("`minitrans qa train` needs --train FILE (SQuAD JSON) and --out DIR")
-        model = qa.train_squad(model, tokenizer, args.train, args.out, steps=args.steps, minutes=args.minutes,
+        model = qa.train_squad(model, tokenizer, args.train, out, steps=args.steps, minutes=args.minutes,
                                epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                                warmup_steps=args.warmup, max_length=args.max_length, stride=args.stride,
-                               limit=args.limit, seed=args.seed, started=started)
+                               limit=args.limit, seed=args.seed, started=started, save_every=args.save_every,
+                               resume=resume_model is not None, overwrite=args.overwrite)
     if args.action in ("train", "eval") and args.eval:
-        scores = qa.evaluate_squad(model, tokenizer, args.eval, args.out, version_2=args.version_2,
-                                   max_length=args.max_length, stride=args.stride, limit=args.eval_limit)
+        scores = qa.evaluate_squad(model, tokenizer, args.eval, args.out if args.action == "eval" else out,
+                                   version_2=args.version_2, max_length=args.max_length, stride=args.stride,
+                                   limit=args.eval_limit)
         print(json.dumps(scores, indent=1))
-    elif args.action == "eval":
-        raise SystemExit("`minitrans qa eval` needs --eval FILE (SQuAD JSON)")
     if args.action == "predict":
-        if not args.input or not args.output:
-            raise SystemExit("`minitrans qa predict` needs --input FILE (SQuAD JSON) and --output FILE")
-        predictions, differences = qa.predict_squad(model, tokenizer, load_squad(args.input),
-                                                    version_2=args.version_2, max_length=args.max_length,
-                                                    stride=args.stride)
+        predictions, _ = qa.predict_squad(model, tokenizer, load_squad(args.input), version_2=args.version_2,
+                                          max_length=args.max_length, stride=args.stride)
         Path(args.output).write_text(json.dumps(predictions, indent=1, ensure_ascii=False))
         print(f"wrote {len(predictions):,} answers to {args.output}")
     if args.action == "ask":
-        if args.question is None or args.context is None:
-            raise SystemExit("`minitrans qa ask` needs --question TEXT and --context TEXT")
         qa.ask(model, tokenizer, args.question, args.context, version_2=args.version_2)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="minitrans", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+# --------------------------------------------------------------------------- the parser
 
-    lesson = commands.add_parser("lesson", help="run a step-through lesson")
+
+def build_parser() -> Parser:
+    parser = Parser(prog="minitrans", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"minitrans {minitrans.__version__}")
+    parser.add_argument("--debug", action="store_true", help="on an error, show the whole traceback")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    raw = argparse.RawDescriptionHelpFormatter
+
+    lesson = commands.add_parser("lesson", help="run a step-through lesson", formatter_class=raw,
+                                 epilog="example:\n  minitrans lesson 01 --quick")
     lesson.add_argument("number", help="a lesson number such as 01, or 'list'")
 
-    exercise = commands.add_parser("exercise", help="unit-test exercises")
-    exercise.add_argument("action", choices=["list", "start", "check", "hint"])
-    exercise.add_argument("name", nargs="?")
+    exercise = commands.add_parser("exercise", help="unit-test exercises", formatter_class=raw,
+                                   epilog="example:\n  minitrans exercise start EncoderBlock --dir my_exercises\n"
+                                          "  minitrans exercise check EncoderBlock --dir my_exercises")
+    exercise.add_argument("action", choices=["list", "start", "check", "hint"], help="what to do")
+    exercise.add_argument("name", nargs="?", help="the exercise (see `minitrans exercise list`)")
     exercise.add_argument("--dir", default="exercises", help="folder of your copies (default: exercises)")
     exercise.add_argument("--force", action="store_true", help="start: overwrite an existing copy")
+    exercise.add_argument("--timeout", type=positive_float, default=60.0,
+                          help="check: seconds the checks may take before they are stopped (default 60)")
 
-    pretrain = commands.add_parser("pretrain", help="pre-train a model from scratch on a text corpus")
-    pretrain.add_argument("model", choices=["bert", "t5"])
+    pretrain = commands.add_parser("pretrain", help="pre-train a model from scratch on a text corpus",
+                                   formatter_class=raw, epilog="examples:\n"
+                                   "  minitrans pretrain bert --steps 300 --out outputs/bert\n"
+                                   "  minitrans pretrain bert --out outputs/bert --resume   # after Ctrl-C")
+    pretrain.add_argument("model", choices=["bert", "t5"], help="BERT (masked LM + NSP) or T5 (span corruption)")
     pretrain.add_argument("--corpus", help="a text file, .gz, or a folder of them (default: data/facts_corpus.txt)")
     pretrain.add_argument("--config", default="mini", help="tiny, mini, base (BERT: or a config.json; T5: or small)")
     pretrain.add_argument("--vocab", help="BERT: vocab.txt or a folder holding one; T5: a spiece.model "
                           "(default: learn one from the corpus; T5 uses ../shared/data/t5/spiece.model if present)")
-    pretrain.add_argument("--vocab-size", type=int, default=8000, help="when learning the vocabulary")
-    pretrain.add_argument("--target-length", type=int, default=32, help="T5: span-corruption target length")
-    pretrain.add_argument("--steps", type=int, help="training steps (default 300 unless --minutes)")
-    pretrain.add_argument("--minutes", type=float, help="stop after this many minutes of wall clock")
-    pretrain.add_argument("--batch-size", type=int, default=32)
-    pretrain.add_argument("--max-length", type=int, default=128, help="sequence (T5: input) length")
-    pretrain.add_argument("--lr", type=float, default=1e-4)
-    pretrain.add_argument("--warmup", type=int, default=100)
-    pretrain.add_argument("--eval-every", type=int, default=50)
-    pretrain.add_argument("--max-chars", type=int, help="read only the first N characters of the corpus")
-    pretrain.add_argument("--seed", type=int, default=0)
-    pretrain.add_argument("--out", help="folder to save the model, vocabulary and history")
+    pretrain.add_argument("--vocab-size", type=positive_int, default=8000, help="when learning the vocabulary")
+    pretrain.add_argument("--target-length", type=positive_int, default=32, help="T5: span-corruption target length")
+    pretrain.add_argument("--steps", type=positive_int, help="training steps (default 300 unless --minutes)")
+    pretrain.add_argument("--minutes", type=positive_float, help="stop after this many minutes of wall clock")
+    pretrain.add_argument("--batch-size", type=positive_int, default=32, help="sequences per step (default 32)")
+    pretrain.add_argument("--max-length", type=positive_int, default=128, help="sequence (T5: input) length")
+    pretrain.add_argument("--lr", type=positive_float, default=1e-4, help="peak learning rate (default 1e-4)")
+    pretrain.add_argument("--warmup", type=int, default=100, help="warm-up steps (default 100)")
+    pretrain.add_argument("--eval-every", type=positive_int, default=50, help="steps between held-out figures")
+    pretrain.add_argument("--save-every", type=positive_int, default=200, help="steps between checkpoints (default 200)")
+    pretrain.add_argument("--max-chars", type=positive_int, help="read only the first N characters of the corpus")
+    pretrain.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    pretrain.add_argument("--out", help="folder for the model, vocabulary, history and checkpoints "
+                          "(default outputs/pretrain_MODEL)")
+    pretrain.add_argument("--resume", action="store_true", help="continue the run saved in --out exactly")
+    pretrain.add_argument("--overwrite", action="store_true", help="replace what --out holds")
 
-    tour = commands.add_parser("tour", help="the main demo: pre-train, fine-tune for QA, answer questions")
+    tour = commands.add_parser("tour", help="the main demo: pre-train, fine-tune for QA, answer questions",
+                               formatter_class=raw, epilog="example:\n  minitrans tour --quick")
     tour.add_argument("--quick", action="store_true", help="a one-minute version")
     tour.add_argument("--model", help="a BERT checkpoint folder to fine-tune (default: all-MiniLM-L6-v2 if installed)")
     tour.add_argument("--squad", help="a SQuAD file to fine-tune on instead of data/mini_squad.json")
-    tour.add_argument("--limit", type=int, help="with --squad: its first N questions")
-    tour.add_argument("--steps", type=int, help="fine-tuning steps (default 250)")
-    tour.add_argument("--out", default="outputs/tour")
+    tour.add_argument("--limit", type=positive_int, help="with --squad: its first N questions")
+    tour.add_argument("--steps", type=positive_int, help="fine-tuning steps (default 250)")
+    tour.add_argument("--out", default="outputs/tour", help="folder for the demo's files (default outputs/tour)")
 
-    qa = commands.add_parser("qa", help="extractive question answering with BERT (SQuAD)")
-    qa.add_argument("action", choices=["train", "eval", "predict", "ask"])
-    qa.add_argument("--model", help="a BERT checkpoint folder (config.json, model.safetensors, vocab.txt)")
+    qa = commands.add_parser("qa", help="extractive question answering (SQuAD)", formatter_class=raw,
+                             epilog="examples:\n"
+                             "  minitrans qa train --model FOLDER --train train.json --eval dev.json --out outputs/qa\n"
+                             "  minitrans qa train --model FOLDER --train train.json --out outputs/qa --resume\n"
+                             "  minitrans qa ask --model outputs/qa/model --question 'Who?' --context 'Ada did.'")
+    qa.add_argument("action", choices=["train", "eval", "predict", "ask"], help="what to do")
+    qa.add_argument("--model", help="a checkpoint folder (config.json, model.safetensors, vocab.txt): BERT or DistilBERT")
     qa.add_argument("--scratch", action="store_true", help="random weights with the checkpoint's config and vocabulary")
     qa.add_argument("--train", help="SQuAD JSON (.json or .json.gz) to fine-tune on")
     qa.add_argument("--eval", help="SQuAD JSON to score with the official metric")
     qa.add_argument("--input", help="predict: SQuAD JSON whose questions to answer")
     qa.add_argument("--output", help="predict: where to write {id: answer}")
-    qa.add_argument("--question")
-    qa.add_argument("--context")
-    qa.add_argument("--out", help="train: folder for the fine-tuned model, logs and curves; eval: for predictions")
+    qa.add_argument("--question", help="ask: the question")
+    qa.add_argument("--context", help="ask: the text to find the answer in")
+    qa.add_argument("--out", help="train: folder for the model, logs and checkpoints (default outputs/qa); "
+                    "eval: for the predictions and scores")
     qa.add_argument("--version-2", action="store_true", help="SQuAD 2.0: predict no answer when [CLS] wins")
-    qa.add_argument("--minutes", type=float, help="train: wall-clock budget, tokenisation included")
-    qa.add_argument("--steps", type=int, help="train: optimisation steps (the learning rate decays to 0 there)")
-    qa.add_argument("--epochs", type=int, default=1)
-    qa.add_argument("--batch-size", type=int, default=32)
-    qa.add_argument("--lr", type=float, default=1e-4)
-    qa.add_argument("--warmup", type=int, default=100)
-    qa.add_argument("--max-length", type=int, default=384)
-    qa.add_argument("--stride", type=int, default=128)
-    qa.add_argument("--limit", type=int, help="train: use only the first N questions")
-    qa.add_argument("--eval-limit", type=int, help="eval: score only the first N questions")
-    qa.add_argument("--seed", type=int, default=0)
-    qa.add_argument("--dropout", type=float, help="train: replace the checkpoint's dropout rates (e.g. 0)")
-
-    args, rest = parser.parse_known_args(argv)
-    try:
-        return run(parser, args, rest)
-    except (ValueError, OSError, KeyError) as error:  # the library's errors say what was expected
-        message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-        raise SystemExit(f"minitrans {args.command}: {message}") from error
+    qa.add_argument("--minutes", type=positive_float, help="train: wall-clock budget, tokenisation included")
+    qa.add_argument("--steps", type=positive_int, help="train: optimisation steps (the learning rate decays to 0 there)")
+    qa.add_argument("--epochs", type=positive_int, default=1, help="train: passes over the data (default 1)")
+    qa.add_argument("--batch-size", type=positive_int, default=32, help="train: windows per step (default 32)")
+    qa.add_argument("--lr", type=positive_float, default=1e-4, help="train: peak learning rate (default 1e-4)")
+    qa.add_argument("--warmup", type=int, default=100, help="train: warm-up steps (default 100)")
+    qa.add_argument("--max-length", type=positive_int, default=384, help="tokens per window (default 384)")
+    qa.add_argument("--stride", type=positive_int, default=128, help="tokens shared by neighbouring windows (default 128)")
+    qa.add_argument("--limit", type=positive_int, help="train: use only the first N questions")
+    qa.add_argument("--eval-limit", type=positive_int, help="eval: score only the first N questions")
+    qa.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    qa.add_argument("--dropout", type=rate, help="train: replace the checkpoint's dropout rates (e.g. 0)")
+    qa.add_argument("--save-every", type=positive_int, default=200, help="train: steps between checkpoints (default 200)")
+    qa.add_argument("--resume", action="store_true", help="train: continue the run saved in --out exactly")
+    qa.add_argument("--overwrite", action="store_true", help="train: replace what --out holds")
+    return parser
 
 
-def run(parser, args, rest) -> int:
+def run(args, rest) -> int:
     if args.command == "lesson":
         return cmd_lesson(args, rest)
     if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        raise UsageError(f"unrecognized arguments: {' '.join(rest)} (`minitrans {args.command} --help`)")
     if args.command == "pretrain":
         return cmd_pretrain(args)
     if args.command == "qa":
@@ -277,6 +383,32 @@ def run(parser, args, rest) -> int:
         tour(args.out, model=args.model, squad=args.squad, quick=args.quick, steps=args.steps, limit=args.limit)
         return 0
     return cmd_exercise(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from minitrans.training.trainer import TrainingDiverged, TrainingInterrupted
+
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        args, rest = build_parser().parse_known_args(argv)
+        return run(args, rest)
+    except TrainingInterrupted as stop:
+        where = f"; the checkpoint {stop.checkpoint} holds it" if stop.checkpoint else " (no output folder: nothing saved)"
+        print(f"\nminitrans: interrupted at step {stop.step}{where}", file=sys.stderr)
+        if stop.checkpoint:
+            again = [a for a in argv if a not in ("--resume", "--overwrite")]
+            print(f"resume with: minitrans {' '.join(again)} --resume", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\nminitrans: interrupted", file=sys.stderr)
+        return 130
+    except (UsageError, ValueError, OSError, KeyError, TrainingDiverged) as error:
+        if debug:
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+        print(f"minitrans: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def pretrain_small_bert(out: Path, steps: int) -> Path:
                         intermediate_size=512, max_position_embeddings=512)
     folder = out / "pretrained"
     pretrain_bert(corpus, config, tokenizer, steps=steps, batch_size=32, max_length=64, learning_rate=1e-3,
-                  warmup_steps=max(5, steps // 10), eval_every=max(10, steps // 4), out_dir=folder,
+                  warmup_steps=max(5, steps // 10), eval_every=max(10, steps // 4), out_dir=folder, overwrite=True,
                   log=lambda line: print("  " + line, flush=True))
     return folder
 
@@ -95,7 +95,7 @@ def tour(out: str | Path = "outputs/tour", *, model: str | Path | None = None, s
         held_out = [e for e in examples if e.title in held_out_titles]
     features = prepare_train_features(train, tokenizer, max_length=384 if squad else 128, stride=128 if squad else 32)
     steps = steps or (10 if quick else 250)
-    args = TrainingArguments(output_dir=str(out / "qa"), max_steps=steps, batch_size=16,
+    args = TrainingArguments(output_dir=str(out / "qa"), overwrite_output_dir=True, max_steps=steps, batch_size=16,
                              learning_rate=1e-4 if model != pretrained else 5e-4, warmup_steps=max(2, steps // 10),
                              group_by_length=True, log_every=max(1, steps // 10), seed=seed)
     trainer = Trainer(qa_model, features, args=args, loss_fn=qa_loss, collate=pad_batch)

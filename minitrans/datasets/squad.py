@@ -118,6 +118,18 @@ def load_squad(path: str | Path, verbose: bool = True, report: LoadReport | None
             print(f"  skipped {qid}: {reason}")
         if len(report.skipped) > 5:
             print(f"  ... and {len(report.skipped) - 5} more")
+    seen: dict[str, int] = {}
+    for example in examples:
+        seen[example.id] = seen.get(example.id, 0) + 1
+    repeated = [f"{qid} ({n} times)" for qid, n in seen.items() if n > 1]
+    if repeated:
+        raise ValueError(f"{path}: question ids must be unique (a prediction is kept per id), but "
+                         f"{len(repeated):,} repeat: {', '.join(repeated[:3])}")
+    if not examples:
+        first = f"; the first skipped: {report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else ""
+        raise ValueError(f"{path} holds no usable question ({len(report.skipped):,} records skipped{first}): expected "
+                         "SQuAD JSON, {'data': [{'title', 'paragraphs': [{'context', 'qas': [{'id', 'question', "
+                         "'answers'}]}]}]}")
     return examples
 
 

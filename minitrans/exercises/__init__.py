@@ -18,7 +18,9 @@ import ast
 import importlib
 import importlib.util
 import inspect
+import json
 import re
+import subprocess
 import sys
 import textwrap
 import traceback
@@ -282,6 +284,37 @@ def check(name: str, directory: str | Path = "exercises", first_failure: bool = 
         message = f"your copy does not import: {type(error).__name__}: {error}"
         return [CheckResult("load your copy", False, message)], f"FAIL  {message}"
     results = run_checks(name, obj, first_failure)
+    return results, report(name, results)
+
+
+RESULT_MARKER = "MINITRANS-EXERCISE-RESULTS "
+
+
+def check_isolated(name: str, directory: str | Path = "exercises", timeout: float = 60.0) -> tuple[list[CheckResult], str]:
+    """Grade the student's copy in a child process with a time limit: a copy that loops forever,
+    crashes the interpreter or calls sys.exit gets a report that says so, instead of hanging or
+    ending the grader."""
+    get(name)  # an unknown name fails here, with the list of names
+    if timeout <= 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    command = [sys.executable, "-m", "minitrans.exercises", name, str(directory)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        message = (f"the checks did not finish within {timeout:g} s: an endless loop in your copy? "
+                   "(`--timeout SECONDS` allows more)")
+        return [CheckResult("your copy runs within the time limit", False, message)], f"FAIL  {message}"
+    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARKER)]
+    if not lines:
+        if done.returncode == 0:
+            message = "your copy ended the program (sys.exit, exit or quit) before the checks could report"
+        else:
+            tail = "\n".join(done.stderr.strip().splitlines()[-6:])
+            message = f"the checks stopped with exit code {done.returncode}:\n{tail}"
+        return [CheckResult("your copy runs to the end of the checks", False, message)], f"FAIL  {message}"
+    results = [CheckResult(**r) for r in json.loads(lines[-1][len(RESULT_MARKER):])]
+    if len(results) == 1 and results[0].description == "load your copy":
+        return results, f"FAIL  {results[0].message}"
     return results, report(name, results)
 
 

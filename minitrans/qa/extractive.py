@@ -21,6 +21,7 @@
 `QuestionAnswerer` wraps all three for one question: `qa("Who...?", context)`.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import jax
@@ -226,6 +227,15 @@ def softmax_scores(candidates: list[dict]) -> list[float]:
     return list(weights / weights.sum())
 
 
+def check_vocabulary(model, tokenizer) -> None:
+    """A tokenizer must not give ids the model has no embedding for: checked once, where the two
+    meet (the compiled forward pass cannot check ids, and would read a wrong row)."""
+    model_vocab = model.config.vocab_size
+    if tokenizer.vocab_size > model_vocab:
+        raise ValueError(f"the tokenizer has {tokenizer.vocab_size:,} tokens but the model's vocabulary only "
+                         f"{model_vocab:,} (vocab_size in config.json): they do not belong together")
+
+
 class QuestionAnswerer:
     """`QuestionAnswerer(model, tokenizer)("Who ...?", context)` -> {"answer", "score", "start", "end"}.
 
@@ -234,9 +244,12 @@ class QuestionAnswerer:
     """
 
     def __init__(self, model, tokenizer, max_length: int = 384, stride: int = 128, version_2: bool = False,
-                 null_threshold: float = 0.0):
+                 null_threshold: float = 0.0, max_query_length: int = 64):
+        check_vocabulary(model, tokenizer)
+        if stride >= max_length:
+            raise ValueError(f"stride ({stride}) must be smaller than max_length ({max_length})")
         self.model, self.tokenizer = model, tokenizer
-        self.max_length, self.stride = max_length, stride
+        self.max_length, self.stride, self.max_query_length = max_length, stride, max_query_length
         self.version_2, self.null_threshold = version_2, null_threshold
 
     def __call__(self, question: str, context: str) -> dict:
@@ -245,8 +258,17 @@ class QuestionAnswerer:
         if not isinstance(context, str) or not context.strip():
             raise ValueError("extractive QA needs a context to find the answer in: got an empty context "
                              "(for closed-book QA, ask a T5 model with the 'question: Q' format)")
+        asked = len(self.tokenizer.tokenize(question))
+        if asked > self.max_query_length:
+            warnings.warn(f"the question has {asked} tokens: only its first {self.max_query_length} are read "
+                          "(max_query_length)", stacklevel=2)
         example = SquadExample("q", question, context)
-        features = prepare_validation_features([example], self.tokenizer, self.max_length, self.stride)
+        report = FeatureReport()
+        features = prepare_validation_features([example], self.tokenizer, self.max_length, self.stride,
+                                               self.max_query_length, report=report)
+        if not features:
+            raise ValueError(f"this question cannot be answered in windows of {self.max_length} tokens: "
+                             f"{report.skipped[0][1]}")
         starts, ends = predict_logits(self.model, features, batch_size=len(features))
         predictions, differences, nbest = postprocess_qa_predictions(
             [example], features, starts, ends, version_2=self.version_2, null_threshold=self.null_threshold)

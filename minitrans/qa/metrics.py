@@ -68,13 +68,22 @@ def questions(dataset):
         if "data" not in dataset:
             raise ValueError("expected SQuAD JSON: a dict with a 'data' list of articles")
         dataset = dataset["data"]
+    seen = set()
     for item in dataset:
         if hasattr(item, "answers"):  # a SquadExample
-            yield item.id, [a["text"] for a in item.answers]
-            continue
-        for paragraph in item["paragraphs"]:
-            for qa in paragraph["qas"]:
-                yield qa["id"], [a["text"] for a in qa["answers"]]
+            pairs = [(item.id, [a["text"] for a in item.answers])]
+        else:
+            try:
+                pairs = [(qa["id"], [a["text"] for a in qa["answers"]])
+                         for paragraph in item["paragraphs"] for qa in paragraph["qas"]]
+            except (KeyError, TypeError) as error:
+                raise ValueError(f"expected SQuAD JSON (articles of 'paragraphs' of 'qas' with 'id' and 'answers'); "
+                                 f"missing {error}") from None
+        for qid, truths in pairs:
+            if qid in seen:
+                raise ValueError(f"question id {qid} appears twice: ids must be unique (a prediction is kept per id)")
+            seen.add(qid)
+            yield qid, truths
 
 
 def question_scores(dataset, predictions: dict[str, str], version_2: bool = False) -> dict[str, tuple]:

@@ -14,12 +14,13 @@ from pathlib import Path
 from flax import nnx
 
 from minitrans.checkpoints import read_config
-from minitrans.datasets.squad import load_squad, read_json
+from minitrans.datasets.squad import LoadReport, load_squad
 from minitrans.datasets.streaming import pad_batch
 from minitrans.models import task_class
 from minitrans.qa.extractive import (
     FeatureReport,
     QuestionAnswerer,
+    check_vocabulary,
     highlight,
     postprocess_qa_predictions,
     predict_logits,
@@ -50,17 +51,20 @@ def load_qa_model(folder: str | Path, scratch: bool = False, seed: int = 0, drop
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         overrides = {key: dropout for key in cls.config_class.dropout_keys}
-    if scratch:
-        model = cls(cls.config_class.from_dict(raw, **overrides), rngs=nnx.Rngs(seed))
-        return model, tokenizer
-    return cls.from_pretrained(folder, **overrides), tokenizer
+    model = cls(cls.config_class.from_dict(raw, **overrides), rngs=nnx.Rngs(seed)) if scratch else \
+        cls.from_pretrained(folder, **overrides)
+    check_vocabulary(model, tokenizer)
+    return model, tokenizer
 
 
 def train_squad(model, tokenizer, train_file: str | Path, out_dir: str | Path, *, steps: int | None = None,
                 minutes: float | None = None, epochs: int = 1, batch_size: int = 32, learning_rate: float = 1e-4,
                 warmup_steps: int = 100, max_length: int = 384, stride: int = 128, limit: int | None = None,
-                seed: int = 0, started: float | None = None, version_2: bool = False):
-    """Fine-tune for extractive QA on a SQuAD file; the clock (tokenisation included) starts at `started`."""
+                seed: int = 0, started: float | None = None, version_2: bool = False, save_every: int | None = 200,
+                resume: bool = False, overwrite: bool = False):
+    """Fine-tune for extractive QA on a SQuAD file; the clock (tokenisation included) starts at
+    `started`. A checkpoint (out_dir/latest) is saved every `save_every` steps and on Ctrl-C;
+    `resume` continues from it exactly."""
     started = started or time.perf_counter()
     examples = load_squad(train_file)
     if limit:
@@ -80,11 +84,12 @@ def train_squad(model, tokenizer, train_file: str | Path, out_dir: str | Path, *
             raise ValueError(f"the {minutes} minutes were spent before training started")
     args = TrainingArguments(output_dir=str(out_dir), batch_size=batch_size, learning_rate=learning_rate,
                              warmup_steps=warmup_steps, num_epochs=epochs, max_steps=steps, seed=seed,
-                             group_by_length=True, max_seconds=budget, log_every=20)
+                             group_by_length=True, max_seconds=budget, log_every=20, save_every=save_every,
+                             overwrite_output_dir=overwrite)
     trainer = Trainer(model, features, args=args, loss_fn=qa_loss, collate=pad_batch)
     print(f"training {trainer.total_steps:,} steps of {batch_size} windows"
           + (f", at most {budget / 60:.1f} more minutes" if budget else ""), flush=True)
-    trainer.train()
+    trainer.train(resume_from=Path(out_dir) / "latest" if resume else None)
     model = trainer.model
     out = Path(out_dir)
     model.save_pretrained(out / "model")
@@ -116,22 +121,26 @@ def evaluate_squad(model, tokenizer, eval_file: str | Path, out_dir: str | Path 
                    limit: int | None = None) -> dict:
     """EM/F1 of the model on a SQuAD file with the official metric (v2.0: with the best threshold)."""
     started = time.perf_counter()
-    examples = load_squad(eval_file)
+    loaded = LoadReport()
+    examples = load_squad(eval_file, report=loaded)
     if limit:
         examples = examples[:limit]
+    if loaded.skipped:
+        print(f"{len(loaded.skipped):,} records of {eval_file} could not be read (listed above): they are left out "
+              f"of the scores, which average over the {len(examples):,} questions kept")
     if not version_2 and any(e.is_impossible or not e.answers for e in examples):
         raise ValueError(f"{eval_file} holds unanswerable questions (SQuAD 2.0): evaluate with version_2=True "
                          "(`minitrans qa eval --version-2`)")
     predictions, differences = predict_squad(model, tokenizer, examples, batch_size=batch_size,
                                              max_length=max_length, stride=stride, version_2=version_2)
-    dataset = read_json(eval_file) if not limit else examples
+    dataset = examples  # the questions read; the official scripts read the same on a well-formed file
     if version_2:
         # the null score difference is unbounded; the official script's sweep works on any ordering
         scores = squad_v2_evaluate(dataset, predictions, no_answer_probs=differences, no_answer_threshold=0.0)
     else:
         scores = squad_evaluate(dataset, predictions)
     scores["seconds"] = round(time.perf_counter() - started, 1)
-    scores["questions"] = len(examples)
+    scores["questions"], scores["skipped"] = len(examples), len(loaded.skipped)
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from minitrans.tokenizers.wordpiece import check_text, check_texts
+
 SENTINEL = re.compile(r"<extra_id_(\d+)>")
 
 
@@ -73,6 +75,7 @@ class T5Tokenizer:
 
     def encode(self, text: str, add_eos: bool = True) -> list[int]:
         """Text to ids; <extra_id_N> written in the text becomes that sentinel; </s> at the end."""
+        check_text(text)
         ids, position = [], 0
         for match in SENTINEL.finditer(text):
             ids += self.sp.EncodeAsIds(text[position:match.start()]) if match.start() > position else []
@@ -99,4 +102,28 @@ class T5Tokenizer:
         return " ".join(part for part in out if part)
 
     def tokenize(self, text: str) -> list[str]:
-        return self.sp.EncodeAsPieces(text)
+        return self.sp.EncodeAsPieces(check_text(text))
+
+    def __call__(self, texts: str | list[str], *, max_length: int | None = None, truncation: bool = False,
+                 padding: str | bool = True, add_eos: bool = True) -> dict:
+        """Encode a batch as WordPieceTokenizer does: numpy arrays input_ids and attention_mask,
+        padded (with <pad> = 0) to the longest or, with padding="max_length", to max_length;
+        truncation=True cuts each to max_length (keeping </s> at the end)."""
+        import numpy as np
+
+        texts = check_texts(texts)
+        if (truncation or padding == "max_length") and max_length is None:
+            raise ValueError("truncation and padding='max_length' need max_length")
+        rows = [self.encode(t, add_eos=add_eos) for t in texts]
+        if truncation:
+            rows = [r if len(r) <= max_length else r[:max_length - 1] + r[-1:] if add_eos else r[:max_length]
+                    for r in rows]
+        length = max_length if padding == "max_length" else max(len(r) for r in rows)
+        if any(len(r) > length for r in rows):
+            raise ValueError(f"an encoding has {max(len(r) for r in rows)} tokens, more than max_length={length}; "
+                             "pass truncation=True")
+        ids = np.zeros((len(rows), length), np.int32)
+        for i, r in enumerate(rows):
+            ids[i, :len(r)] = r
+        return {"input_ids": ids, "attention_mask": (np.arange(length)[None] < np.array([len(r) for r in rows])[:, None])
+                .astype(np.int32)}

@@ -17,6 +17,7 @@ import bisect
 import functools
 import json
 import unicodedata
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,11 +188,41 @@ def truncated_lengths(n1: int, n2: int, budget: int) -> tuple[int, int]:
     return (short, long_) if n1 <= n2 else (long_, short)
 
 
+def check_text(text, name: str = "text") -> str:
+    """`text` if it is a str; a clear error for what a tokenizer cannot take."""
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (bytes, bytearray)):
+        raise TypeError(f"{name} is bytes: decode it to text first (e.g. {name}.decode('utf-8'))")
+    if text is None:
+        raise TypeError(f"{name} is None: expected text (a str)")
+    raise TypeError(f"{name} must be text (a str), got {type(text).__name__} {str(text)[:40]!r}")
+
+
+def check_texts(texts, name: str = "texts") -> list[str]:
+    """One text or a non-empty list of texts, as a list."""
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, (list, tuple)):
+        if not texts:
+            raise ValueError(f"{name} is an empty list: nothing to encode")
+        return [check_text(t, f"{name}[{i}]") for i, t in enumerate(texts)]
+    return [check_text(texts, name)]
+
+
+def warn_if_too_long(length: int, limit: int | None, what: str = "the text") -> None:
+    if limit is not None and length > limit:
+        warnings.warn(f"{what} has {length} tokens, more than the model's {limit} positions: pass "
+                      f"truncation=True and max_length={limit}, or the model will refuse it", stacklevel=3)
+
+
 class WordPieceTokenizer:
-    """Text -> WordPiece ids for BERT, with offsets; `from_pretrained(folder)` reads vocab.txt."""
+    """Text -> WordPiece ids for BERT, with offsets; `from_pretrained(folder)` reads vocab.txt.
+    `model_max_length` (read from the folder's config.json) is the model's number of positions:
+    a longer encoding without truncation is warned about."""
 
     def __init__(self, vocab: dict[str, int], *, lowercase: bool = True, strip_accents: bool | None = None,
-                 max_input_chars_per_word: int = 100):
+                 max_input_chars_per_word: int = 100, model_max_length: int | None = None):
         missing = [t for t in SPECIAL_TOKENS if t not in vocab]
         if missing:
             raise ValueError(f"the vocabulary lacks the special token(s) {', '.join(missing)}; "
@@ -203,6 +234,7 @@ class WordPieceTokenizer:
         self.special = {t: vocab[t] for t in SPECIAL_TOKENS}
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (vocab[t] for t in SPECIAL_TOKENS)
         self.cache: dict[str, list[tuple[str, int, int]]] = {}
+        self.model_max_length = model_max_length
 
     # ------------------------------------------------------------------ loading
 
@@ -235,6 +267,9 @@ class WordPieceTokenizer:
             values = json.loads(config.read_text())
             settings["lowercase"] = bool(values.get("do_lower_case", True))
             settings["strip_accents"] = values.get("strip_accents")
+        model_config = folder / "config.json"
+        if model_config.is_file():
+            settings["model_max_length"] = json.loads(model_config.read_text()).get("max_position_embeddings")
         return cls.from_vocab_file(folder / "vocab.txt", **settings)
 
     def save_vocabulary(self, folder: str | Path) -> Path:
@@ -272,8 +307,7 @@ class WordPieceTokenizer:
     def tokenize_with_offsets(self, text: str) -> list[tuple[str, int, int]]:
         """(token, start, end) for every WordPiece token of `text`, offsets in characters.
         The last few thousand texts are remembered: SQuAD asks many questions of one context."""
-        if not isinstance(text, str):
-            raise TypeError(f"expected text as a str, got {type(text).__name__}")
+        check_text(text)
         if text in self.cache:
             return self.cache[text]
         if len(self.cache) >= 4096:
@@ -318,8 +352,10 @@ class WordPieceTokenizer:
         truncation: False, "longest_first" (True) or "only_second", to `max_length` tokens.
         padding: False, "max_length" (to max_length) or True/"longest" (no-op for one text).
         """
-        first = self.tokenize_with_offsets(text)
-        second = self.tokenize_with_offsets(pair) if pair is not None else None
+        first = self.tokenize_with_offsets(check_text(text))
+        second = self.tokenize_with_offsets(check_text(pair, "pair")) if pair is not None else None
+        if not truncation:
+            warn_if_too_long(len(first) + (len(second) if second is not None else 0) + 3, self.model_max_length)
         if truncation:
             if max_length is None:
                 raise ValueError("truncation needs max_length")
@@ -388,8 +424,8 @@ class WordPieceTokenizer:
         longest (padding=True) or to max_length (padding="max_length")."""
         import numpy as np
 
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        pairs = [pairs] if isinstance(pairs, str) else pairs
+        texts = check_texts(texts)
+        pairs = check_texts(pairs, "pairs") if pairs is not None else None
         if pairs is not None and len(pairs) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(pairs)} pairs")
         encodings = [self.encode(t, pairs[i] if pairs is not None else None, max_length=max_length,

@@ -53,10 +53,58 @@ def span_corruption_loss(model, batch: dict):
     return loss, metrics
 
 
+class PairBatches:
+    """BERT's training batches: batch `step` is a function of (seed, step) alone, so a resumed
+    run sees exactly the batches the uninterrupted one would. Each epoch draws fresh sentence
+    pairs and a fresh order (seeded by (seed, epoch)); each batch its own masking (seeded by
+    (seed, epoch, index))."""
+
+    def __init__(self, documents, tokenizer, batch_size: int, max_length: int, max_predictions: int, seed: int):
+        self.documents, self.tokenizer, self.batch_size = documents, tokenizer, batch_size
+        self.max_length, self.max_predictions, self.seed = max_length, max_predictions, seed
+        pairs = sum(len(doc) - 1 for doc in documents if doc)  # one per sentence that has a successor
+        if pairs < batch_size:
+            raise ValueError(f"the corpus gives {pairs} sentence pairs, fewer than batch_size={batch_size}")
+        self.per_epoch, self.epoch, self.pairs = pairs // batch_size, None, []
+
+    def __call__(self, step: int) -> dict:
+        epoch, index = divmod(step, self.per_epoch)
+        if epoch != self.epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            self.pairs, self.epoch = make_nsp_pairs(self.documents, rng), epoch
+            rng.shuffle(self.pairs)
+        chosen = self.pairs[index * self.batch_size:(index + 1) * self.batch_size]
+        return make_batch(chosen, self.tokenizer, np.random.default_rng([self.seed, epoch, index]), self.max_length,
+                          self.max_predictions).__dict__
+
+
+class SpanBatches:
+    """T5's training batches: rows in a fresh order each epoch, span-corrupted afresh; batch `step`
+    is a function of (seed, step) alone (see PairBatches)."""
+
+    def __init__(self, rows: np.ndarray, tokenizer, batch_size: int, input_length: int, target_length: int, seed: int):
+        if len(rows) < batch_size:
+            raise ValueError(f"the corpus gives {len(rows)} rows, fewer than batch_size={batch_size}")
+        self.rows, self.tokenizer, self.batch_size, self.seed = rows, tokenizer, batch_size, seed
+        self.input_length, self.target_length = input_length, target_length
+        self.per_epoch, self.epoch, self.order = len(rows) // batch_size, None, None
+
+    def __call__(self, step: int) -> dict:
+        epoch, index = divmod(step, self.per_epoch)
+        if epoch != self.epoch:
+            self.order, self.epoch = np.random.default_rng([self.seed, epoch]).permutation(len(self.rows)), epoch
+        chosen = self.rows[self.order[index * self.batch_size:(index + 1) * self.batch_size]]
+        return make_span_batch(chosen, self.tokenizer, np.random.default_rng([self.seed, epoch, index]),
+                               self.input_length, self.target_length)
+
+
 def run(model, loss_fn, batches, held_out: list[dict], *, steps, minutes, started: float, learning_rate: float,
-        warmup_steps: int, eval_every: int, describe, log) -> dict:
+        warmup_steps: int, eval_every: int, describe, log, out_dir=None, save_every: int | None = None,
+        resume: bool = False, overwrite: bool = False) -> dict:
     """Train on `batches(step)` with the pre-training recipe (AdamW, warm-up, decay to 0 at `steps`,
-    or constant when only `minutes` bounds the run), held-out figures every `eval_every` steps."""
+    or constant when only `minutes` bounds the run), held-out figures every `eval_every` steps;
+    with `out_dir`, a checkpoint (out_dir/latest) every `save_every` steps and on Ctrl-C, from
+    which `resume` continues exactly."""
     if steps is None and minutes is None:
         raise ValueError("give steps or minutes (or both) to bound the pre-training")
     seconds = None
@@ -64,12 +112,13 @@ def run(model, loss_fn, batches, held_out: list[dict], *, steps, minutes, starte
         seconds = minutes * 60 - (time.perf_counter() - started)
         if seconds <= 0:
             raise ValueError(f"the {minutes} minutes were spent reading the corpus before training started")
-    args = TrainingArguments(max_steps=steps, max_seconds=seconds, learning_rate=learning_rate,
-                             warmup_steps=warmup_steps, eval_every=eval_every, log_every=min(eval_every, 10),
-                             progress_bar=False)
+    args = TrainingArguments(output_dir=str(out_dir) if out_dir else None, max_steps=steps, max_seconds=seconds,
+                             learning_rate=learning_rate, warmup_steps=warmup_steps, eval_every=eval_every,
+                             log_every=min(eval_every, 10), save_every=save_every, progress_bar=False,
+                             overwrite_output_dir=overwrite)
     trainer = Trainer(model, batches, args=args, loss_fn=loss_fn, evaluate=mean_metrics(loss_fn, held_out),
                       describe=describe, log=log)
-    return trainer.train()
+    return trainer.train(resume_from=Path(out_dir) / "latest" if resume else None)
 
 
 def save_run(out_dir: str | Path, model, tokenizer_save, history: list, log=print) -> None:
@@ -84,7 +133,8 @@ def pretrain_bert(corpus: str | Path, config, tokenizer, *, steps: int | None = 
                   minutes: float | None = None, batch_size: int = 32, max_length: int = 128,
                   max_predictions: int | None = None, learning_rate: float = 1e-4, warmup_steps: int = 100,
                   eval_every: int = 100, eval_batches: int = 4, seed: int = 0, out_dir: str | Path | None = None,
-                  max_chars: int | None = None, log=print) -> dict:
+                  max_chars: int | None = None, log=print, save_every: int | None = None, resume: bool = False,
+                  overwrite: bool = False) -> dict:
     """Pre-train a BertForPreTraining from scratch on `corpus`; stop after `steps` steps or
     `minutes` of wall clock (whichever comes first). Logs held-out masked-token and
     next-sentence accuracy every `eval_every` steps and returns the Trainer's result."""
@@ -95,7 +145,6 @@ def pretrain_bert(corpus: str | Path, config, tokenizer, *, steps: int | None = 
     if max_length > config.max_position_embeddings:
         raise ValueError(f"max_length={max_length} exceeds max_position_embeddings={config.max_position_embeddings}")
     max_predictions = max_predictions or max(1, int(round(max_length * 0.15)))
-    rng = np.random.default_rng(seed)
     started = time.perf_counter()
     words_per_segment = max(8, int((max_length - 3) / 2 * 0.75))  # ~1.33 WordPiece tokens a word
     train_docs, eval_docs = split_documents(group_sentences(read_corpus(corpus, max_chars), words_per_segment))
@@ -108,24 +157,13 @@ def pretrain_bert(corpus: str | Path, config, tokenizer, *, steps: int | None = 
     model = BertForPreTraining(config, rngs=nnx.Rngs(params=seed, dropout=seed + 1))
     log(f"BertForPreTraining: {count_parameters(model):,} parameters")
 
-    pairs: list = []
-    cursor = 0
+    batches = PairBatches(train_docs, tokenizer, batch_size, max_length, max_predictions, seed)
 
-    def next_batch(step: int) -> dict:
-        nonlocal pairs, cursor
-        if cursor + batch_size > len(pairs):  # a new epoch: fresh pairs, fresh shuffle
-            pairs = make_nsp_pairs(train_docs, rng)
-            rng.shuffle(pairs)
-            cursor = 0
-            if len(pairs) < batch_size:
-                raise ValueError(f"the corpus gives {len(pairs)} sentence pairs, fewer than batch_size={batch_size}")
-        cursor += batch_size
-        return make_batch(pairs[cursor - batch_size:cursor], tokenizer, rng, max_length, max_predictions).__dict__
-
-    result = run(model, pretraining_loss, next_batch, held_out, steps=steps, minutes=minutes, started=started,
+    result = run(model, pretraining_loss, batches, held_out, steps=steps, minutes=minutes, started=started,
                  learning_rate=learning_rate, warmup_steps=warmup_steps, eval_every=eval_every, log=log,
                  describe=lambda m: f"held-out masked-token accuracy {m['mlm_accuracy']:.1%}  "
-                                    f"NSP accuracy {m['nsp_accuracy']:.1%}")
+                                    f"NSP accuracy {m['nsp_accuracy']:.1%}",
+                 out_dir=out_dir, save_every=save_every, resume=resume, overwrite=overwrite)
     if out_dir is not None:
         save_run(out_dir, result["model"], tokenizer.save_vocabulary, result["history"], log)
     return result
@@ -134,7 +172,8 @@ def pretrain_bert(corpus: str | Path, config, tokenizer, *, steps: int | None = 
 def pretrain_t5(corpus, config, tokenizer, *, steps: int | None = None, minutes: float | None = None,
                 batch_size: int = 32, input_length: int = 128, target_length: int = 32,
                 learning_rate: float = 5e-4, warmup_steps: int = 100, eval_every: int = 100, eval_batches: int = 4,
-                seed: int = 0, out_dir=None, max_chars: int | None = None, log=print) -> dict:
+                seed: int = 0, out_dir=None, max_chars: int | None = None, log=print, save_every: int | None = None,
+                resume: bool = False, overwrite: bool = False) -> dict:
     """Pre-train a T5ForConditionalGeneration from scratch by span corruption on `corpus`,
     logging the held-out loss and span accuracy (hidden words predicted right)."""
     from minitrans.models.t5 import T5ForConditionalGeneration
@@ -142,7 +181,6 @@ def pretrain_t5(corpus, config, tokenizer, *, steps: int | None = None, minutes:
     if config.vocab_size < tokenizer.vocab_size:
         config = config.replace(vocab_size=tokenizer.vocab_size)
     started = time.perf_counter()
-    rng = np.random.default_rng(seed)
     raw = raw_length_for(input_length, target_length)
     train_docs, eval_docs = split_documents(read_corpus(corpus, max_chars))
     rows = pack_rows([" ".join(doc) for doc in train_docs], tokenizer, raw)
@@ -156,18 +194,12 @@ def pretrain_t5(corpus, config, tokenizer, *, steps: int | None = None, minutes:
         raise ValueError(f"the corpus gives {len(rows)} rows, fewer than batch_size={batch_size}")
     model = T5ForConditionalGeneration(config, rngs=nnx.Rngs(params=seed, dropout=seed + 1))
     log(f"T5ForConditionalGeneration: {count_parameters(model):,} parameters")
-    order, cursor = rng.permutation(len(rows)), 0
+    batches = SpanBatches(rows, tokenizer, batch_size, input_length, target_length, seed)
 
-    def next_batch(step: int) -> dict:
-        nonlocal order, cursor
-        if cursor + batch_size > len(order):
-            order, cursor = rng.permutation(len(rows)), 0
-        cursor += batch_size
-        return make_span_batch(rows[order[cursor - batch_size:cursor]], tokenizer, rng, input_length, target_length)
-
-    result = run(model, span_corruption_loss, next_batch, held_out, steps=steps, minutes=minutes, started=started,
+    result = run(model, span_corruption_loss, batches, held_out, steps=steps, minutes=minutes, started=started,
                  learning_rate=learning_rate, warmup_steps=warmup_steps, eval_every=eval_every, log=log,
-                 describe=lambda m: f"held-out loss {m['loss']:.3f}  span accuracy {m['span_accuracy']:.1%}")
+                 describe=lambda m: f"held-out loss {m['loss']:.3f}  span accuracy {m['span_accuracy']:.1%}",
+                 out_dir=out_dir, save_every=save_every, resume=resume, overwrite=overwrite)
     if out_dir is not None:
         save_run(out_dir, result["model"], lambda folder: shutil.copy(tokenizer.path, Path(folder) / "spiece.model"),
                  result["history"], log)

@@ -25,7 +25,11 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
+import tempfile
+import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -64,6 +68,7 @@ class TrainingArguments:
     seed: int = 0
     progress_bar: bool = True
     group_by_length: bool = False  # batches of similar lengths (less padding; needs a padding collate)
+    overwrite_output_dir: bool = False  # a fresh run into a folder that holds another run's files
 
     def __post_init__(self):
         if self.learning_rate <= 0:
@@ -76,6 +81,9 @@ class TrainingArguments:
             raise ValueError(f"max_seconds must be > 0, got {self.max_seconds}")
         if self.log_every < 1 or (self.eval_every is not None and self.eval_every < 1):
             raise ValueError("log_every and eval_every must be at least 1")
+        if self.save_every is not None and (self.save_every < 1 or self.save_every % self.gradient_accumulation_steps):
+            raise ValueError(f"save_every must be a positive multiple of gradient_accumulation_steps "
+                             f"({self.gradient_accumulation_steps}), got {self.save_every}")
 
 
 def stack_examples(examples: list[dict]) -> dict:
@@ -139,6 +147,93 @@ def mean_metrics(loss_fn: Callable, batches: list[dict]) -> Callable:
     return evaluate
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C (SIGINT) or SIGTERM, after finishing its step and saving the
+    checkpoint it names (if the run has an output folder)."""
+
+    def __init__(self, step: int, checkpoint: Path | None):
+        self.step, self.checkpoint = step, checkpoint
+        super().__init__(f"interrupted at step {step}" + (f"; saved {checkpoint}" if checkpoint else ""))
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; the last good checkpoint is kept as it was."""
+
+
+RUN_FILES = ("log.jsonl", "latest", "best", "curves.png")
+
+
+class RunFolder:
+    """The output folder of one run, for the duration of `Trainer.train`: checked writable before
+    any work; a folder holding another run's files refused unless resuming or overwriting; a
+    lock file (`.lock`, with the process id) so two runs never write into one folder."""
+
+    def __init__(self, folder: Path, resuming: bool, overwrite: bool):
+        self.folder, self.lock = folder, folder / ".lock"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-", delete=True)
+            probe.close()
+        except OSError as error:
+            raise PermissionError(f"cannot write to the output folder {folder}: {error.strerror or error}") from None
+        previous = [name for name in RUN_FILES if (folder / name).exists()]
+        if previous and not resuming and not overwrite:
+            raise FileExistsError(f"{folder} holds another run ({', '.join(previous)}): resume it, choose another "
+                                  "output folder, or overwrite it (--overwrite; overwrite_output_dir=True)")
+        if previous and overwrite and not resuming:
+            for name in previous:
+                path = folder / name
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+    def __enter__(self):
+        try:
+            fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            holder = self.lock.read_text().strip() or "?"
+            if holder.isdigit() and not process_alive(int(holder)):
+                self.lock.unlink()  # left by a run that died: take it over
+                return self.__enter__()
+            raise FileExistsError(f"another run (process {holder}) is writing to {self.folder}; wait for it to end, "
+                                  f"or delete {self.lock} if it is gone") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return self
+
+    def __exit__(self, *exc):
+        self.lock.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StopSignals:
+    """While active (in the main thread), SIGINT and SIGTERM only raise a flag: the loop finishes
+    its step, saves, and stops. A second Ctrl-C stops at once."""
+
+    def __enter__(self):
+        self.requested, self.previous = None, {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self.handle)
+        return self
+
+    def handle(self, signum, frame):
+        if self.requested is not None:
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
 class Trainer:
     def __init__(self, model: nnx.Module, train_data, eval_data=None, args: TrainingArguments = TrainingArguments(),
                  loss_fn: Callable | None = None, metrics: dict[str, Callable] | None = None,
@@ -190,6 +285,8 @@ class Trainer:
     def shard(self, batch: dict) -> dict:
         """Split the batch's first axis over the devices (replicate if it does not divide)."""
         n = len(self.mesh.devices)
+        if n == 1:  # nothing to split
+            return {key: jnp.asarray(value) for key, value in batch.items()}
         out = {}
         for key, value in batch.items():
             value = np.asarray(value)
@@ -249,31 +346,38 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def save_checkpoint(self, folder: str | Path, state: TrainState, step: int) -> Path:
-        """Write the model and the training state to `folder`, atomically."""
+    def save_checkpoint(self, folder: str | Path, state: TrainState, step: int, seconds: float = 0.0,
+                        pending: list | None = None) -> Path:
+        """Write the model and the training state to `folder`, atomically: into a fresh temporary
+        folder beside it, then renamed (a crash mid-save keeps the previous checkpoint)."""
         from safetensors.numpy import save_file
 
         folder = Path(folder)
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        model = state.model()
-        if hasattr(model, "save_pretrained"):
-            model.save_pretrained(tmp / "model")
-        save_file(flatten(state.params), str(tmp / "params.safetensors"))
-        save_file(flatten(state.opt_state), str(tmp / "optimizer.safetensors"))
-        save_file(flatten(state.rng_state), str(tmp / "rng.safetensors"))
-        (tmp / "trainer_state.json").write_text(json.dumps({
-            "step": step, "model": type(model).__name__, "args": dataclasses.asdict(self.args),
-            "history": self.history}, indent=1))
-        old = folder.with_name(folder.name + ".old")
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+        try:
+            model = state.model()
+            if hasattr(model, "save_pretrained"):
+                model.save_pretrained(tmp / "model")
+            save_file(flatten(state.params), str(tmp / "params.safetensors"))
+            save_file(flatten(state.opt_state), str(tmp / "optimizer.safetensors"))
+            save_file(flatten(state.rng_state), str(tmp / "rng.safetensors"))
+            (tmp / "trainer_state.json").write_text(json.dumps({
+                "step": step, "seconds": round(seconds, 1), "model": type(model).__name__,
+                "args": dataclasses.asdict(self.args), "history": self.history,
+                "pending_losses": [float(x) for x in jax.device_get(pending or [])]}, indent=1))
+            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old.")) if folder.exists() else None
+            if old is not None:
+                os.replace(folder, old / folder.name)
+            os.replace(tmp, folder)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return folder
 
-    def load_checkpoint(self, folder: str | Path, state: TrainState) -> int:
+    def load_checkpoint(self, folder: str | Path, state: TrainState) -> tuple[int, float]:
+        """Restore the training state saved in `folder`; returns (its step, its training seconds)."""
         from safetensors.numpy import load_file
 
         folder = Path(folder)
@@ -287,7 +391,8 @@ class Trainer:
         state.opt_state = unflatten(state.opt_state, load_file(str(folder / "optimizer.safetensors")))
         state.rng_state = unflatten(state.rng_state, load_file(str(folder / "rng.safetensors")))
         self.history = saved["history"]
-        return saved["step"]
+        self.pending_losses = saved.get("pending_losses", [])  # the steps since the last log line
+        return saved["step"], saved.get("seconds", 0.0)
 
     # ------------------------------------------------------------------ the loop
 
@@ -295,26 +400,47 @@ class Trainer:
         """Train to the budget (or stop early after `stop_after` steps, to test resuming).
 
         Returns {"model" (eval mode), "history", "steps", "tokens", "seconds", "losses" (every
-        step's)}; the trained model is also `self.model`, its state `self.state`."""
+        step's)}; the trained model is also `self.model`, its state `self.state`. Ctrl-C or
+        SIGTERM: the step finishes, `latest` is saved, and TrainingInterrupted is raised; a NaN
+        or infinite loss raises TrainingDiverged and leaves the last good checkpoint as it was."""
+        a = self.args
+        out = Path(a.output_dir) if a.output_dir else None
+        folder = RunFolder(out, resume_from is not None, a.overwrite_output_dir) if out else nullcontext()
+        with folder, StopSignals() as signals:
+            return self.loop(resume_from, stop_after, signals)
+
+    def note(self, message: str) -> None:
+        """A line for the user, above the progress bar when there is one."""
+        from tqdm.auto import tqdm
+        tqdm.write(message) if self.args.progress_bar else self.log(message)
+
+    def loop(self, resume_from, stop_after, signals: StopSignals) -> dict:
         from tqdm.auto import tqdm
 
         a = self.args
+        out = Path(a.output_dir) if a.output_dir else None
         self.model.train()
         state = TrainState.create(self.model, self.optimizer(), self.loss_fn)
-        step = self.load_checkpoint(resume_from, state) if resume_from else 0
-        log_file = Path(a.output_dir) / "log.jsonl" if a.output_dir else None
-        if log_file:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-        best = None
+        step, seconds_before = self.load_checkpoint(resume_from, state) if resume_from else (0, 0.0)
+        log_file = out / "log.jsonl" if out else None
+        if log_file:  # a resumed run's log goes on from its checkpoint: the lines after it are cut
+            kept = [line for line in log_file.read_text().splitlines() if json.loads(line)["step"] <= step] \
+                if resume_from and log_file.exists() else []
+            log_file.write_text("".join(line + "\n" for line in kept))
+        best = self.best_so_far()
         bar = tqdm(total=self.total_steps if a.max_steps or self.source is None else None, initial=step,
                    disable=not a.progress_bar, desc="training")
-        started = time.perf_counter()
+        started = time.perf_counter() - seconds_before  # the time budget counts the run before a resume
         tokens = window_tokens = 0
-        window_start, recent, losses = started, [], []
+        window_start, losses, unchecked = time.perf_counter(), [], []
+        recent = list(getattr(self, "pending_losses", [])) if resume_from else []  # the log window goes on
         last = min(step + stop_after if stop_after else self.total_steps, self.total_steps)
         while step < last:
-            if a.max_seconds and time.perf_counter() - started > a.max_seconds:
-                self.log(f"stopping at step {step}: the time budget of {a.max_seconds:.0f} s is spent")
+            at_update = step % a.gradient_accumulation_steps == 0
+            if signals.requested and at_update:
+                break
+            if a.max_seconds and time.perf_counter() - started > a.max_seconds and at_update:
+                self.note(f"stopping at step {step}: the time budget of {a.max_seconds:.0f} s is spent")
                 break
             epoch, batch = self.batch_at(step)
             count = real_tokens(batch)  # on the host, before the batch moves: nothing waits for the device
@@ -327,14 +453,16 @@ class Trainer:
                     state.apply_accumulated()
             recent.append(loss)  # stays on the device: no sync until the next log line
             losses.append(loss)
+            unchecked.append(loss)
             step += 1
             bar.update(1)
             if step % a.log_every == 0 or step == self.total_steps:
+                self.check_finite(unchecked, step, out)
                 now = time.perf_counter()
-                record = {"step": step, "epoch": epoch, "loss": float(jnp.mean(jnp.stack(recent))),
+                record = {"step": step, "epoch": epoch, "loss": float(np.mean(np.asarray(jax.device_get(recent), np.float64))),
                           "learning_rate": state.learning_rate, "seconds": round(now - started, 1),
                           "tokens_per_second": round(window_tokens / max(now - window_start, 1e-9), 1)}
-                recent, window_start, window_tokens = [], now, 0
+                recent, unchecked, window_start, window_tokens = [], [], now, 0
                 self.history.append(record)
                 bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['learning_rate'] or 0:.2e}",
                                 tok_s=f"{record['tokens_per_second']:,.0f}")
@@ -345,22 +473,48 @@ class Trainer:
                         f.write(json.dumps(record) + "\n")
             if a.eval_every and step % a.eval_every == 0 and (self.eval_data is not None or self.evaluate_fn):
                 best = self.evaluate_and_keep(state, step, started, best)
-            if a.save_every and a.output_dir and step % a.save_every == 0:
-                self.save_checkpoint(Path(a.output_dir) / "latest", state, step)
+            if a.save_every and out and step % a.save_every == 0:
+                self.check_finite(unchecked, step, out)
+                unchecked = []
+                saved = self.save_checkpoint(out / "latest", state, step, time.perf_counter() - started, recent)
+                self.note(f"checkpoint {saved} (step {step})")
         bar.close()
+        self.check_finite(unchecked, step, out)
+        if signals.requested:
+            saved = self.save_checkpoint(out / "latest", state, step, time.perf_counter() - started, recent) \
+                if out else None
+            self.state, self.step = state, step
+            raise TrainingInterrupted(step, saved)
         evaluated = [r["step"] for r in self.history if any(k.startswith("eval_") for k in r)]
         if a.eval_every and (self.eval_data is not None or self.evaluate_fn) and evaluated[-1:] != [step]:
             self.evaluate_and_keep(state, step, started, best)  # the figures of the final model
         self.state, self.step = state, step
         self.model = state.model()
         self.model.eval()
-        if a.output_dir:
-            self.save_checkpoint(Path(a.output_dir) / "latest", state, step)
+        if out:
+            self.save_checkpoint(out / "latest", state, step, time.perf_counter() - started)
             if self.history:
-                print(f"training curves: {save_training_curves(self.history, Path(a.output_dir) / 'curves.png')}")
+                print(f"training curves: {save_training_curves(self.history, out / 'curves.png')}")
         return {"model": self.model, "history": self.history, "steps": step, "tokens": tokens,
                 "seconds": time.perf_counter() - started,
-                "losses": [float(x) for x in np.asarray(jnp.stack(losses))] if losses else []}
+                "losses": [float(x) for x in jax.device_get(losses)]}
+
+    def check_finite(self, losses: list, step: int, out: Path | None) -> None:
+        """Stop with TrainingDiverged if a loss since the last check is NaN or infinite."""
+        if losses and not np.isfinite(np.asarray(jax.device_get(losses))).all():
+            good = out / "latest" if out and (out / "latest").exists() else None
+            raise TrainingDiverged(f"the training loss became NaN or infinite between steps {step - len(losses) + 1} "
+                                   f"and {step}; " + (f"the last good checkpoint is {good}" if good else
+                                                      "no checkpoint was saved before it")
+                                   + ". Lower the learning rate, or look for bad data in those steps")
+
+    def best_so_far(self):
+        """The best value of the keep_best metric in the history (a resumed run keeps comparing)."""
+        name = f"eval_{self.args.keep_best}"
+        values = [r[name] for r in self.history if name in r] if self.args.keep_best else []
+        if not values:
+            return None
+        return max(values) if self.args.greater_is_better else min(values)
 
     def evaluate_and_keep(self, state: TrainState, step: int, started: float, best):
         """Evaluate the current model, log it, keep the best checkpoint; returns the best value."""
@@ -377,7 +531,8 @@ class Trainer:
             value = figures[a.keep_best]
             if best is None or (value > best if a.greater_is_better else value < best):
                 best = value
-                self.save_checkpoint(Path(a.output_dir) / "best", state, step)
+                self.save_checkpoint(Path(a.output_dir) / "best", state, step, time.perf_counter() - started)
+                self.note(f"best {a.keep_best} so far ({value:.4g}): saved {Path(a.output_dir) / 'best'} (step {step})")
         return best
 
 
