@@ -26,6 +26,8 @@ FLOORS = [
 
 
 def floor_of(module: str) -> int:
+    if module == "minitrans":  # the package's front door (__version__, from_pretrained): under everything
+        return -1
     name = module.removeprefix("minitrans.")
     best = None
     for level, rooms in enumerate(FLOORS):
