@@ -218,7 +218,7 @@ class PretrainedModel(nnx.Module):
     tied: dict[str, str] = {}  # a copy the checkpoint may hold -> the tensor it must equal
 
     def hf_tensor_map(self) -> list[Tensor]:
-        raise NotImplementedError(f"{type(self).__name__} must say how its tensors are named (layout)")
+        raise NotImplementedError(f"{type(self).__name__} must say how its tensors are named (hf_tensor_map)")
 
     @classmethod
     def answers_to(cls) -> tuple[str, ...]:

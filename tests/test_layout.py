@@ -87,3 +87,4 @@ def test_no_import_cycles():
 
     for module in sorted(graph):
         visit(module, [])
+    assert set(state) == set(graph) and set(state.values()) == {2}  # every module visited, none in a cycle
