@@ -8,6 +8,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import shared_data
 from flax import nnx
 
 from minitrans.checkpoints import CheckpointError
@@ -21,6 +22,7 @@ from minitrans.models.t5 import (
     shift_right,
 )
 from minitrans.summary import count_parameters
+from minitrans.tokenizers.sentencepiece import T5Tokenizer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NAMES = ["t5_tiny_random", "t5_v1_1_tiny_random"]
@@ -133,6 +135,52 @@ def test_tokenize_and_mask_reproduces_the_slide():
                                         randomizer=lambda: next(draws))
     assert " ".join(names[i] for i in inputs) == "Thank you <X> me to your party <Y> week . </s>"
     assert " ".join(names[i] for i in targets) == "<X> for inviting <Y> last <Z> </s>"
+
+
+def test_tokenize_and_mask_conventions_with_t5s_vocabulary():
+    """The course's conventions on real text with T5's SentencePiece vocabulary: sentinels
+    count down from its 32,000 pieces (shown as <Z>, <Y>, ...), the T5 convention's from
+    <extra_id_0> = 32099."""
+    from minitrans.datasets.span_corruption import get_sentinels, pretty_decode, tokenize_and_mask
+    tokenizer = T5Tokenizer(shared_data("t5/spiece.model"))
+    text = "Thank you for inviting me to your party last week."
+    ids = tokenizer.encode(text, add_eos=False)
+    draws = [0.9, 0.9, 0.1, 0.1] + [0.9] * (len(ids) - 4)
+    got = {c: tokenize_and_mask(text, tokenizer=tokenizer, convention=c, randomizer=iter(draws).__next__)
+           for c in ("t5", "course", "course-2023")}
+    assert got["course"] == ([ids[0], ids[1], 31999] + ids[4:], [31999, ids[2], ids[3]])
+    assert got["course-2023"] == (got["course"][0], got["course"][1] + [1])
+    assert got["t5"] == ([ids[0], ids[1], 32099] + ids[4:], [32099, ids[2], ids[3], 32098])
+    assert tokenizer.decode(got["t5"][1]) == "<extra_id_0> for inviting <extra_id_1>"
+    assert pretty_decode(got["course"][0], tokenizer) == "Thank you <Z> me to your party last week."
+    assert pretty_decode(got["course-2023"][1], tokenizer) == "<Z> for inviting </s>"
+    assert pretty_decode(got["t5"][1], tokenizer, tokenizer.vocab_size) == "<Z> for inviting <Y>"
+    sentinels = get_sentinels(32000)
+    assert (len(sentinels), sentinels[31999], sentinels[31974], sentinels[31973], sentinels[31948]) == (
+        52, "<Z>", "<A>", "<z>", "<a>")
+    # nothing masked: no sentinel anywhere, in every convention
+    assert tokenize_and_mask(text, tokenizer=tokenizer, noise=0.0) == (ids, [])
+    assert tokenize_and_mask(text, tokenizer=tokenizer, noise=0.0, eos_id=1) == (ids + [1], [1])
+    assert tokenize_and_mask(text, tokenizer=tokenizer, noise=0.0, convention="course-2023") == (ids, [1])
+    inputs, targets = tokenize_and_mask(text, tokenizer=tokenizer, noise=1.0, convention="course")
+    assert (inputs, targets) == ([31999], [31999] + ids)
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (dict(text="", vocab_size=100, tokenize=lambda t: []), "nothing to mask"),
+    (dict(text=[5, 6], vocab_size=100, noise=1.5), r"expected a number in \[0, 1\], got 1.5"),
+    (dict(text=[5, 6], vocab_size=100, noise=-0.1), r"in \[0, 1\]"),
+    (dict(text=[5, 6], vocab_size=100, convention="course-2023"), "ends the targets with EOS"),
+    (dict(text=[5, 6], vocab_size=100, convention="course", eos_id=1), "appends no EOS"),
+    (dict(text=[5, 6], vocab_size=100, convention="paper"), "convention must be one of"),
+    (dict(text="some words", vocab_size=100), "needs a tokenizer="),
+    (dict(text=[5, 6]), "vocab_size is needed"),
+])
+def test_tokenize_and_mask_refuses_bad_input(arguments, message):
+    from minitrans.datasets.span_corruption import tokenize_and_mask
+    text = arguments.pop("text")
+    with pytest.raises(ValueError, match=message):
+        tokenize_and_mask(text, **arguments)
 
 
 def test_span_corruption_rates_and_round_trip():

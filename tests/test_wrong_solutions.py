@@ -58,6 +58,7 @@ WRONG = {
          "super().__init__(Residual(LayerNorm(d_model, eps=layer_norm_eps), attention),"),
     ],
     "TransformerEncoder": [
+        ("pooling='all' ignored", 'if self.pooling == "all":', "if False:"),
         ("no embedding dropout", "x = self.positions(self.dropout(self.embedding(input_ids)))",
          "x = self.positions(self.embedding(input_ids))"),
         ("dropout after adding the positions", "x = self.positions(self.dropout(self.embedding(input_ids)))",
@@ -132,7 +133,32 @@ WRONG = {
         ("sentinels counted from vocab_size", "sentinel = vocab_size  # the next sentinel is sentinel - 1",
          "sentinel = vocab_size + 1"),
         ("masked when the draw is above the noise", "if randomizer() < noise:", "if randomizer() > noise:"),
-        ("no closing sentinel", "    targets.append(sentinel - 1)\n", ""),
+        ("no closing sentinel", "        if targets:\n            targets.append(sentinel - 1)\n", ""),
+        ("a closing sentinel when nothing was masked", "        if targets:\n            targets.append(sentinel - 1)\n",
+         "        targets.append(sentinel - 1)\n"),
+        ("EOS on the inputs too in the 2023 course's convention",
+         "    elif convention == \"course-2023\":\n        targets.append(eos_id)\n",
+         "    elif convention == \"course-2023\":\n        inputs.append(eos_id)\n        targets.append(eos_id)\n"),
+        ("no EOS in the 2023 course's convention", "    elif convention == \"course-2023\":\n        targets.append(eos_id)\n", ""),
+        ("the T5 ending in the first course's convention", "    if convention == \"t5\":", "    if convention != \"course-2023\":"),
+    ],
+    "parse_squad": [
+        ("unanswerable questions kept", '                if qa.get("is_impossible", False):\n', '                if False:\n'),
+        ("the last answer, not the first", "{qa['answers'][0]['text']}", "{qa['answers'][-1]['text']}"),
+        ("no answer: prefix", 'f"answer: {qa', 'f"{qa'),
+        ("context before question", "f\"question: {qa['question']} context: {context}\"",
+         "f\"context: {context} question: {qa['question']}\""),
+        ("unusable answers kept", "                if reason:\n                    counts[reason] += 1\n                    continue\n", ""),
+    ],
+    "answer_question": [
+        ("no decoder prefix", "decoder_prefix=prefix, ", ""),
+        ("the question's end kept when cut", "tokenizer.encode(question)[:encoder_maxlen]",
+         "tokenizer.encode(question)[-encoder_maxlen:]"),
+        ("EOS dropped", "        out.append(token)\n        if token == model.config.eos_token_id:\n            break\n",
+         "        if token == model.config.eos_token_id:\n            break\n        out.append(token)\n"),
+        ("sampled, not greedy", "max_new_tokens=decoder_maxlen)", "max_new_tokens=decoder_maxlen, do_sample=True)"),
+        ("the decoder start token returned", "max_new_tokens=decoder_maxlen)[0, 1:]", "max_new_tokens=decoder_maxlen)[0]"),
+        ("one token too many", "max_new_tokens=decoder_maxlen)", "max_new_tokens=decoder_maxlen + 1)"),
     ],
     "relative_position_bucket": [
         ("keys after the query in the lower half", "side = jnp.where(relative_position > 0, num_buckets, 0)",
@@ -237,3 +263,60 @@ def test_the_checks_catch_it(name, mistake, old, new, tmp_path):
     results, text = exercises.check(name, tmp_path, first_failure=True)
     assert "does not import" not in text and "defines no" not in text, text
     assert not all(r.passed for r in results), f"{name}: the checks let '{mistake}' pass:\n{text}"
+
+
+# tokenize_and_mask as a student brings it from either version of the course: the course's
+# signature (tokenize= in the first version, tokenizer= in the 2023 one), graded by that
+# version's rules. Written here in our own words.
+FIRST_COURSE = '''
+def tokenize_and_mask(text, vocab_size=32000, noise=0.15, randomizer=None, tokenize=None):
+    spans, hidden_before = 0, False
+    source, target = [], []
+    for token in tokenize(text):
+        hide = randomizer() < noise
+        if hide and not hidden_before:
+            spans += 1
+            source.append(vocab_size - spans)
+            target.append(vocab_size - spans)
+        (target if hide else source).append(token)
+        hidden_before = hide
+    return source, target
+'''
+COURSE_2023 = '''
+def tokenize_and_mask(text, noise=0.15, randomizer=None, tokenizer=None):
+    size, end = int(tokenizer.vocab_size()), int(tokenizer.string_to_id("</s>").numpy())
+    spans, hidden_before = 0, False
+    source, target = [], []
+    for token in tokenizer.tokenize(text).numpy():
+        hide = randomizer() < noise
+        if hide and not hidden_before:
+            spans += 1
+            source.append(size - spans)
+            target.append(size - spans)
+        (target if hide else source).append(token)
+        hidden_before = hide
+    return source, target + [end]
+'''
+COURSE_STYLE = [
+    ("the first course's solution", FIRST_COURSE, None),
+    ("the 2023 course's solution", COURSE_2023, None),
+    ("the first course's, sentinels from vocab_size", FIRST_COURSE, ("source.append(vocab_size - spans)",
+                                                                      "source.append(vocab_size - spans + 1)")),
+    ("the first course's, closing sentinel appended", FIRST_COURSE, ("return source, target",
+                                                                      "return source, target + [vocab_size - spans - 1]")),
+    ("the 2023 course's, no EOS", COURSE_2023, ("target + [end]", "target")),
+    ("the 2023 course's, EOS on both", COURSE_2023, ("return source, target + [end]", "return source + [end], target + [end]")),
+    ("the 2023 course's, one draw per span", COURSE_2023, ("hide = randomizer() < noise",
+                                                            "hide = (randomizer() < noise) if not hidden_before else hidden_before")),
+]
+
+
+@pytest.mark.parametrize("what,source,edit", COURSE_STYLE, ids=[c[0] for c in COURSE_STYLE])
+def test_course_solutions_are_graded_by_their_course(what, source, edit, tmp_path):
+    if edit is not None:
+        assert source.count(edit[0]) == 1
+        source = source.replace(*edit)
+    (tmp_path / "tokenize_and_mask.py").write_text(source)
+    results, text = exercises.check("tokenize_and_mask", tmp_path)
+    assert "does not import" not in text, text
+    assert all(r.passed for r in results) == (edit is None), text

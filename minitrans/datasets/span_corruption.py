@@ -10,6 +10,11 @@ next sentinel:
 Sentinels are counted down from the end of the vocabulary (<X> = vocab_size - 1, <Y> =
 vocab_size - 2, ...), as in T5's SentencePiece vocabulary whose last 100 ids are
 <extra_id_0> ... <extra_id_99>.
+
+The course's two versions end the targets differently (`CONVENTIONS`): the first appends
+nothing, the 2023 one appends EOS to the targets only; both count the sentinels down from the
+end of T5's 32,000 SentencePiece pieces (real pieces, which the course shows as <Z>, <Y>, ...
+with `pretty_decode`; note the paper's figure names the first sentinel <X>, the course <Z>).
 """
 
 import numpy as np
@@ -17,17 +22,62 @@ import numpy as np
 from minitrans.datasets.streaming import pack
 from minitrans.losses import IGNORE
 
+CONVENTIONS = {
+    "t5": "targets close with the next sentinel; eos_id (if given) ends both (the T5 paper, Hugging Face)",
+    "course": "nothing appended (the course's first version, Trax)",
+    "course-2023": "EOS ends the targets only (the course's 2023 version)",
+}
 
-def tokenize_and_mask(ids: list[int], *, vocab_size: int, eos_id: int | None = None, noise: float = 0.15,
-                      randomizer=None, rng: np.random.Generator | None = None) -> tuple[list[int], list[int]]:
+
+def span_inputs(text, tokenizer, tokenize, vocab_size, eos_id, noise, convention) -> tuple[list[int], int, int | None]:
+    """Check tokenize_and_mask's arguments; return the ids to mask, the vocabulary size the
+    sentinels count down from and the EOS id (None when the convention appends none).
+
+    Text goes through `tokenizer.encode(text, add_eos=False)` or `tokenize(text)`; ids pass as
+    they are. Without `vocab_size`, the T5 convention counts from the tokenizer's whole
+    vocabulary (<extra_id_0> = its last id); the course's conventions count from the end of the
+    SentencePiece model's own pieces, as the course does with its 32,000-piece vocabulary."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {', '.join(map(repr, CONVENTIONS))}, got {convention!r}")
+    if not 0.0 <= noise <= 1.0:
+        raise ValueError(f"noise is the probability of masking a token: expected a number in [0, 1], got {noise}")
+    if isinstance(text, str):
+        if tokenizer is None and tokenize is None:
+            raise ValueError("text needs a tokenizer= (with .encode) or a tokenize= function to become ids")
+        ids = tokenizer.encode(text, add_eos=False) if tokenizer is not None else tokenize(text)
+    else:
+        ids = text
+    ids = [int(i) for i in ids]
+    if not ids:
+        raise ValueError(f"nothing to mask: {text!r} gives no tokens")
+    if vocab_size is None:
+        if tokenizer is None:
+            raise ValueError("vocab_size is needed (the sentinels count down from it) when no tokenizer is given")
+        vocab_size = tokenizer.vocab_size if convention == "t5" else getattr(tokenizer, "pieces", tokenizer.vocab_size)
+    if convention == "course" and eos_id is not None:
+        raise ValueError("the course's first convention appends no EOS; use convention='t5' or 'course-2023' for eos_id")
+    if convention == "course-2023" and eos_id is None:
+        eos_id = getattr(tokenizer, "eos_id", None)
+        if eos_id is None:
+            raise ValueError("convention='course-2023' ends the targets with EOS: pass eos_id= or a tokenizer that has one")
+    if convention != "course" and eos_id is not None and not 0 <= eos_id < vocab_size:
+        raise ValueError(f"eos_id={eos_id} is outside the vocabulary of {vocab_size}")
+    return ids, vocab_size, eos_id
+
+
+def tokenize_and_mask(text, *, noise: float = 0.15, randomizer=None, tokenizer=None, tokenize=None,
+                      vocab_size: int | None = None, eos_id: int | None = None, convention: str = "t5",
+                      rng: np.random.Generator | None = None) -> tuple[list[int], list[int]]:
     """The course's span corruption, token by token: each token is masked when a uniform draw
-    falls below `noise`; consecutive masked tokens share one sentinel. Returns (inputs, targets);
-    targets end with the next sentinel, then `eos_id` if given. `randomizer()` (as in the
-    course) or `rng` supplies the draws."""
-    # BEGIN SOLUTION
+    falls below `noise`; consecutive masked tokens share one sentinel, numbered down from
+    `vocab_size - 1`. Returns (inputs, targets), ended as `convention` says (see CONVENTIONS);
+    when nothing is masked the targets hold no sentinel. `text` is a string (with `tokenizer=`
+    or `tokenize=`, as the course's two versions take it) or a list of ids. `randomizer()` (as
+    in the course, e.g. np.random.uniform) or `rng` supplies the draws."""
+    ids, vocab_size, eos_id = span_inputs(text, tokenizer, tokenize, vocab_size, eos_id, noise, convention)
     if randomizer is None:
-        rng = rng if rng is not None else np.random.default_rng()
-        randomizer = rng.random
+        randomizer = (rng if rng is not None else np.random.default_rng()).random
+    # BEGIN SOLUTION
     inputs, targets = [], []
     sentinel = vocab_size  # the next sentinel is sentinel - 1
     previous_masked = False
@@ -42,12 +92,41 @@ def tokenize_and_mask(ids: list[int], *, vocab_size: int, eos_id: int | None = N
         else:
             inputs.append(token)
             previous_masked = False
-    targets.append(sentinel - 1)
-    if eos_id is not None:
-        inputs.append(eos_id)
+    if convention == "t5":
+        if targets:
+            targets.append(sentinel - 1)
+        if eos_id is not None:
+            inputs.append(eos_id)
+            targets.append(eos_id)
+    elif convention == "course-2023":
         targets.append(eos_id)
     return inputs, targets
     # END SOLUTION
+
+
+LETTERS = "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkjihgfedcba"
+
+
+def get_sentinels(vocab_size: int) -> dict[int, str]:
+    """The course's display names of the sentinels: vocab_size - 1 is <Z>, then <Y>, ... <A>,
+    <z>, ... <a> (52 in all)."""
+    return {vocab_size - 1 - i: f"<{letter}>" for i, letter in enumerate(LETTERS)}
+
+
+def pretty_decode(ids, tokenizer, vocab_size: int | None = None) -> str:
+    """Ids as text with the sentinels shown as <Z>, <Y>, ... (counted down from `vocab_size`,
+    default the tokenizer's SentencePiece pieces as in the course), EOS as </s>."""
+    names = get_sentinels(vocab_size if vocab_size is not None else getattr(tokenizer, "pieces", tokenizer.vocab_size))
+    names[tokenizer.eos_id] = "</s>"
+    parts, run = [], []
+    for i in (int(x) for x in ids):
+        if i in names:
+            parts += [tokenizer.decode(run), names[i]]
+            run = []
+        else:
+            run.append(i)
+    parts.append(tokenizer.decode(run))
+    return " ".join(part for part in parts if part)
 
 
 def random_spans_noise_mask(length: int, noise_density: float = 0.15, mean_span_length: float = 3.0,

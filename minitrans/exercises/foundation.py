@@ -303,21 +303,27 @@ def encoder_block_checks():
 
 @exercise("TransformerEncoder", "minitrans.models.encoder", topic="the transformer encoder", hint="""
     In __call__: default attention_mask = input_ids != 0; x = positions(dropout(embedding(ids)));
-    x = blocks(x, mask=padding_mask(attention_mask)); x = norm(x); average x over the real
-    positions only (multiply by the mask, sum over seq, divide by the count);
+    x = blocks(x, mask=padding_mask(attention_mask)); x = norm(x); with self.pooling == "real"
+    average x over the real positions only (multiply by the mask, sum over seq, divide by the
+    count), with "all" over every position (x.mean(1), the course's way);
     return jax.nn.log_softmax(head(pooled), axis=-1).
     """)
 def transformer_encoder_checks():
     ids = np.array([[5, 3, 9, 2, 7], [4, 8, 1, 0, 0]])
 
-    def build(cls, dropout_rate=0.1):
+    def build(cls, dropout_rate=0.1, **options):
         return cls(12, n_classes=3, d_model=8, d_ff=16, n_layers=2, n_heads=2, dropout_rate=dropout_rate,
-                   rngs=nnx.Rngs(params=0, dropout=1))
+                   rngs=nnx.Rngs(params=0, dropout=1), **options)
 
     def values(cls):
         model = build(cls)
         expect_close("log-probabilities", model(jnp.asarray(ids)), ref.transformer_encoder(ids, model, num_heads=2),
                      atol=1e-4)
+
+    def all_positions(cls):
+        model = build(cls, pooling="all")
+        expect_close("log-probabilities with pooling='all' (the mean over every position, pads included)",
+                     model(jnp.asarray(ids)), ref.transformer_encoder(ids, model, num_heads=2, pool="all"), atol=1e-4)
 
     def probabilities(cls):
         out = np.asarray(build(cls)(jnp.asarray(ids)))
@@ -351,5 +357,6 @@ def transformer_encoder_checks():
     return [Check("values match a numpy re-computation", values),
             Check("outputs are log-probabilities", probabilities),
             Check("padding (id 0) does not change the result", padding_ignored),
+            Check("pooling='all' averages over every position, as the course", all_positions),
             Check("works under jax.jit", under_jit),
             Check("dropout acts on the embeddings in train mode", dropout_in_train)]

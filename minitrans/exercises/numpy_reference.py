@@ -187,6 +187,26 @@ def relative_position_bucket(relative_position: int, bidirectional: bool, num_bu
     return first + min(one_each + int(steps), per_side - 1)
 
 
+def span_corruption(ids, draws, noise: float, vocab_size: int, convention: str, eos_id=None):
+    """tokenize_and_mask from whole arrays: a token is masked where its draw is below `noise`;
+    a masked token after an unmasked one (or first) opens a span, the k-th span's sentinel is
+    vocab_size - k; inputs keep the unmasked tokens and each span's sentinel, targets each
+    sentinel followed by its span."""
+    ids, masked = np.asarray(ids), np.asarray(draws) < noise
+    opens = masked & ~np.concatenate([[False], masked[:-1]])
+    sentinels = vocab_size - np.cumsum(opens)
+    inputs = [int(s) if o else int(t) for t, m, o, s in zip(ids, masked, opens, sentinels) if o or not m]
+    targets = [int(x) for t, m, o, s in zip(ids, masked, opens, sentinels) if m for x in ([s, t] if o else [t])]
+    spans = int(opens.sum())
+    if convention == "t5":
+        targets += [vocab_size - spans - 1] if spans else []
+        if eos_id is not None:
+            inputs, targets = inputs + [eos_id], targets + [eos_id]
+    elif convention == "course-2023":
+        targets.append(eos_id)
+    return inputs, targets
+
+
 def sinusoidal_table(length, features):
     table = np.zeros((length, features))
     for pos in range(length):

@@ -1,9 +1,18 @@
 """Graded checks for the question-answering exercises: the SQuAD metric and the two halves
 of extractive QA (labels from character offsets, the best span from logits)."""
 
-import numpy as np
+import functools
+import gzip
+import json
+import warnings
 
-from minitrans.exercises import Check, exercise, expect_close, expect_equal
+import numpy as np
+from flax import nnx
+
+from minitrans.datasets import shared
+from minitrans.exercises import Check, CheckFailed, exercise, expect_close, expect_equal
+from minitrans.exercises.t5 import compiled
+from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
 
 TOPIC = "question answering"
 
@@ -170,3 +179,146 @@ def postprocess_checks():
 
     return [Check("the best valid span", best_span), Check("max_answer_length is respected", longest),
             Check("the best over several windows", across_windows)]
+
+
+# --------------------------------------------------------------------------- the 2023 course: T5, text to text
+
+SQUAD2 = [{"title": "Normans", "paragraphs": [
+    {"context": "The Normans gave their name to Normandy, a region in France.",
+     "qas": [{"id": "q1", "question": "In what country is Normandy located?", "is_impossible": False,
+              "answers": [{"text": "France", "answer_start": 53}, {"text": "in France", "answer_start": 50}]},
+             {"id": "q2", "question": "Who gave their name to Paris?", "is_impossible": True, "answers": [],
+              "plausible_answers": [{"text": "The Normans", "answer_start": 0}]}]},
+    {"context": "Rollo was the first ruler of Normandy.",
+     "qas": [{"id": "q3", "question": "Who was the first ruler of Normandy?",
+              "answers": [{"text": "Rollo", "answer_start": 0}]}]}]}]
+
+
+@exercise("parse_squad", "minitrans.qa.text_to_text", topic=TOPIC, hint="""
+    For every article, paragraph and question: skip it when qa["is_impossible"] is true
+    (qa.get: SQuAD 1.1 records have no such key) or why_unusable(qa, context) gives a reason
+    (count it in counts); otherwise append "question: " + question + " context: " + context to
+    the inputs and "answer: " + the first answer's text to the targets.
+    """)
+def parse_squad_checks():
+    def small(f):
+        skipped = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # unanswerable questions are left out without a word, as in the course
+            inputs, targets = f(SQUAD2, skipped)
+        expect_equal("skipped", skipped, {"unanswerable": 1, "no answer given": 0,
+                                          "answer_start does not point at the answer": 0})
+        expect_equal("inputs", list(inputs), [
+            "question: In what country is Normandy located? context: The Normans gave their name to Normandy, "
+            "a region in France.",
+            "question: Who was the first ruler of Normandy? context: Rollo was the first ruler of Normandy."])
+        expect_equal("targets (the first answer of each)", list(targets), ["answer: France", "answer: Rollo"])
+
+    def unusable(f):
+        broken = [{"paragraphs": [{"context": "Rollo ruled Normandy.", "qas": [
+            {"id": "a", "question": "Who ruled?", "answers": []},
+            {"id": "b", "question": "Who ruled Normandy?", "answers": [{"text": "Rollo", "answer_start": 3}]},
+            {"id": "c", "question": "What did Rollo rule?", "answers": [{"text": "Normandy", "answer_start": 12}]}]}]}]
+        skipped = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            inputs, targets = f(broken, skipped)
+        expect_equal("targets (a question without answers and one whose answer_start misses its text left out)",
+                     list(targets), ["answer: Normandy"])
+        expect_equal("skipped", skipped, {"unanswerable": 0, "no answer given": 1,
+                                          "answer_start does not point at the answer": 1})
+
+    def dev_set(f):
+        path = shared("squad/dev-v2.0.reconstructed.json.gz")
+        if path is None:
+            raise CheckFailed("this check reads SQuAD 2.0's dev set: put dev-v2.0.reconstructed.json.gz in "
+                              "../shared/data/squad/ beside the project or in $MINITRANS_DATA/squad/")
+        with gzip.open(path, "rt", encoding="utf-8") as file:
+            inputs, targets = f(json.load(file)["data"])
+        expect_equal("pairs from SQuAD 2.0's dev set (its answerable questions)", len(inputs), 5928)
+        expect_equal("the first target", targets[0], "answer: France")
+
+    return [Check("answerable questions become (question: Q context: C, answer: A) pairs", small),
+            Check("questions without a usable answer are skipped and counted", unusable),
+            Check("SQuAD 2.0's dev set: 5,928 answerable of 11,873 questions", dev_set)]
+
+
+class WordTokenizer:
+    """A few words, each one id, for the answer_question checks: <pad> 0, </s> 1, <unk> 2."""
+
+    words = ("<pad> </s> <unk> answer: question: context: the who what where when rollo normandy france paris "
+             "ruled was first of in a river city king duke count year long ago named after").split()
+
+    def __init__(self):
+        self.ids = {w: i for i, w in enumerate(self.words)}
+        self.eos_id = 1
+
+    def encode(self, text: str, add_eos: bool = True) -> list[int]:
+        return [self.ids.get(w, 2) for w in text.lower().split()] + ([1] if add_eos else [])
+
+    def decode(self, ids) -> str:
+        return " ".join(self.words[i] for i in ids)
+
+
+@functools.cache
+def answering_t5():
+    """A tiny random T5 (sharpened weights) that answers the checks' first question with three
+    tokens then EOS (id 39), and the second with no EOS in eight."""
+    model = T5ForConditionalGeneration(T5Config.tiny(vocab_size=40, eos_token_id=39), rngs=nnx.Rngs(11))
+    for _, param in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+        param[...] = param[...] * 3.0
+    return model
+
+
+@exercise("answer_question", "minitrans.qa.text_to_text", topic=TOPIC, hint="""
+    ids = tokenizer.encode(question), cut to encoder_maxlen and padded to it with 0
+    (pad_rows([ids], encoder_maxlen)); prefix = tokenizer.encode("answer: ", add_eos=False);
+    generate(model, padded, decoder_prefix=prefix, max_new_tokens=decoder_maxlen)[0, 1:] drops
+    the decoder start token; keep the tokens up to and including the first EOS
+    (model.config.eos_token_id).
+    """)
+def answer_question_checks():
+    tokenizer = WordTokenizer()
+    reaches_eos = "question: who ruled normandy context: rollo was the first duke of normandy long ago"
+    runs_on = "question: where is paris context: paris is a city in france"
+
+    def expected(model, question, encoder_maxlen, decoder_maxlen):
+        """Greedy from "answer:", the decoder re-run over all tokens so far at each step (no
+        cache, no `generate`; encode and decode compiled)."""
+        ids = tokenizer.encode(question)[:encoder_maxlen]
+        source = np.zeros((1, encoder_maxlen), np.int32)
+        source[0, :len(ids)] = ids
+        model = compiled(model)
+        encoded = model.encode(source, source != 0)
+        out = [0, tokenizer.ids["answer:"]]
+        for _ in range(decoder_maxlen):
+            out.append(int(np.asarray(model.decode(np.asarray([out]), encoded, source != 0))[0, -1].argmax()))
+            if out[-1] == model.config.eos_token_id:
+                break
+        return out[1:]
+
+    def answer(f, question, encoder_maxlen=16, decoder_maxlen=8):
+        model = answering_t5()
+        got = [int(t) for t in f(question, model, tokenizer, encoder_maxlen=encoder_maxlen, decoder_maxlen=decoder_maxlen)]
+        return got, expected(model, question, encoder_maxlen, decoder_maxlen)
+
+    def prefix(f):
+        got, _ = answer(f, runs_on)
+        expect_equal('the first token (the decoder starts from "answer:")', got[:1], [tokenizer.ids["answer:"]])
+
+    def until_eos(f):
+        got, want = answer(f, reaches_eos)
+        expect_equal("the answer's ids, greedy until EOS (39)", got, want)
+
+    def until_maxlen(f):
+        got, want = answer(f, runs_on)
+        expect_equal("the answer's ids when no EOS comes: 'answer:' then decoder_maxlen=8 tokens", got, want)
+
+    def cut(f):
+        got, want = answer(f, reaches_eos, encoder_maxlen=6)
+        expect_equal("the answer's ids when the question is cut at encoder_maxlen=6", got, want)
+
+    return [Check('the decoder starts from "answer: "', prefix),
+            Check("greedy tokens until EOS", until_eos),
+            Check("at most decoder_maxlen new tokens", until_maxlen),
+            Check("the question is cut at encoder_maxlen", cut)]

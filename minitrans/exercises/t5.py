@@ -1,6 +1,9 @@
 """Graded checks for the T5 exercises: span corruption, relative position buckets, teacher
 forcing, greedy decoding and the prefix-LM mask of a decoder-only T5."""
 
+import functools
+import inspect
+import itertools
 from functools import partial
 
 import jax
@@ -8,50 +11,189 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from minitrans.datasets import shared
+from minitrans.datasets.span_corruption import CONVENTIONS, pretty_decode
 from minitrans.exercises import Check, CheckFailed, exercise, expect_equal
 from minitrans.exercises import numpy_reference as ref
 from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
+from minitrans.tokenizers.sentencepiece import T5Tokenizer
 
 TOPIC = "T5"
 SLIDE = "Thank you for inviting me to your party last week .".split()
 
 
+# The course's example paragraphs (the first and third texts of C4's English training split),
+# which its graders mask with T5's SentencePiece vocabulary.
+COURSE_TEXTS = {
+    "the BBQ-class paragraph": (
+        "Beginners BBQ Class Taking Place in Missoula!\nDo you want to get better at making delicious BBQ? You will "
+        "have the opportunity, put this on your calendar now. Thursday, September 22nd join World Class BBQ Champion, "
+        "Tony Balay from Lonestar Smoke Rangers. He will be teaching a beginner level class for everyone who wants to "
+        "get better with their culinary skills.\nHe will teach you everything you need to know to compete in a KCBS "
+        "BBQ competition, including techniques, recipes, timelines, meat selection and trimming, plus smoker and fire "
+        "information.\nThe cost to be in the class is $35 per person, and for spectators it is free. Included in the "
+        "cost will be either a t-shirt or apron and you will be tasting samples of each meat that is prepared."),
+    "the foil-shortall paragraph": (
+        "Foil plaid lycra and spandex shortall with metallic slinky insets. Attached metallic elastic belt with "
+        "O-ring. Headband included. Great hip hop or jazz dance costume. Made in the USA."),
+}
+
+
+class CourseTensor(np.ndarray):
+    """What TensorFlow hands the 2023 course's code: an array with a .numpy() method."""
+
+    def numpy(self):
+        return np.asarray(self)
+
+
+def course_tensor(values) -> CourseTensor:
+    return np.asarray(values).view(CourseTensor)
+
+
+class CourseTokenizer:
+    """The tokenizer the 2023 course passes its tokenize_and_mask (TensorFlow Text's SentencePiece
+    tokenizer), as far as that function uses it: tokenize(text).numpy(), vocab_size(),
+    string_to_id("</s>")."""
+
+    def __init__(self, encode, vocab_size: int, eos_id: int):
+        self.encode, self.size, self.eos_id = encode, vocab_size, eos_id
+
+    def tokenize(self, text):
+        return course_tensor(self.encode(text.decode() if isinstance(text, bytes) else text))
+
+    def vocab_size(self, name=None):
+        return course_tensor(self.size)
+
+    def string_to_id(self, piece):
+        if piece != "</s>":
+            raise ValueError(f"this stand-in only knows </s>, got {piece!r}")
+        return course_tensor(self.eos_id)
+
+
+def conventions_of(f) -> list[str]:
+    """The conventions a solution implements, read from its signature: ours takes convention=;
+    a solution pasted from the course takes tokenizer= (2023) or tokenize= (the first version)
+    and is graded by that version's rules."""
+    parameters = inspect.signature(f).parameters
+    if "convention" in parameters:
+        return list(CONVENTIONS)
+    if "tokenizer" in parameters:
+        return ["course-2023"]
+    if "tokenize" in parameters:
+        return ["course"]
+    raise CheckFailed("tokenize_and_mask takes convention= (or, as the course's versions, tokenizer= or tokenize=); "
+                      f"yours takes {list(parameters)}")
+
+
+def mask_with(f, text, encode, vocab_size: int, eos_id: int, convention: str, noise: float, randomizer):
+    """Call the solution the way its signature asks, with text and a tokenizer."""
+    parameters = inspect.signature(f).parameters
+    if "convention" in parameters:
+        got = f(text, noise=noise, randomizer=randomizer, tokenize=encode, vocab_size=vocab_size,
+                eos_id=eos_id if convention == "course-2023" else None, convention=convention)
+    elif "tokenizer" in parameters:
+        got = f(text, noise=noise, randomizer=randomizer, tokenizer=CourseTokenizer(encode, vocab_size, eos_id))
+    else:
+        got = f(text, vocab_size=vocab_size, noise=noise, randomizer=randomizer, tokenize=encode)
+    if not (isinstance(got, tuple) and len(got) == 2):
+        raise CheckFailed(f"expected (inputs, targets), got {type(got).__name__}")
+    return [int(i) for i in got[0]], [int(i) for i in got[1]]
+
+
+def cycling(values):
+    """The course graders' mocked randomizer: returns the values in turn, over and over."""
+    values = itertools.cycle(values)
+    return lambda: next(values)
+
+
+@functools.cache
+def t5_tokenizer() -> T5Tokenizer:
+    path = shared("t5/spiece.model")
+    if path is None:
+        raise CheckFailed("the course's cases use T5's SentencePiece vocabulary: put spiece.model in "
+                          "../shared/data/t5/ beside the project or in $MINITRANS_DATA/t5/")
+    return T5Tokenizer(path)
+
+
 @exercise("tokenize_and_mask", "minitrans.datasets.span_corruption", topic=TOPIC, hint="""
-    Walk through the ids with sentinel = vocab_size. For each token draw randomizer() (or
-    rng.random()); below `noise` the token is masked: if the previous token was not masked,
-    sentinel -= 1 and append the sentinel to both inputs and targets; then append the token to
-    targets. Otherwise append the token to inputs. At the end append sentinel - 1 to targets,
-    then eos_id to both if it is given.
+    Walk through the ids with sentinel = vocab_size. For each token draw randomizer(); below
+    `noise` the token is masked: if the previous token was not masked, sentinel -= 1 and append
+    the sentinel to both inputs and targets; then append the token to targets. Otherwise append
+    the token to inputs. At the end, by convention: "t5" appends sentinel - 1 to the targets
+    (only if something was masked), then eos_id to both if it is given; "course" appends
+    nothing; "course-2023" appends eos_id to the targets.
     """)
 def tokenize_and_mask_checks():
     vocab = {w: i + 2 for i, w in enumerate(SLIDE)}
     names = {i: w for w, i in vocab.items()} | {99: "<X>", 98: "<Y>", 97: "<Z>", 1: "</s>"}
-    ids = [vocab[w] for w in SLIDE]
+    slide_draws = [0.9, 0.9, 0.1, 0.1, 0.9, 0.9, 0.9, 0.9, 0.1, 0.9, 0.9]
+
+    def words(text):
+        return [vocab[w] for w in text.split()]
 
     def show(seq):
         return " ".join(names.get(int(i), str(i)) for i in seq)
 
     def slide(f):
-        draws = iter([0.9, 0.9, 0.1, 0.1, 0.9, 0.9, 0.9, 0.9, 0.1, 0.9, 0.9])
-        inputs, targets = f(ids, vocab_size=100, randomizer=lambda: next(draws))
-        expect_equal("inputs", show(inputs), "Thank you <X> me to your party <Y> week .")
-        expect_equal("targets", show(targets), "<X> for inviting <Y> last <Z>")
+        endings = {"t5": "<X> for inviting <Y> last <Z>", "course": "<X> for inviting <Y> last",
+                   "course-2023": "<X> for inviting <Y> last </s>"}
+        for convention in conventions_of(f):
+            inputs, targets = mask_with(f, " ".join(SLIDE), words, 100, 1, convention, 0.15, cycling(slide_draws))
+            expect_equal(f"inputs ({convention})", show(inputs), "Thank you <X> me to your party <Y> week .")
+            expect_equal(f"targets ({convention}: {CONVENTIONS[convention]})", show(targets), endings[convention])
 
-    def eos(f):
-        draws = iter([0.1] + [0.9] * 10)
-        inputs, targets = f(ids, vocab_size=100, eos_id=1, randomizer=lambda: next(draws))
-        expect_equal("inputs with eos_id=1", show(inputs), "<X> you for inviting me to your party last week . </s>")
-        expect_equal("targets with eos_id=1", show(targets), "<X> Thank <Y> </s>")
+    def t5_eos(f):
+        if "convention" not in inspect.signature(f).parameters:
+            return  # the course's versions have no eos_id argument
+        inputs, targets = f([vocab[w] for w in SLIDE], vocab_size=100, eos_id=1, randomizer=cycling([0.1] + [0.9] * 10))
+        expect_equal("inputs with eos_id=1 (t5)", show(inputs), "<X> you for inviting me to your party last week . </s>")
+        expect_equal("targets with eos_id=1 (t5)", show(targets), "<X> Thank <Y> </s>")
 
-    def rate(f):
-        masked = sum(sum(1 for t in f(list(range(1000)), vocab_size=5000, rng=np.random.default_rng(s))[1] if t < 4000)
-                     for s in range(5))
-        if abs(masked / 5000 - 0.15) > 0.02:
-            raise CheckFailed(f"{masked / 5000:.1%} of the tokens were masked; expected about 15% (noise=0.15)")
+    def course_case(text_name, noise, draws_from):
+        def run(f):
+            tokenizer = t5_tokenizer()
+            text = COURSE_TEXTS[text_name]
+            ids = tokenizer.encode(text, add_eos=False)
+            for convention in conventions_of(f):
+                size = tokenizer.vocab_size if convention == "t5" else tokenizer.pieces
+                got = mask_with(f, text, functools.partial(tokenizer.encode, add_eos=False), size, tokenizer.eos_id,
+                                convention, noise, draws_from())
+                randomizer = draws_from()
+                expected = ref.span_corruption(ids, [randomizer() for _ in ids], noise, size, convention,
+                                               tokenizer.eos_id if convention == "course-2023" else None)
+                for part, g, e in zip(("inputs", "targets"), got, expected):
+                    what = f"{part} ({convention}, noise={noise})"
+                    expect_equal(what, pretty_decode(g, tokenizer, size), pretty_decode(e, tokenizer, size))
+                    expect_equal(what + " as ids", g, e)
+        return run
 
+    def seeded():
+        np.random.seed(12345)  # the course graders' seed, and their randomizer
+        return np.random.uniform
+
+    def linspace():
+        return cycling(np.linspace(0, 1, 10))
+
+    def fraction(f):
+        for convention in conventions_of(f):
+            masked = 0
+            for seed in range(5):
+                _, targets = mask_with(f, list(range(1000)), lambda ids: ids, 5000, 1, convention, 0.15,
+                                       np.random.default_rng(seed).random)
+                masked += sum(1 for t in targets if t < 4000 and t != 1)
+            if abs(masked / 5000 - 0.15) > 0.02:
+                raise CheckFailed(f"{masked / 5000:.1%} of the tokens were masked ({convention}); expected about 15% "
+                                  "(noise=0.15)")
+
+    bbq, foil = COURSE_TEXTS
     return [Check("the slide: Thank you <X> me to your party <Y> week .", slide),
-            Check("eos_id ends both sequences", eos),
-            Check("about 15% of the tokens are masked", rate)]
+            Check("eos_id ends both sequences (t5)", t5_eos),
+            Check(f"the course's case: {bbq}, the mocked randomizer cycling through linspace(0, 1, 10)",
+                  course_case(bbq, 0.15, linspace)),
+            Check(f"the course's case: {bbq}, np.random.seed(12345)", course_case(bbq, 0.15, seeded)),
+            *[Check(f"the course's case: {foil}, noise={noise}, np.random.seed(12345)", course_case(foil, noise, seeded))
+              for noise in (0.0, 0.2, 0.5, 1.0)],
+            Check("about 15% of the tokens are masked", fraction)]
 
 
 @exercise("relative_position_bucket", "minitrans.models.t5", topic=TOPIC, hint="""
@@ -135,10 +277,12 @@ def compiled(model: T5ForConditionalGeneration) -> CompiledT5:
     return fast
 
 
-def tiny_t5() -> CompiledT5:
+def tiny_t5(cls=CompiledT5) -> T5ForConditionalGeneration:
     """A tiny random T5 whose greedy output varies and, for one of the check's inputs, reaches
-    EOS (its eos_token_id is a token that input produces at the third step)."""
-    model = CompiledT5(T5Config.tiny(vocab_size=40, eos_token_id=20), rngs=nnx.Rngs(4))
+    EOS (its eos_token_id is a token that input produces at the third step). `cls`: CompiledT5
+    for checks that call encode and decode themselves, T5ForConditionalGeneration for `generate`
+    (which compiles its own steps)."""
+    model = cls(T5Config.tiny(vocab_size=40, eos_token_id=20), rngs=nnx.Rngs(4))
     for path, param in nnx.to_flat_state(nnx.state(model, nnx.Param)):  # sharper weights: varied output
         param[...] = param[...] * 2.0
     return model

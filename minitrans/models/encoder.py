@@ -82,15 +82,19 @@ class EncoderBlock(Serial):
     Pre-LN (the course): [Residual(LayerNorm, attention, Dropout), Residual(FeedForwardBlock)].
     Post-LN (original transformer, BERT): [Residual(attention, Dropout, then LayerNorm),
     Residual(FeedForwardBlock, then LayerNorm)]. Call it as `block(x, mask=mask)`.
+
+    Each head has d_model // num_heads features; when num_heads does not divide d_model (the
+    course's grader builds d_model=512 with 6 heads), give `head_dim`: the heads then hold
+    num_heads * head_dim features in all, projected back to d_model (as T5's d_kv does).
     """
 
-    def __init__(self, d_model: int, d_ff: int, num_heads: int, *, dropout_rate: float = 0.1,
+    def __init__(self, d_model: int, d_ff: int, num_heads: int, *, head_dim: int | None = None, dropout_rate: float = 0.1,
                  attention_dropout_rate: float = 0.0, dropout_shared_axes: tuple[int, ...] = (),
                  activation: str = "relu", norm_position: str = "pre",
                  layer_norm_eps: float = 1e-6, kernel_init=default_kernel_init, rngs: nnx.Rngs):
         # BEGIN SOLUTION
         check_norm_position(norm_position)
-        attention = MultiHeadAttention(d_model, num_heads, dropout_rate=attention_dropout_rate,
+        attention = MultiHeadAttention(d_model, num_heads, head_dim=head_dim, dropout_rate=attention_dropout_rate,
                                        kernel_init=kernel_init, rngs=rngs)
         dropout = Dropout(dropout_rate, shared_axes=dropout_shared_axes, rngs=rngs)
         feed_forward = FeedForwardBlock(d_model, d_ff, activation=activation,
@@ -133,21 +137,27 @@ class TransformerEncoder(nnx.Module):
     """The course's transformer encoder for classifying a token sequence.
 
     ids -> Embedding -> Dropout -> positional encoding -> N EncoderBlocks -> LayerNorm
-    -> mean over the real (non-pad) positions -> Dense(n_classes) -> log-softmax.
+    -> mean over the positions -> Dense(n_classes) -> log-softmax.
     Token id 0 is padding unless an explicit `attention_mask` is given. Built in eval mode.
-    (The course averages over all positions, pads included; we leave the pads out.)
+    `pooling="real"` averages over the real (non-pad) positions only, so padding a sentence
+    does not change its class; `pooling="all"` averages over every position, pads included,
+    as the course's model does.
     """
 
     def __init__(self, vocab_size: int, n_classes: int = 10, d_model: int = 512, d_ff: int = 2048,
                  n_layers: int = 6, n_heads: int = 8, *, dropout_rate: float = 0.1,
                  dropout_shared_axes: tuple[int, ...] = (), max_len: int = 2048,
-                 activation: str = "relu", norm_position: str = "pre", rngs: nnx.Rngs):
-        self.vocab_size = vocab_size
+                 activation: str = "relu", norm_position: str = "pre", pooling: str = "real",
+                 head_dim: int | None = None, rngs: nnx.Rngs):
+        if pooling not in ("real", "all"):
+            raise ValueError(f"pooling must be 'real' (the mean over real tokens) or 'all' (every position, "
+                             f"pads included, as the course), got {pooling!r}")
+        self.vocab_size, self.pooling = vocab_size, pooling
         self.embedding = Embedding(vocab_size, d_model, rngs=rngs)
         self.dropout = Dropout(dropout_rate, shared_axes=dropout_shared_axes, rngs=rngs)
         self.positions = SinusoidalPositionalEmbedding(max_len, d_model)
         self.blocks = Serial(*[
-            EncoderBlock(d_model, d_ff, n_heads, dropout_rate=dropout_rate,
+            EncoderBlock(d_model, d_ff, n_heads, head_dim=head_dim, dropout_rate=dropout_rate,
                          dropout_shared_axes=dropout_shared_axes, activation=activation,
                          norm_position=norm_position, rngs=rngs)
             for _ in range(n_layers)])
@@ -166,14 +176,17 @@ class TransformerEncoder(nnx.Module):
         x = self.positions(self.dropout(self.embedding(input_ids)))  # (batch, seq, d_model)
         x = self.blocks(x, mask=padding_mask(attention_mask))  # (batch, seq, d_model)
         x = self.norm(x)
-        real = jnp.asarray(attention_mask, x.dtype)[..., None]  # (batch, seq, 1)
-        pooled = (x * real).sum(1) / jnp.maximum(real.sum(1), 1.0)  # (batch, d_model)
+        if self.pooling == "all":
+            pooled = x.mean(1)  # (batch, d_model)
+        else:
+            real = jnp.asarray(attention_mask, x.dtype)[..., None]  # (batch, seq, 1)
+            pooled = (x * real).sum(1) / jnp.maximum(real.sum(1), 1.0)  # (batch, d_model)
         return jax.nn.log_softmax(self.head(pooled), axis=-1)  # (batch, n_classes)
         # END SOLUTION
 
     def __repr__(self) -> str:
         return "\n".join(["TransformerEncoder:", str(self.embedding), str(self.dropout),
                           str(self.positions), str(self.blocks), str(self.norm),
-                          "Mean(real positions)", str(self.head), "LogSoftmax"])
+                          f"Mean({self.pooling} positions)", str(self.head), "LogSoftmax"])
 
     __str__ = __repr__
