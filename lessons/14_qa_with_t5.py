@@ -6,17 +6,22 @@
 # 1. load a T5 pre-trained with our own span-corruption code (lesson 10),
 # 2. process each example into "question: Q context: C" -> "A",
 # 3. fine-tune with teacher forcing (the decoder reads the answer shifted right),
-# 4. predict by generating text, and score it with SQuAD's EM and F1.
+# 4. predict by generating text, and score it with SQuAD's EM and F1,
+# 5. the same with the 2023 course's graded functions, `parse_squad` and `answer_question`.
 #
 # The data are the project's synthetic encyclopedia (data/facts_corpus.txt and
 # data/mini_squad.json), so the lesson runs offline in minutes.
 # `python lessons/14_qa_with_t5.py` (--quick: under a minute).
 
 # %%
+import gzip
+import json
+import textwrap
+
 import jax.numpy as jnp
 import numpy as np
 
-from minitrans.datasets import bundled
+from minitrans.datasets import bundled, shared
 from minitrans.datasets import text_to_text as t2t
 from minitrans.datasets.squad import load_squad
 from minitrans.experiments.closed_book import (
@@ -28,6 +33,7 @@ from minitrans.experiments.closed_book import (
     source_length_for,
 )
 from minitrans.generation import generate
+from minitrans.qa.text_to_text import answer_question, parse_squad
 from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.training.pretraining import pretrain_t5
 
@@ -96,3 +102,40 @@ scores, predictions = score(model, tokenizer, test, source_length=source_length)
 for qid, src, gold in test[:4]:
     print(f"  {src[10:60]:<50} -> {predictions[qid]!r} (gold {gold!r})")
 print(f"held-out countries ({len(test)} questions): EM {scores['exact_match']:.1f}  F1 {scores['f1']:.1f}")
+
+# %% [markdown]
+# ## Step 5: the 2023 course's way: parse_squad and answer_question
+# The course formats the answer too: the target is "answer: A", and at prediction time the
+# decoder starts from the ids of "answer: " and continues greedily until EOS.
+# `parse_squad` reads SQuAD 2.0 records (unanswerable questions left out), `answer_question`
+# generates from that decoder prefix (`generate(..., decoder_prefix=...)`).
+
+# %%
+step("Step 5: parse_squad and answer_question")
+with open(bundled("mini_squad.json"), encoding="utf-8") as file:
+    articles = json.load(file)["data"]
+skipped = {}
+inputs, targets = parse_squad([a for a in articles if a["title"] not in held_out_titles], skipped)
+print(f"{len(inputs)} pairs ({skipped['unanswerable']} unanswerable questions left out); e.g.\n"
+      f"  {inputs[0][:90]}...  ->  {targets[0]!r}")
+course_pairs = [(f"course-{i}", source, target) for i, (source, target) in enumerate(zip(inputs, targets))]
+model, course_losses = fine_tune(model, course_pairs, tokenizer, 10 if args.quick else 300,
+                                 source_length=source_length, rng=rng)
+answer_ids = answer_question(source, model, tokenizer, encoder_maxlen=source_length, decoder_maxlen=10)
+print(f"{question} -> {tokenizer.decode(answer_ids)!r}")
+
+# %% [markdown]
+# The course's slide example comes from SQuAD's training set (the article on race as a human
+# categorisation): in the course's format it reads as below; its gold answer is
+# "approximately five percent" (the slide capitalises it).
+
+# %%
+squad_train = shared("squad/train-v1.1.reconstructed.json.gz")
+if squad_train is None:
+    print("(the example needs ../shared/data/squad/train-v1.1.reconstructed.json.gz)")
+else:
+    with gzip.open(squad_train, "rt", encoding="utf-8") as file:
+        race = [a for a in json.load(file)["data"] if a["title"] == "Race_(human_categorization)"]
+    for source_text, target_text in zip(*parse_squad(race)):
+        if source_text.startswith("question: What percentage of the French population today is non-European?"):
+            print(textwrap.fill(source_text, 100), "\n->", repr(target_text))

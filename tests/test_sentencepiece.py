@@ -46,3 +46,18 @@ def test_bad_models_and_missing_sentinels(tmp_path):
         T5Tokenizer.train(["", " "], 200)
     with pytest.raises(ValueError, match=r"span corruption needs 5 sentinel tokens .* this tokenizer has 0"):
         check_sentinels(32000, 0, 5)
+
+
+def test_bpe_conventions_and_merges():
+    """NFKC and the visible space round-trip; the merges of the BPE paper's toy corpus."""
+    from minitrans.exercises.tokenizers import PAPER_MERGES, PAPER_WORDS
+    from minitrans.tokenizers.bpe import apply_bpe, from_pieces, learn_bpe, normalize, to_pieces_text, word_counts
+    assert [normalize(t) for t in ("ﬁne", "Ｔ５", "x²", "cafe\u0301")] == ["fine", "T5", "x2", "café"]
+    text = "Beginners BBQ  class, in Missoula!"
+    assert to_pieces_text(text) == "▁Beginners▁BBQ▁▁class,▁in▁Missoula!"
+    assert from_pieces(list(to_pieces_text(text))) == text
+    merges, _ = learn_bpe(dict(PAPER_WORDS), 10)
+    assert merges == PAPER_MERGES
+    assert apply_bpe(("l", "o", "w", "e", "s", "t", "</w>"), merges) == ["low", "est</w>"]
+    assert word_counts("low low lower", end_of_word="</w>") == {("l", "o", "w", "</w>"): 2,
+                                                                 ("l", "o", "w", "e", "r", "</w>"): 1}

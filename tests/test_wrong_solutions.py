@@ -160,6 +160,13 @@ WRONG = {
         ("the decoder start token returned", "max_new_tokens=decoder_maxlen)[0, 1:]", "max_new_tokens=decoder_maxlen)[0]"),
         ("one token too many", "max_new_tokens=decoder_maxlen)", "max_new_tokens=decoder_maxlen + 1)"),
     ],
+    "learn_bpe": [
+        ("the least frequent pair", "best = max(pairs, key=pairs.get)", "best = min(pairs, key=pairs.get)"),
+        ("the largest pair alphabetically", "best = max(pairs, key=pairs.get)", "best = max(pairs)"),
+        ("the words never merged", "        words = merge_pair(best, words)\n", ""),
+        ("ties to the pair seen last", "best = max(pairs, key=pairs.get)",
+         "best = max(reversed(list(pairs)), key=pairs.get)"),
+    ],
     "relative_position_bucket": [
         ("keys after the query in the lower half", "side = jnp.where(relative_position > 0, num_buckets, 0)",
          "side = jnp.where(relative_position < 0, num_buckets, 0)"),

@@ -1,0 +1,87 @@
+# %% [markdown]
+# # Lesson 15: SentencePiece and byte-pair encoding
+#
+# The course's SentencePiece & BPE lab. T5 reads text through a SentencePiece model; GPT-2
+# and RoBERTa through byte-pair encoding (BPE). Both cut words into subword pieces learned
+# from a corpus, so no word is ever unknown and frequent words stay whole.
+#
+# 1. SentencePiece's conventions: NFKC normalisation, and "▁" for the spaces (lossless),
+# 2. BPE merges computed by hand on the paper's toy corpus,
+# 3. a BPE model trained with the sentencepiece library, compared with our merges.
+# `python lessons/15_sentencepiece_and_bpe.py` (--quick: seconds).
+
+# %%
+import tempfile
+from pathlib import Path
+
+import sentencepiece as spm
+
+from minitrans.datasets import bundled, shared
+from minitrans.exercises.tokenizers import PAPER_WORDS
+from minitrans.teaching import lesson_args, output_dir, step
+from minitrans.tokenizers.bpe import SPACE, apply_bpe, from_pieces, learn_bpe, normalize, pair_counts, to_pieces_text, word_counts
+from minitrans.tokenizers.sentencepiece import T5Tokenizer
+
+args = lesson_args("Lesson 15: SentencePiece and BPE")
+out = output_dir(args, "15_sentencepiece_and_bpe")
+
+# %% [markdown]
+# ## Step 1: NFKC and "▁"
+# NFKC folds characters that are the same letter in another dress (ligatures, full-width
+# forms, superscripts) into one form. SentencePiece then treats the text as one stream of
+# characters in which a space is just the character "▁": the pieces keep every space, so
+# joining them gives the text back exactly.
+
+# %%
+step("Step 1: NFKC and the visible space")
+for text in ["ﬁne", "Ｔ５", "x²", "café", "cafe\u0301"]:
+    print(f"{text!r:10} -> NFKC {normalize(text)!r}")
+sentence = "Hello, T5 reads ﬁne text."
+print(to_pieces_text(sentence))
+spiece = shared("t5/spiece.model")
+if spiece is not None:
+    t5 = T5Tokenizer(spiece)
+    pieces = t5.tokenize(sentence)
+    print("T5's pieces:", pieces)
+    print("joined back:", repr(from_pieces(pieces)), "(the ligature came back as 'fi': NFKC)")
+
+# %% [markdown]
+# ## Step 2: BPE by hand
+# Start from characters (the paper marks word ends with </w>), count neighbouring pairs
+# weighted by word counts, merge the most frequent, repeat.
+
+# %%
+step("Step 2: the merges of the paper's corpus")
+words = dict(PAPER_WORDS)
+print("pairs before the first merge:", dict(pair_counts(words).most_common(4)))
+merges, merged = learn_bpe(words, 10)
+for i, pair in enumerate(merges, 1):
+    print(f"merge {i:2}: {' + '.join(pair):16} -> {''.join(pair)}")
+print("the words now:", {" ".join(w): n for w, n in merged.items()})
+print("a new word, 'lowest':", apply_bpe(("l", "o", "w", "e", "s", "t", "</w>"), merges))
+
+# %% [markdown]
+# ## Step 3: sentencepiece's BPE and ours on the same corpus
+# sentencepiece trains a BPE model (`model_type="bpe"`); we learn the same number of merges
+# with our code on the same words (each starting with "▁"), then compare the vocabularies
+# and how each splits a sentence.
+
+# %%
+step("Step 3: sentencepiece's BPE versus ours")
+corpus = Path(bundled("facts_corpus.txt")).read_text(encoding="utf-8").splitlines()[: 300 if args.quick else 3000]
+folder = Path(tempfile.mkdtemp())
+vocab_size = 300 if args.quick else 1000
+spm.SentencePieceTrainer.train(sentence_iterator=iter(corpus), model_prefix=str(folder / "bpe"), model_type="bpe",
+                               vocab_size=vocab_size, character_coverage=1.0, minloglevel=2)
+bpe = spm.SentencePieceProcessor(model_file=str(folder / "bpe.model"))
+theirs = [bpe.id_to_piece(i) for i in range(bpe.get_piece_size())]
+alphabet = {c for line in corpus for c in to_pieces_text(line)}
+ours_merges, _ = learn_bpe(word_counts(" ".join(corpus)), len(theirs) - 3 - len(alphabet))
+ours = {"".join(pair) for pair in ours_merges} | alphabet
+multi = [p for p in theirs[3:] if len(p) > 1]
+print(f"sentencepiece: {len(theirs)} pieces; ours: {len(ours)} symbols; "
+      f"{sum(p in ours for p in multi)} of sentencepiece's {len(multi)} merged pieces are ours too")
+held_out = "The capital city of the new country lies on the river."
+print("sentencepiece:", bpe.encode(held_out, out_type=str))
+print("ours:         ", [piece for word in to_pieces_text(held_out).split(SPACE)[1:]
+                         for piece in apply_bpe((SPACE, *word), ours_merges)])
