@@ -7,19 +7,27 @@
 #
 # 1. SentencePiece's conventions: NFKC normalisation, and "▁" for the spaces (lossless),
 # 2. BPE merges computed by hand on the paper's toy corpus,
-# 3. a BPE model trained with the sentencepiece library, compared with our merges.
+# 3. a BPE model trained with the sentencepiece library, compared with our merges,
+# 4. byte-level BPE in GPT-2's scheme, and a small GPT that writes in its subwords.
 # `python lessons/15_sentencepiece_and_bpe.py` (--quick: seconds).
 
 # %%
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import sentencepiece as spm
+from flax import nnx
 
 from minitrans.datasets import bundled, shared
+from minitrans.datasets.streaming import pack
 from minitrans.exercises.tokenizers import PAPER_WORDS
-from minitrans.teaching import lesson_args, output_dir, step
+from minitrans.experiments import lineage
+from minitrans.generation import generate
+from minitrans.models.gpt import GPT, GPT2Config, lm_loss
+from minitrans.teaching import lesson_args, output_dir, save_curves, step
 from minitrans.tokenizers.bpe import SPACE, apply_bpe, from_pieces, learn_bpe, normalize, pair_counts, to_pieces_text, word_counts
+from minitrans.tokenizers.byte_bpe import ByteLevelBPE
 from minitrans.tokenizers.sentencepiece import T5Tokenizer
 
 args = lesson_args("Lesson 15: SentencePiece and BPE")
@@ -85,3 +93,33 @@ held_out = "The capital city of the new country lies on the river."
 print("sentencepiece:", bpe.encode(held_out, out_type=str))
 print("ours:         ", [piece for word in to_pieces_text(held_out).split(SPACE)[1:]
                          for piece in apply_bpe((SPACE, *word), ours_merges)])
+
+# %% [markdown]
+# ## Step 4: byte-level BPE, GPT-2's scheme, and a GPT over subwords
+# GPT-2 runs BPE over the bytes of the text: each byte is first shown as a printable character
+# (a space is "Ġ"), a pre-tokenizer splits contractions, words, numbers and symbols, and the
+# merges are applied by rank. `ByteLevelBPE` learns its merges as Hugging Face's `tokenizers`
+# does (the test suite checks: the same merges and ids) and reads and writes GPT-2's
+# `vocab.json` + `merges.txt`. Then a small GPT learns to continue text in those subwords.
+
+# %%
+step("Step 4: byte-level BPE and a GPT over its subwords")
+byte_bpe = ByteLevelBPE.train(corpus, 300 if args.quick else 1000)
+byte_bpe.save(out / "byte_bpe")
+byte_bpe = ByteLevelBPE.from_files(out / "byte_bpe" / "vocab.json", out / "byte_bpe" / "merges.txt")
+print("tokens:", byte_bpe.tokenize("The capital city isn't far -- 12 km."))
+print("first merges:", [" ".join(m) for m in byte_bpe.merges[:8]])
+length = 32
+blocks = np.stack(list(pack([byte_bpe.encode(line + "\n") for line in corpus], length)))
+config = GPT2Config(vocab_size=byte_bpe.vocab_size, n_positions=length, n_embd=64, n_layer=1 if args.quick else 2,
+                    n_head=2, resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0)
+rng = np.random.default_rng(args.seed)
+steps = 100 if args.quick else 1500
+gpt, losses = lineage.fit(GPT(config, rngs=nnx.Rngs(args.seed)), lm_loss,
+                          lambda i: {"input_ids": blocks[rng.integers(len(blocks), size=32)]}, steps,
+                          learning_rate=1e-2 if args.quick else 3e-3, log_every=max(1, steps // 4))
+save_curves({"next-subword loss": losses}, out / "gpt_subwords.png", "GPT over byte-level BPE")
+prompt = byte_bpe.encode("The capital city of")
+sample = generate(gpt, np.array([prompt]), max_new_tokens=length - len(prompt), do_sample=True, temperature=0.7,
+                  top_k=20, seed=args.seed)[0]
+print("GPT:", repr(byte_bpe.decode(sample)))
