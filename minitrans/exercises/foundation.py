@@ -242,7 +242,8 @@ def feed_forward_checks():
 
 
 @exercise("EncoderBlock", "minitrans.models.encoder", topic="the transformer encoder", hint="""
-    Build attention = MultiHeadAttention(d_model, num_heads, dropout_rate=attention_dropout_rate, ...),
+    Build attention = MultiHeadAttention(d_model, num_heads, head_dim=head_dim,
+    dropout_rate=attention_dropout_rate, ...),
     a Dropout and a FeedForwardBlock (pass norm_position on).
     Pre-LN: super().__init__(Residual(LayerNorm, attention, dropout), Residual(feed_forward)).
     Post-LN: Residual(attention, dropout, post_norm=LayerNorm(...)) and
@@ -286,6 +287,13 @@ def encoder_block_checks():
         expect_close("post-LN (BERT) output", got, ref.encoder_block(
             x, block, key_mask, num_heads=2, norm_position="post", activation="gelu", eps=1e-12), atol=1e-4)
 
+    def head_size(cls):
+        block = cls(8, 16, 3, head_dim=4, dropout_rate=0.1, rngs=nnx.Rngs(params=0, dropout=1))
+        expect_equal("the query projection's shape (3 heads of 4 features from d_model 8)",
+                     tuple(block.attention.query.kernel.shape), (8, 12))
+        expect_close("output with 3 heads of 4 features", block(jnp.asarray(x, jnp.float32)),
+                     ref.encoder_block(x, block, num_heads=3), atol=1e-4)
+
     def dropout_in_train(cls):
         block = cls(8, 16, 2, dropout_rate=0.2, attention_dropout_rate=0.3, rngs=nnx.Rngs(params=0, dropout=1))
         block.train()
@@ -298,6 +306,8 @@ def encoder_block_checks():
             Check("values match a numpy re-computation", values),
             Check("the mask reaches the attention", masked),
             Check("norm_position='post' gives the BERT block", post),
+            Check("head_dim sets the head size when num_heads does not divide d_model (the course's 512 with 6 heads)",
+                  head_size),
             Check("dropout (and attention dropout) act in train mode where the course puts them", dropout_in_train)]
 
 

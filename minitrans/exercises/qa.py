@@ -315,8 +315,10 @@ def answer_question_checks():
         expect_equal("the answer's ids when no EOS comes: 'answer:' then decoder_maxlen=8 tokens", got, want)
 
     def cut(f):
-        got, want = answer(f, reaches_eos, encoder_maxlen=6)
-        expect_equal("the answer's ids when the question is cut at encoder_maxlen=6", got, want)
+        long_question = reaches_eos + " the duke who ruled was named rollo and paris was a city"
+        got, want = answer(f, long_question)
+        expect_equal(f"the answer's ids when the question ({len(tokenizer.encode(long_question))} tokens) is cut at "
+                     "encoder_maxlen=16", got, want)
 
     return [Check('the decoder starts from "answer: "', prefix),
             Check("greedy tokens until EOS", until_eos),
