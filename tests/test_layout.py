@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # lowest first: what a floor may build on
 FLOORS = [
-    ("kernels", "config", "plots", "summary", "models.outputs"),
+    ("kernels", "config", "plots", "summary", "models.outputs", "metrics"),
     ("nn", "losses"),
     ("masks",),
     ("checkpoints",),

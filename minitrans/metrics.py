@@ -1,0 +1,210 @@
+"""Evaluation metrics, written out: GLUE's (accuracy, F1, Matthews correlation, Pearson and
+Spearman correlation) and generation's (BLEU, ROUGE). The SQuAD metrics live with question
+answering (`minitrans.qa.metrics`).
+
+Each follows the definition the field reports with, so the figures compare: the tests check
+the GLUE metrics against scikit-learn and scipy, BLEU against sacrebleu's `corpus_bleu` and
+ROUGE against Google's `rouge-score`, on real text.
+"""
+
+import math
+import re
+from collections import Counter
+
+import numpy as np
+
+
+def labels_pair(predictions, references) -> tuple[np.ndarray, np.ndarray]:
+    predictions, references = np.asarray(predictions), np.asarray(references)
+    if predictions.shape != references.shape or predictions.ndim != 1:
+        raise ValueError(f"expected two 1-D sequences of the same length, got shapes {predictions.shape} "
+                         f"and {references.shape}")
+    if len(predictions) == 0:
+        raise ValueError("no predictions to score")
+    return predictions, references
+
+
+# --------------------------------------------------------------------------- classification (GLUE)
+
+
+def accuracy(predictions, references) -> float:
+    predictions, references = labels_pair(predictions, references)
+    return float((predictions == references).mean())
+
+
+def f1(predictions, references, positive=1) -> float:
+    """F1 of the positive class (MRPC, QQP): 2 TP / (2 TP + FP + FN); 0 when there is no
+    positive prediction or reference."""
+    predictions, references = labels_pair(predictions, references)
+    tp = np.sum((predictions == positive) & (references == positive))
+    wrong = np.sum((predictions == positive) != (references == positive))
+    return float(2 * tp / (2 * tp + wrong)) if tp else 0.0
+
+
+def matthews_correlation(predictions, references) -> float:
+    """Matthews correlation coefficient (CoLA), for any number of classes: the covariance of
+    the one-hot predictions and references over the product of their spreads; 0 when either
+    has a single class."""
+    predictions, references = labels_pair(predictions, references)
+    classes = np.union1d(predictions, references)
+    confusion = np.array([[np.sum((references == r) & (predictions == p)) for p in classes] for r in classes],
+                         np.float64)  # (true, predicted)
+    n, correct = confusion.sum(), np.trace(confusion)
+    true_counts, predicted_counts = confusion.sum(1), confusion.sum(0)
+    covariance = correct * n - true_counts @ predicted_counts
+    spread = math.sqrt((n * n - predicted_counts @ predicted_counts) * (n * n - true_counts @ true_counts))
+    return float(covariance / spread) if spread else 0.0
+
+
+def pearson(predictions, references) -> float:
+    """Pearson's linear correlation (STS-B)."""
+    x, y = (a.astype(np.float64) for a in labels_pair(predictions, references))
+    x, y = x - x.mean(), y - y.mean()
+    spread = math.sqrt((x @ x) * (y @ y))
+    if spread == 0:
+        raise ValueError("a correlation needs values that vary: one of the sequences is constant")
+    return float(x @ y / spread)
+
+
+def ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, tied values sharing the mean of their ranks."""
+    order = np.argsort(values, kind="stable")
+    out = np.empty(len(values), np.float64)
+    sorted_values = values[order]
+    start = 0
+    for end in range(1, len(values) + 1):
+        if end == len(values) or sorted_values[end] != sorted_values[start]:
+            out[order[start:end]] = (start + 1 + end) / 2  # the mean of ranks start+1 .. end
+            start = end
+    return out
+
+
+def spearman(predictions, references) -> float:
+    """Spearman's rank correlation (STS-B): Pearson's correlation of the ranks."""
+    predictions, references = labels_pair(predictions, references)
+    return pearson(ranks(predictions.astype(np.float64)), ranks(references.astype(np.float64)))
+
+
+# --------------------------------------------------------------------------- BLEU
+
+
+PADDED = re.compile(r"([{|}~\[\\\]^_` !\"#$%&()*+:;<=>?@/])")  # symbols that always stand alone
+
+
+def tokenize_13a(line: str) -> list[str]:
+    """The tokenization of WMT's mteval-v13a script (sacrebleu's default): symbols split off;
+    a period or comma split off unless it sits between digits (3.14, 1,000); a dash split off
+    after a digit."""
+    line = line.replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
+    if "&" in line:
+        for entity, character in (("&quot;", '"'), ("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">")):
+            line = line.replace(entity, character)
+    line = PADDED.sub(r" \1 ", f" {line} ")
+    line = re.sub(r"([^0-9])([.,])", r"\1 \2 ", line)
+    line = re.sub(r"([.,])([^0-9])", r" \1 \2", line)
+    line = re.sub(r"([0-9])(-)", r"\1 \2 ", line)
+    return line.split()
+
+
+def ngrams(tokens: list[str], order: int) -> Counter:
+    return Counter(tuple(tokens[i:i + order]) for i in range(len(tokens) - order + 1))
+
+
+def corpus_bleu(hypotheses: list[str], references: list[list[str]], *, max_order: int = 4, smooth: str = "exp",
+                smooth_value: float | None = None, lowercase: bool = False) -> dict:
+    """Corpus BLEU (Papineni et al., 2002) as sacrebleu reports it, on a 0-100 scale.
+
+    `references` holds one list per reference set, each as long as `hypotheses` (sacrebleu's
+    layout). Clipped n-gram counts and lengths are summed over the corpus; each hypothesis is
+    compared with the reference closest to it in length (the shorter on a tie). The brevity
+    penalty exp(1 - r/c) applies when the hypotheses are shorter. An order with no match is
+    smoothed: "exp" (mteval's: 1 / (2^k * total) for the k-th such order), "floor"
+    (smooth_value / total, default 0.1), "add-k" (k added to matches and totals from the
+    bigrams on, default 1) or "none"."""
+    if smooth not in ("exp", "floor", "add-k", "none"):
+        raise ValueError(f"smooth must be 'exp', 'floor', 'add-k' or 'none', got {smooth!r}")
+    if not references or any(len(refs) != len(hypotheses) for refs in references):
+        raise ValueError(f"each reference set must hold one reference per hypothesis ({len(hypotheses)}); got sets of "
+                         f"{[len(refs) for refs in references]}")
+    smooth_value = {"floor": 0.1, "add-k": 1.0}.get(smooth, 0.0) if smooth_value is None else smooth_value
+    matches, totals = np.zeros(max_order), np.zeros(max_order)
+    hypothesis_length = reference_length = 0
+    for i, hypothesis in enumerate(hypotheses):
+        prepare = (lambda s: tokenize_13a(s.lower())) if lowercase else tokenize_13a
+        words = prepare(hypothesis)
+        candidates = [prepare(refs[i]) for refs in references]
+        hypothesis_length += len(words)
+        reference_length += min((abs(len(r) - len(words)), len(r)) for r in candidates)[1]
+        for order in range(1, max_order + 1):
+            counts = ngrams(words, order)
+            best = Counter()
+            for r in candidates:
+                best |= ngrams(r, order)  # the most times any one reference has each n-gram
+            matches[order - 1] += sum(min(n, best[g]) for g, n in counts.items())
+            totals[order - 1] += max(0, len(words) - order + 1)
+    precisions, halvings = [], 0
+    for order in range(1, max_order + 1):
+        hit, total = matches[order - 1], totals[order - 1]
+        if smooth == "add-k" and order > 1:
+            hit, total = hit + smooth_value, total + smooth_value
+        if total == 0:
+            precisions += [0.0] * (max_order - order + 1)
+            break
+        if hit > 0:
+            precisions.append(100.0 * hit / total)
+        elif smooth == "exp":
+            halvings += 1
+            precisions.append(100.0 / (2 ** halvings * total))
+        elif smooth == "floor":
+            precisions.append(100.0 * smooth_value / total)
+        else:
+            precisions.append(0.0)
+    if hypothesis_length >= reference_length:
+        brevity = 1.0
+    else:
+        brevity = math.exp(1 - reference_length / hypothesis_length) if hypothesis_length else 0.0
+    geometric = math.exp(sum(math.log(p) if p > 0 else -9999999999.0 for p in precisions) / max_order)
+    return {"score": brevity * geometric, "precisions": precisions, "brevity_penalty": brevity,
+            "hypothesis_length": hypothesis_length, "reference_length": reference_length}
+
+
+# --------------------------------------------------------------------------- ROUGE
+
+
+def rouge_tokens(text: str) -> list[str]:
+    """rouge-score's tokens: lower case, every run of characters other than a-z and 0-9 a break."""
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
+
+
+def longest_common_subsequence(a: list[str], b: list[str]) -> int:
+    row = [0] * (len(b) + 1)
+    for x in a:
+        previous_diagonal = 0
+        for j, y in enumerate(b, 1):
+            previous_diagonal, row[j] = row[j], previous_diagonal + 1 if x == y else max(row[j], row[j - 1])
+    return row[-1]
+
+
+def precision_recall_f(overlap: float, predicted: int, reference: int) -> dict:
+    precision = overlap / predicted if predicted else 0.0
+    recall = overlap / reference if reference else 0.0
+    f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "fmeasure": f}
+
+
+def rouge(prediction: str, reference: str, types=("rouge1", "rouge2", "rougeL")) -> dict:
+    """ROUGE (Lin, 2004) of one prediction against one reference, as rouge-score computes it
+    without stemming: ROUGE-N from clipped n-gram overlaps, ROUGE-L from the longest common
+    subsequence of the tokens. Each type gives precision, recall and F-measure (0 to 1)."""
+    predicted, wanted = rouge_tokens(prediction), rouge_tokens(reference)
+    out = {}
+    for kind in types:
+        if kind == "rougeL":
+            out[kind] = precision_recall_f(longest_common_subsequence(wanted, predicted), len(predicted), len(wanted))
+        elif re.fullmatch(r"rouge[1-9]", kind):
+            order = int(kind[-1])
+            p, w = ngrams(predicted, order), ngrams(wanted, order)
+            out[kind] = precision_recall_f(sum((p & w).values()), sum(p.values()), sum(w.values()))
+        else:
+            raise ValueError(f"unknown ROUGE type {kind!r}: expected rouge1 ... rouge9 or rougeL")
+    return out
