@@ -110,6 +110,30 @@ def ngrams(tokens: list[str], order: int) -> Counter:
     return Counter(tuple(tokens[i:i + order]) for i in range(len(tokens) - order + 1))
 
 
+def clipped_ngram_matches(hypothesis: list[str], references: list[list[str]], order: int) -> tuple[int, int]:
+    """BLEU's modified n-gram precision, as its two counts: how many of the hypothesis's
+    n-grams the references hold, each n-gram counted at most as often as the reference that
+    holds it most often ("clipped"), and how many n-grams the hypothesis has."""
+    # BEGIN SOLUTION
+    counts = ngrams(hypothesis, order)
+    most = Counter()
+    for reference in references:
+        most |= ngrams(reference, order)  # | keeps the larger count of each n-gram
+    matches = sum(min(n, most[gram]) for gram, n in counts.items())
+    return matches, max(0, len(hypothesis) - order + 1)
+    # END SOLUTION
+
+
+def brevity_penalty(hypothesis_length: int, reference_length: int) -> float:
+    """exp(1 - r / c) when the hypotheses (c words) are shorter than the references (r words),
+    else 1; 0 for an empty output."""
+    # BEGIN SOLUTION
+    if hypothesis_length >= reference_length:
+        return 1.0
+    return math.exp(1 - reference_length / hypothesis_length) if hypothesis_length > 0 else 0.0
+    # END SOLUTION
+
+
 def corpus_bleu(hypotheses: list[str], references: list[list[str]], *, max_order: int = 4, smooth: str = "exp",
                 smooth_value: float | None = None, lowercase: bool = False) -> dict:
     """Corpus BLEU (Papineni et al., 2002) as sacrebleu reports it, on a 0-100 scale.
@@ -136,12 +160,9 @@ def corpus_bleu(hypotheses: list[str], references: list[list[str]], *, max_order
         hypothesis_length += len(words)
         reference_length += min((abs(len(r) - len(words)), len(r)) for r in candidates)[1]
         for order in range(1, max_order + 1):
-            counts = ngrams(words, order)
-            best = Counter()
-            for r in candidates:
-                best |= ngrams(r, order)  # the most times any one reference has each n-gram
-            matches[order - 1] += sum(min(n, best[g]) for g, n in counts.items())
-            totals[order - 1] += max(0, len(words) - order + 1)
+            hit, total = clipped_ngram_matches(words, candidates, order)
+            matches[order - 1] += hit
+            totals[order - 1] += total
     precisions, halvings = [], 0
     for order in range(1, max_order + 1):
         hit, total = matches[order - 1], totals[order - 1]
@@ -159,10 +180,7 @@ def corpus_bleu(hypotheses: list[str], references: list[list[str]], *, max_order
             precisions.append(100.0 * smooth_value / total)
         else:
             precisions.append(0.0)
-    if hypothesis_length >= reference_length:
-        brevity = 1.0
-    else:
-        brevity = math.exp(1 - reference_length / hypothesis_length) if hypothesis_length else 0.0
+    brevity = brevity_penalty(hypothesis_length, reference_length)
     geometric = math.exp(sum(math.log(p) if p > 0 else -9999999999.0 for p in precisions) / max_order)
     return {"score": brevity * geometric, "precisions": precisions, "brevity_penalty": brevity,
             "hypothesis_length": hypothesis_length, "reference_length": reference_length}

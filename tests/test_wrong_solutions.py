@@ -169,6 +169,20 @@ WRONG = {
         ("ties to the pair seen last", "best = max(pairs, key=pairs.get)",
          "best = max(reversed(list(pairs)), key=pairs.get)"),
     ],
+    "clipped_ngram_matches": [
+        ("not clipped", "sum(min(n, most[gram]) for gram, n in counts.items())",
+         "sum(n for gram, n in counts.items() if most[gram])"),
+        ("clipped by the sum over references", "        most |= ngrams(reference, order)  # | keeps the larger count of each n-gram",
+         "        most += ngrams(reference, order)"),
+        ("distinct n-grams counted as the total", "max(0, len(hypothesis) - order + 1)", "len(counts)"),
+    ],
+    "brevity_penalty": [
+        ("the ratio upside down", "math.exp(1 - reference_length / hypothesis_length)",
+         "math.exp(1 - hypothesis_length / reference_length)"),
+        ("longer output penalised too", "    if hypothesis_length >= reference_length:\n        return 1.0\n",
+         "    if hypothesis_length == reference_length:\n        return 1.0\n"),
+        ("empty output divides by zero", " if hypothesis_length > 0 else 0.0", ""),
+    ],
     "relative_position_bucket": [
         ("keys after the query in the lower half", "side = jnp.where(relative_position > 0, num_buckets, 0)",
          "side = jnp.where(relative_position < 0, num_buckets, 0)"),

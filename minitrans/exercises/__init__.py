@@ -78,7 +78,7 @@ def get(name: str) -> Exercise:
 
 def load_all() -> dict[str, Exercise]:
     """Import every module that registers exercises."""
-    for module in ("foundation", "bert", "lineage", "t5", "training", "qa", "tokenizers"):
+    for module in ("foundation", "bert", "lineage", "t5", "training", "qa", "tokenizers", "metrics"):
         importlib.import_module(f"minitrans.exercises.{module}")
     return EXERCISES
 
