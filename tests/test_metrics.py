@@ -134,3 +134,31 @@ def test_bad_input_is_named():
         metrics.corpus_bleu(["a"], [["a"]], smooth="laplace")
     with pytest.raises(ValueError, match="unknown ROUGE type 'rougeLsum'"):
         metrics.rouge("a", "a", types=("rougeLsum",))
+
+
+def test_glue_tasks_are_scored_with_their_official_metrics():
+    from scipy.stats import pearsonr, spearmanr
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+    from minitrans.datasets.glue import TASKS, evaluate_glue, load_glue
+    assert set(TASKS) == {"SST-2", "CoLA", "MRPC", "RTE", "STS-B", "WNLI"}
+    shared_data("glue/SST-2/dev.tsv")
+    for task in TASKS:
+        labels = np.array([e.label for e in load_glue(task, "dev")])
+        guesses = np.roll(labels, 3)  # the labels of other examples: a poor system
+        got = evaluate_glue(task, guesses, labels)
+        expected = {"SST-2": lambda: {"accuracy": accuracy_score(labels, guesses)},
+                    "CoLA": lambda: {"matthews_correlation": matthews_corrcoef(labels, guesses)},
+                    "MRPC": lambda: {"f1": f1_score(labels, guesses), "accuracy": accuracy_score(labels, guesses)},
+                    "RTE": lambda: {"accuracy": accuracy_score(labels, guesses)},
+                    "STS-B": lambda: {"pearson": pearsonr(guesses, labels)[0], "spearman": spearmanr(guesses, labels)[0]},
+                    "WNLI": lambda: {"accuracy": accuracy_score(labels, guesses)}}[task]()
+        assert got == pytest.approx(expected, abs=1e-12), task
+        assert list(got) == list(TASKS[task].metrics)
+    with pytest.raises(ValueError, match="unknown GLUE task 'QNLI'; expected one of SST-2, CoLA"):
+        evaluate_glue("QNLI", [1], [1])
+    with pytest.raises(ValueError, match=r"RTE's predictions must be class ids \[0, 1\] \(entailment, not_entailment\); "
+                                         r"got \[2\]"):
+        evaluate_glue("RTE", [0, 2], [0, 1])
+    with pytest.raises(ValueError, match="non-integer values"):
+        evaluate_glue("SST-2", [0.5, 1], [0, 1])

@@ -2,6 +2,8 @@
 `<folder>/<TASK>/{train,dev}.tsv` (or .tsv.gz).
 
     examples = load_glue("SST-2", "dev")          # [GlueExample(text, pair, label), ...]
+    TASKS["SST-2"]                                # what the task asks, its labels, its metrics
+    evaluate_glue("CoLA", predictions, labels)    # {"matthews_correlation": ...}
 
 Labels are integers (SST-2 1 = positive, CoLA 1 = acceptable, MRPC 1 = paraphrase, RTE
 0 = entailment / 1 = not_entailment, WNLI 1 = entailment) or a float 0-5 for STS-B. Quoting
@@ -13,6 +15,7 @@ import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
+from minitrans import metrics
 from minitrans.datasets import shared
 
 # task -> (has header, text column, pair column or None, label column)
@@ -20,6 +23,49 @@ LAYOUTS = {"SST-2": (True, "sentence", None, "label"), "CoLA": (False, 3, None, 
            "MRPC": (True, "#1 String", "#2 String", "Quality"), "RTE": (True, "sentence1", "sentence2", "label"),
            "STS-B": (True, "sentence1", "sentence2", "score"), "WNLI": (True, "sentence1", "sentence2", "label")}
 RTE_LABELS = {"entailment": 0, "not_entailment": 1}
+
+
+@dataclass(frozen=True)
+class GlueTask:
+    name: str
+    question: str  # what a model is asked
+    inputs: tuple[str, ...]
+    labels: tuple[str, ...]  # label i's name; empty for STS-B's regression
+    metrics: tuple[str, ...]  # the official metrics, the first the one GLUE ranks by
+
+
+TASKS = {t.name: t for t in (
+    GlueTask("SST-2", "Stanford Sentiment Treebank: is this movie-review sentence positive?", ("sentence",),
+             ("negative", "positive"), ("accuracy",)),
+    GlueTask("CoLA", "Corpus of Linguistic Acceptability: is this sentence acceptable English?", ("sentence",),
+             ("unacceptable", "acceptable"), ("matthews_correlation",)),
+    GlueTask("MRPC", "Microsoft Research Paraphrase Corpus: do the two sentences say the same thing?",
+             ("sentence1", "sentence2"), ("not_equivalent", "equivalent"), ("f1", "accuracy")),
+    GlueTask("RTE", "Recognizing Textual Entailment: does the first text entail the second?",
+             ("sentence1", "sentence2"), ("entailment", "not_entailment"), ("accuracy",)),
+    GlueTask("STS-B", "Semantic Textual Similarity Benchmark: how alike in meaning are the two sentences, 0 to 5?",
+             ("sentence1", "sentence2"), (), ("pearson", "spearman")),
+    GlueTask("WNLI", "Winograd NLI: with the pronoun replaced, does the first sentence entail the second?",
+             ("sentence1", "sentence2"), ("not_entailment", "entailment"), ("accuracy",)),
+)}
+METRICS = {"accuracy": metrics.accuracy, "f1": metrics.f1, "matthews_correlation": metrics.matthews_correlation,
+           "pearson": metrics.pearson, "spearman": metrics.spearman}
+
+
+def evaluate_glue(task: str, predictions, references) -> dict[str, float]:
+    """The task's official metrics of `predictions` against `references` (labels as in
+    `load_glue`: class ids, or STS-B's scores)."""
+    if task not in TASKS:
+        raise ValueError(f"unknown GLUE task {task!r}; expected one of {', '.join(TASKS)}")
+    spec = TASKS[task]
+    if spec.labels:
+        allowed = set(range(len(spec.labels)))
+        for name, values in (("predictions", predictions), ("references", references)):
+            outside = sorted({int(v) for v in values} - allowed) if all(float(v).is_integer() for v in values) else None
+            if outside is None or outside:
+                raise ValueError(f"{task}'s {name} must be class ids {sorted(allowed)} "
+                                 f"({', '.join(spec.labels)}); got {outside or 'non-integer values'}")
+    return {name: METRICS[name](predictions, references) for name in spec.metrics}
 
 
 @dataclass(frozen=True)
