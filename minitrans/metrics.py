@@ -186,12 +186,151 @@ def corpus_bleu(hypotheses: list[str], references: list[list[str]], *, max_order
             "hypothesis_length": hypothesis_length, "reference_length": reference_length}
 
 
+# --------------------------------------------------------------------------- the Porter stemmer
+
+
+# Porter (1980), "An algorithm for suffix stripping", with the extensions NLTK applies by
+# default (the stemmer rouge-score uses): a few irregular forms, two-letter words left alone,
+# and the rule changes marked "(NLTK)" below.
+IRREGULAR = {"skies": "sky", "sky": "sky", "dying": "die", "lying": "lie", "tying": "tie", "news": "news",
+             "innings": "inning", "inning": "inning", "outings": "outing", "outing": "outing",
+             "cannings": "canning", "canning": "canning", "howe": "howe", "proceed": "proceed",
+             "exceed": "exceed", "succeed": "succeed"}
+
+
+def consonants(word: str) -> list[bool]:
+    """Which letters are consonants: not a, e, i, o, u, and not a y that follows a consonant."""
+    out = []
+    for i, letter in enumerate(word):
+        out.append(letter not in "aeiou" and not (letter == "y" and i > 0 and out[i - 1]))
+    return out
+
+
+def measure(stem: str) -> int:
+    """m in [C](VC)^m[V]: how many times a vowel run is followed by a consonant run."""
+    flags = consonants(stem)
+    return sum(1 for a, b in zip(flags, flags[1:]) if not a and b)
+
+
+def has_vowel(stem: str) -> bool:
+    return not all(consonants(stem))
+
+
+def ends_double_consonant(word: str) -> bool:
+    return len(word) >= 2 and word[-1] == word[-2] and consonants(word)[-1]
+
+
+def ends_cvc(word: str) -> bool:
+    """*o: consonant-vowel-consonant, the last not w, x or y; (NLTK) or a two-letter vowel-consonant word."""
+    flags = consonants(word)
+    if len(word) >= 3:
+        return flags[-3] and not flags[-2] and flags[-1] and word[-1] not in "wxy"
+    return len(word) == 2 and not flags[0] and flags[1]
+
+
+def first_rule(word: str, rules) -> str:
+    """Apply the first rule whose suffix the word ends with, if its condition holds for what
+    the suffix leaves; a matching suffix whose condition fails stops the search too."""
+    for suffix, replacement, condition in rules:
+        if word.endswith(suffix):
+            stem = word[:len(word) - len(suffix)]
+            return stem + replacement if condition(stem) else word
+    return word
+
+
+def always(stem: str) -> bool:
+    return True
+
+
+def m_above(n: int):
+    return lambda stem: measure(stem) > n
+
+
+STEP2 = [("ational", "ate"), ("tional", "tion"), ("enci", "ence"), ("anci", "ance"), ("izer", "ize"), ("bli", "ble"),
+         ("alli", "al"), ("entli", "ent"), ("eli", "e"), ("ousli", "ous"), ("ization", "ize"), ("ation", "ate"),
+         ("ator", "ate"), ("alism", "al"), ("iveness", "ive"), ("fulness", "ful"), ("ousness", "ous"),
+         ("aliti", "al"), ("iviti", "ive"), ("biliti", "ble"), ("fulli", "ful")]  # bli (NLTK; abli in 1980), fulli (NLTK)
+STEP3 = [("icate", "ic"), ("ative", ""), ("alize", "al"), ("iciti", "ic"), ("ical", "ic"), ("ful", ""), ("ness", "")]
+STEP4 = ["al", "ance", "ence", "er", "ic", "able", "ible", "ant", "ement", "ment", "ent", "ion", "ou", "ism", "ate",
+         "iti", "ous", "ive", "ize"]
+
+
+def step1(word: str) -> str:
+    """Plurals, -ed and -ing, and y -> i."""
+    if word.endswith("ies") and len(word) == 4:  # (NLTK) ties -> tie
+        word = word[:-1]
+    else:
+        word = first_rule(word, [("sses", "ss", always), ("ies", "i", always), ("ss", "ss", always), ("s", "", always)])
+    if word.endswith("ied"):  # (NLTK) died -> die, cried -> cri
+        word = word[:-1] if len(word) == 4 else word[:-2]
+    elif word.endswith("eed"):
+        word = word[:-1] if measure(word[:-3]) > 0 else word
+    else:
+        for suffix in ("ed", "ing"):
+            if word.endswith(suffix) and has_vowel(word[:-len(suffix)]):
+                word = tidy_after_ed_ing(word[:-len(suffix)])
+                break
+    if word.endswith("y") and len(word) > 2 and consonants(word)[-2]:  # (NLTK) y -> i after a consonant
+        word = word[:-1] + "i"
+    return word
+
+
+def tidy_after_ed_ing(stem: str) -> str:
+    """conflat(ed) -> conflate, hopp(ing) -> hop, fil(ing) -> file."""
+    for suffix in ("at", "bl", "iz"):
+        if stem.endswith(suffix):
+            return stem + "e"
+    if ends_double_consonant(stem):
+        return stem[:-1] if stem[-1] not in "lsz" else stem
+    return stem + "e" if measure(stem) == 1 and ends_cvc(stem) else stem
+
+
+def step2(word: str) -> str:
+    if word.endswith("alli") and measure(word[:-4]) > 0:  # (NLTK) -alli -> -al, then again
+        return step2(word[:-2])
+    if word.endswith("logi"):  # (NLTK) -logi -> -log when what precedes "ogi" has m > 0
+        return word[:-1] if measure(word[:-3]) > 0 else word
+    return first_rule(word, [(suffix, replacement, m_above(0)) for suffix, replacement in STEP2])
+
+
+def step4(word: str) -> str:
+    def condition(suffix):
+        if suffix == "ion":
+            return lambda stem: measure(stem) > 1 and stem[-1:] in ("s", "t")
+        return m_above(1)
+    return first_rule(word, [(suffix, "", condition(suffix)) for suffix in STEP4])
+
+
+def step5(word: str) -> str:
+    if word.endswith("e"):
+        stem = word[:-1]
+        if measure(stem) > 1 or (measure(stem) == 1 and not ends_cvc(stem)):
+            word = stem
+    if word.endswith("ll") and measure(word[:-1]) > 1:
+        word = word[:-1]
+    return word
+
+
+def porter_stem(word: str) -> str:
+    """The stem of one word: connections, connected, connecting -> connect."""
+    stem = word.lower()
+    if stem in IRREGULAR:
+        return IRREGULAR[stem]
+    if len(word) <= 2:
+        return stem
+    stem = step2(step1(stem))
+    stem = first_rule(stem, [(suffix, replacement, m_above(0)) for suffix, replacement in STEP3])
+    return step5(step4(stem))
+
+
 # --------------------------------------------------------------------------- ROUGE
 
 
-def rouge_tokens(text: str) -> list[str]:
-    """rouge-score's tokens: lower case, every run of characters other than a-z and 0-9 a break."""
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
+def rouge_tokens(text: str, stem: bool = False) -> list[str]:
+    """rouge-score's tokens: lower case, every run of characters other than a-z and 0-9 a break;
+    with `stem`, words of more than 3 letters reduced by the Porter stemmer."""
+    tokens = re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
+    return [porter_stem(t) if stem and len(t) > 3 else t for t in tokens]
 
 
 def longest_common_subsequence(a: list[str], b: list[str]) -> int:
@@ -210,11 +349,11 @@ def precision_recall_f(overlap: float, predicted: int, reference: int) -> dict:
     return {"precision": precision, "recall": recall, "fmeasure": f}
 
 
-def rouge(prediction: str, reference: str, types=("rouge1", "rouge2", "rougeL")) -> dict:
+def rouge(prediction: str, reference: str, types=("rouge1", "rouge2", "rougeL"), stem: bool = False) -> dict:
     """ROUGE (Lin, 2004) of one prediction against one reference, as rouge-score computes it
-    without stemming: ROUGE-N from clipped n-gram overlaps, ROUGE-L from the longest common
+    (`stem` as its use_stemmer): ROUGE-N from clipped n-gram overlaps, ROUGE-L from the longest common
     subsequence of the tokens. Each type gives precision, recall and F-measure (0 to 1)."""
-    predicted, wanted = rouge_tokens(prediction), rouge_tokens(reference)
+    predicted, wanted = rouge_tokens(prediction, stem), rouge_tokens(reference, stem)
     out = {}
     for kind in types:
         if kind == "rougeL":

@@ -162,3 +162,39 @@ def test_glue_tasks_are_scored_with_their_official_metrics():
         evaluate_glue("RTE", [0, 2], [0, 1])
     with pytest.raises(ValueError, match="non-integer values"):
         evaluate_glue("SST-2", [0.5, 1], [0, 1])
+
+
+def test_porter_stemmer_equals_nltks_on_every_word_of_squad():
+    """rouge-score stems with NLTK's Porter stemmer (its default extensions): ours gives the same
+    stem for every word of the SQuAD 1.1 dev contexts, and for the algorithm's corner cases."""
+    import re
+
+    from nltk.stem.porter import PorterStemmer
+    theirs = PorterStemmer()
+    with gzip.open(shared_data("squad/dev-v1.1.json.gz"), "rt", encoding="utf-8") as file:
+        words = {w for article in json.load(file)["data"] for paragraph in article["paragraphs"]
+                 for w in re.sub(r"[^a-z0-9]+", " ", paragraph["context"].lower()).split()}
+    words |= set("sses ties died cried skies dying hopping filing conflated generalization logically analogi fully "
+                 "hopefulli agreed feed bled happy sky syzygy toy triplicate electriciti revival adoption homologou "
+                 "angulariti bowdlerize probate cease controll roll".split())
+    different = [(w, metrics.porter_stem(w), theirs.stem(w)) for w in sorted(words) if metrics.porter_stem(w) != theirs.stem(w)]
+    assert len(words) > 20_000 and not different, different[:10]
+
+
+def test_rouge_with_stemming_equals_rouge_score():
+    from rouge_score import rouge_scorer
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    pairs = [("The cats were running to the generalizations", "a cat runs to its general connections"),
+             ("He hopped and cried", "hopping, he cries")]
+    for prediction, reference in pairs:  # word forms differ: only stemming makes them meet
+        assert metrics.rouge(prediction, reference, stem=True)["rouge1"]["fmeasure"] > \
+            metrics.rouge(prediction, reference)["rouge1"]["fmeasure"]
+        assert metrics.rouge(prediction, reference, stem=True)["rouge1"]["fmeasure"] == pytest.approx(
+            scorer.score(reference, prediction)["rouge1"].fmeasure, abs=1e-12)
+    rng = np.random.default_rng(2)
+    for reference in sentences(300):
+        prediction = perturbed(reference, rng)
+        ours, theirs = metrics.rouge(prediction, reference, stem=True), scorer.score(reference, prediction)
+        for kind in ("rouge1", "rouge2", "rougeL"):
+            assert (ours[kind]["precision"], ours[kind]["recall"], ours[kind]["fmeasure"]) == pytest.approx(
+                tuple(theirs[kind]), abs=1e-12), (kind, prediction, reference)
