@@ -19,3 +19,10 @@ def from_pretrained(folder, **kwargs):
         raise checkpoints.CheckpointError(
             f"{folder}/config.json names architectures={names!r}; minitrans knows {', '.join(sorted(known))}")
     return known[names[0]].from_pretrained(folder, **kwargs)
+
+
+def pipeline(task: str, model, tokenizer=None, **options):
+    """`minitrans.pipelines.pipeline`: a task's three stages around a checkpoint folder or model."""
+    from minitrans.pipelines import pipeline as make
+
+    return make(task, model, tokenizer, **options)

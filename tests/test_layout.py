@@ -17,7 +17,7 @@ FLOORS = [
     ("models", "tokenizers", "datasets"),
     ("generation", "embeddings"),
     ("training",),
-    ("qa",),
+    ("qa", "pipelines"),
     ("experiments",),
     ("exercises", "teaching"),
     ("tour",),

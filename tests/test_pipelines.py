@@ -1,0 +1,102 @@
+"""Pipelines against Hugging Face transformers' pipelines on the same tiny random checkpoints
+(tests/fixtures/pipelines, made by reference/pipeline_fixtures.py): the same answers, field by
+field, and the three stages callable one by one."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import minilm_folder
+
+import minitrans
+from minitrans.pipelines import pipeline
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pipelines"
+EXPECTED = json.loads((FIXTURES / "outputs.json").read_text(encoding="utf-8"))
+
+
+def test_fill_mask_equals_transformers():
+    fill = pipeline("fill-mask", FIXTURES / "masked_lm")
+    texts = list(EXPECTED["fill-mask"])
+    for text, got in zip(texts, fill(texts, top_k=5)):  # a list in: a batch, a list out
+        want = EXPECTED["fill-mask"][text]
+        assert [(g["token"], g["token_str"], g["sequence"]) for g in got] == \
+            [(w["token"], w["token_str"], w["sequence"]) for w in want]
+        assert [g["score"] for g in got] == pytest.approx([w["score"] for w in want], abs=1e-5)
+    assert fill(texts[0]) == fill(texts)[0]  # one in: one out
+    with pytest.raises(ValueError, match="exactly one \\[MASK\\] in the text, found 0"):
+        fill("no mask here")
+
+
+def test_text_classification_equals_transformers():
+    classify = minitrans.pipeline("sentiment-analysis", FIXTURES / "classifier")
+    for text, want in EXPECTED["text-classification"].items():
+        got = classify(text)
+        assert [g["label"] for g in got] == [w["label"] for w in want]
+        assert [g["score"] for g in got] == pytest.approx([w["score"] for w in want], abs=1e-5)
+        every = classify(text, top_k=None)
+        assert [(g["label"], round(g["score"], 5)) for g in every] == \
+            [(w["label"], round(w["score"], 5)) for w in EXPECTED["text-classification-all"][text]]
+
+
+def test_feature_extraction_equals_transformers_and_the_stages_compose():
+    extract = pipeline("feature-extraction", FIXTURES / "masked_lm")
+    for text, want in EXPECTED["feature-extraction"].items():
+        got = extract(text)
+        np.testing.assert_allclose(np.array(got), np.array(want), atol=1e-4)
+        model_inputs = extract.preprocess(text)
+        outputs = extract.forward(extract.collate([model_inputs]))
+        staged = extract.postprocess(extract.row(outputs, 0))
+        np.testing.assert_allclose(np.array(staged), np.array(got), atol=1e-6)
+    padded = extract(["The cat sat on the mat.", "The cat sat on the mat and a dog ran in the park."])
+    np.testing.assert_allclose(np.array(padded[0]), np.array(want), atol=1e-4)  # padding in a batch changes nothing
+
+
+def test_question_answering_pipeline_agrees_with_the_question_answerer():
+    from minitrans.models.bert import BertForQuestionAnswering
+    from minitrans.qa.extractive import QuestionAnswerer
+    from minitrans.tokenizers import WordPieceTokenizer
+    folder = minilm_folder()
+    model = BertForQuestionAnswering.from_pretrained(folder, verbose=False)
+    tokenizer = WordPieceTokenizer.from_pretrained(folder)
+    answer = pipeline("question-answering", model, tokenizer)
+    context = "The Normans gave their name to Normandy, a region in France. Rollo was their first ruler."
+    got = answer(question="Who was the first ruler?", context=context)
+    want = QuestionAnswerer(model, tokenizer)("Who was the first ruler?", context)
+    assert {k: got[k] for k in ("answer", "start", "end")} == {k: want[k] for k in ("answer", "start", "end")}
+    assert got["score"] == pytest.approx(want["score"], abs=1e-6)
+    assert context[got["start"]:got["end"]] == got["answer"]
+    with pytest.raises(ValueError, match="non-empty texts"):
+        answer({"question": "Who?", "context": ""})
+
+
+def test_bad_requests_are_named(tmp_path):
+    with pytest.raises(ValueError, match="unknown pipeline task 'ner'; minitrans has feature-extraction"):
+        pipeline("ner", FIXTURES / "masked_lm")
+    with pytest.raises(ValueError, match="a model object needs its tokenizer"):
+        pipeline("fill-mask", object())
+    with pytest.raises(ValueError, match="needs non-empty text"):
+        pipeline("feature-extraction", FIXTURES / "masked_lm")("  ")
+    with pytest.raises(ValueError, match="minitrans has no 'text-classification' model for 't5'"):
+        (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
+        pipeline("text-classification", tmp_path)
+
+
+def test_text2text_pipelines_add_t5s_prefixes_and_generate():
+    from conftest import shared_data
+    from flax import nnx
+
+    from minitrans.generation import generate
+    from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
+    from minitrans.tokenizers.sentencepiece import T5Tokenizer
+    tokenizer = T5Tokenizer(shared_data("t5/spiece.model"))
+    model = T5ForConditionalGeneration(T5Config.tiny(vocab_size=tokenizer.vocab_size), rngs=nnx.Rngs(0))
+    text = "The Normans gave their name to Normandy."
+    for task, prefix, field in (("summarization", "summarize: ", "summary_text"),
+                                ("translation", "translate English to German: ", "translation_text"),
+                                ("text2text-generation", "", "generated_text")):
+        run = pipeline(task, model, tokenizer, max_new_tokens=4)
+        ids = generate(model, np.asarray([tokenizer.encode(prefix + text)]), max_new_tokens=4)
+        assert run(text) == {field: tokenizer.decode(ids[0]).strip()}
+    assert run([text, text]) == [run(text)] * 2
