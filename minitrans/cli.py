@@ -325,6 +325,16 @@ def build_parser() -> Parser:
     pretrain.add_argument("--resume", action="store_true", help="continue the run saved in --out exactly")
     pretrain.add_argument("--overwrite", action="store_true", help="replace what --out holds")
 
+    pipe = commands.add_parser("pipeline", help="run a pipeline (fill-mask, text-classification, ...) on texts",
+                               formatter_class=raw, epilog="examples:\n"
+                               '  minitrans pipeline fill-mask --model DIR "Paris is the [MASK] of France."\n'
+                               '  minitrans pipeline question-answering --model DIR "Who ruled?" --context "Rollo ruled."')
+    pipe.add_argument("task", help="feature-extraction, text-classification (sentiment-analysis), fill-mask, "
+                                   "question-answering, text2text-generation, summarization, translation")
+    pipe.add_argument("texts", nargs="+", help="the texts (for question-answering: the question)")
+    pipe.add_argument("--model", required=True, help="a checkpoint folder (config.json, model.safetensors, tokenizer)")
+    pipe.add_argument("--context", help="question-answering: the text to find the answer in")
+
     tour = commands.add_parser("tour", help="the main demo: pre-train, fine-tune for QA, answer questions",
                                formatter_class=raw, epilog="example:\n  minitrans tour --quick")
     tour.add_argument("--quick", action="store_true", help="a one-minute version")
@@ -369,6 +379,31 @@ def build_parser() -> Parser:
     return parser
 
 
+def cmd_pipeline(args) -> int:
+    """Run a pipeline on texts from the command line; print one JSON answer per text."""
+    import json
+
+    from minitrans.pipelines import MODEL_TASKS, pipeline
+
+    if args.task not in MODEL_TASKS:
+        raise UsageError(f"unknown pipeline task {args.task!r}; minitrans has {', '.join(MODEL_TASKS)}")
+    if args.task == "question-answering":
+        if args.context is None or len(args.texts) != 1:
+            raise UsageError('question-answering takes one question and --context: '
+                             'minitrans pipeline question-answering --model DIR "Who ...?" --context "..."')
+        inputs = [{"question": args.texts[0], "context": args.context}]
+    else:
+        if args.context is not None:
+            raise UsageError("--context is for question-answering only")
+        inputs = args.texts
+    run_pipeline = pipeline(args.task, args.model)
+    for answer in run_pipeline(inputs):
+        print(json.dumps(answer if args.task != "feature-extraction" else
+                         {"tokens": len(answer[0]), "hidden_size": len(answer[0][0]), "first_vector": answer[0][0][:4]},
+                         ensure_ascii=False))
+    return 0
+
+
 def run(args, rest) -> int:
     if args.command == "lesson":
         return cmd_lesson(args, rest)
@@ -378,6 +413,8 @@ def run(args, rest) -> int:
         return cmd_pretrain(args)
     if args.command == "qa":
         return cmd_qa(args)
+    if args.command == "pipeline":
+        return cmd_pipeline(args)
     if args.command == "tour":
         from minitrans.tour import tour
         tour(args.out, model=args.model, squad=args.squad, quick=args.quick, steps=args.steps, limit=args.limit)

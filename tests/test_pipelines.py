@@ -100,3 +100,18 @@ def test_text2text_pipelines_add_t5s_prefixes_and_generate():
         ids = generate(model, np.asarray([tokenizer.encode(prefix + text)]), max_new_tokens=4)
         assert run(text) == {field: tokenizer.decode(ids[0]).strip()}
     assert run([text, text]) == [run(text)] * 2
+
+
+def test_the_pipeline_command(capsys):
+    from minitrans.cli import main
+    assert main(["pipeline", "fill-mask", "--model", str(FIXTURES / "masked_lm"), "Paris is the [MASK] of France."]) == 0
+    printed = json.loads(capsys.readouterr().out.strip())
+    assert [p["token"] for p in printed] == [w["token"] for w in EXPECTED["fill-mask"]["Paris is the [MASK] of France."]]
+    assert main(["pipeline", "sentiment-analysis", "--model", str(FIXTURES / "classifier"), "The movie was great.",
+                 "I hated this film."]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [json.loads(line)[0]["label"] for line in lines] == ["NEGATIVE", "NEGATIVE"]
+    assert main(["pipeline", "ner", "--model", str(FIXTURES / "classifier"), "x"]) == 2
+    assert "unknown pipeline task 'ner'" in capsys.readouterr().err
+    assert main(["pipeline", "question-answering", "--model", str(FIXTURES / "classifier"), "Who?"]) == 2
+    assert "takes one question and --context" in capsys.readouterr().err
