@@ -262,9 +262,51 @@ class PretrainedModel(nnx.Module):
                   + (f"\n  unused: {', '.join(report['unused'])}" if report["unused"] else ""))
         return model
 
-    def save_pretrained(self, folder: str | Path) -> Path:
-        """config.json + model.safetensors, with the reference's tensor names: transformers loads it."""
-        return write_checkpoint(folder, self.config_dict(), collect_tensors(self, self.hf_tensor_map()))
+    def save_pretrained(self, folder: str | Path, card: dict | None = None) -> Path:
+        """config.json + model.safetensors, with the reference's tensor names (transformers loads
+        it), and README.md, the model card: what the model is, and `card`'s "training", "data"
+        and "figures" (what a trainer knows about how it was made and what it scored)."""
+        folder = write_checkpoint(folder, self.config_dict(), collect_tensors(self, self.hf_tensor_map()))
+        write_model_card(folder, self, **(card or {}))
+        return folder
+
+
+CARD_NAME = "README.md"
+
+
+def write_model_card(folder: Path, model, training: dict | None = None, data: str | None = None,
+                     figures: dict | None = None) -> Path:
+    """The model card: README.md beside the weights, for the person who finds the folder."""
+    from minitrans.summary import count_parameters
+
+    config = model.config_dict()
+    name = type(model).__name__
+    lines = [f"# {Path(folder).resolve().name}", "",
+             f"A `{name}` ({config.get('model_type', '?')}) of {count_parameters(model):,} parameters, saved by "
+             f"minitrans in Hugging Face's layout (config.json + model.safetensors).", "", "## Configuration", ""]
+    lines += [f"- {key}: {value}" for key, value in config.items() if isinstance(value, (int, float, str, bool))]
+    lines += ["", "## Training", ""]
+    lines += [f"- {key}: {value}" for key, value in (training or {}).items()] or ["- not recorded: saved without training"]
+    lines += ["", "## Data", "", data or "not recorded", "", "## Measured", ""]
+    lines += [f"- {key}: {value}" for key, value in (figures or {}).items()] or ["- nothing measured yet"]
+    task = {"masked-lm": "fill-mask", "text-classification": "text-classification",
+            "question-answering": "question-answering", "text2text-generation": "text2text-generation",
+            "base": "feature-extraction"}.get(getattr(model, "task", ""))
+    lines += ["", "## Use", "", "```python", "import minitrans", "",
+              f'model = minitrans.from_pretrained("{folder}")']
+    if task:
+        lines.append(f'run = minitrans.pipeline("{task}", model="{folder}")  # needs the tokenizer files beside it')
+    lines += ["```", ""]
+    path = Path(folder) / CARD_NAME
+    atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines), encoding="utf-8"))
+    return path
+
+
+def read_model_card(folder: str | Path) -> str:
+    path = Path(folder) / CARD_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} has no model card ({CARD_NAME}); minitrans writes one with save_pretrained")
+    return path.read_text(encoding="utf-8")
 
 
 def dense_tensors(name: str, path: tuple, bias: bool = True) -> list[Tensor]:

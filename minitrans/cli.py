@@ -8,6 +8,8 @@ failed, 2 bad input, 130 interrupted (the checkpoint to resume from is printed).
     minitrans exercise list | start | check | hint   the unit-test exercises
     minitrans pretrain bert|t5 [--corpus FILE] ...   pre-train from a corpus (checkpoints, --resume)
     minitrans qa train|eval|predict|ask ...          extractive question answering (SQuAD)
+    minitrans pipeline TASK --model DIR TEXT ...     a pipeline (fill-mask, text-classification, ...)
+    minitrans card DIR                               a checkpoint folder's model card
 """
 
 import argparse
@@ -265,6 +267,10 @@ def cmd_qa(args) -> int:
                                    version_2=args.version_2, max_length=args.max_length, stride=args.stride,
                                    limit=args.eval_limit)
         print(json.dumps(scores, indent=1))
+        if args.action == "train":  # the model card records what the model scored
+            from minitrans.checkpoints import write_model_card
+            info = json.loads((out / "training.json").read_text())
+            write_model_card(out / "model", model, **qa.squad_card(info, scores, args.eval))
     if args.action == "predict":
         predictions, _ = qa.predict_squad(model, tokenizer, load_squad(args.input), version_2=args.version_2,
                                           max_length=args.max_length, stride=args.stride)
@@ -334,6 +340,9 @@ def build_parser() -> Parser:
     pipe.add_argument("texts", nargs="+", help="the texts (for question-answering: the question)")
     pipe.add_argument("--model", required=True, help="a checkpoint folder (config.json, model.safetensors, tokenizer)")
     pipe.add_argument("--context", help="question-answering: the text to find the answer in")
+
+    card = commands.add_parser("card", help="print a checkpoint folder's model card (README.md)")
+    card.add_argument("folder", help="a folder saved by minitrans (save_pretrained, qa train, pretrain)")
 
     tour = commands.add_parser("tour", help="the main demo: pre-train, fine-tune for QA, answer questions",
                                formatter_class=raw, epilog="example:\n  minitrans tour --quick")
@@ -415,6 +424,10 @@ def run(args, rest) -> int:
         return cmd_qa(args)
     if args.command == "pipeline":
         return cmd_pipeline(args)
+    if args.command == "card":
+        from minitrans.checkpoints import read_model_card
+        print(read_model_card(args.folder))
+        return 0
     if args.command == "tour":
         from minitrans.tour import tour
         tour(args.out, model=args.model, squad=args.squad, quick=args.quick, steps=args.steps, limit=args.limit)

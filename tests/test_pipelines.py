@@ -115,3 +115,20 @@ def test_the_pipeline_command(capsys):
     assert "unknown pipeline task 'ner'" in capsys.readouterr().err
     assert main(["pipeline", "question-answering", "--model", str(FIXTURES / "classifier"), "Who?"]) == 2
     assert "takes one question and --context" in capsys.readouterr().err
+
+
+def test_save_pretrained_writes_a_model_card(tmp_path, capsys):
+    from minitrans.checkpoints import read_model_card
+    from minitrans.cli import main
+    from minitrans.models.bert import BertForMaskedLM
+    model = BertForMaskedLM.from_pretrained(FIXTURES / "masked_lm", verbose=False)
+    model.save_pretrained(tmp_path / "plain")
+    card = read_model_card(tmp_path / "plain")
+    assert "A `BertForMaskedLM` (bert) of " in card and "- hidden_size: 32" in card
+    assert "not recorded: saved without training" in card and 'minitrans.pipeline("fill-mask"' in card
+    model.save_pretrained(tmp_path / "trained", card={"training": {"steps": 7}, "data": "three sentences",
+                                                       "figures": {"accuracy": 0.5}})
+    card = read_model_card(tmp_path / "trained")
+    assert "- steps: 7" in card and "three sentences" in card and "- accuracy: 0.5" in card
+    assert main(["card", str(tmp_path / "trained")]) == 0 and "- steps: 7" in capsys.readouterr().out
+    assert main(["card", str(tmp_path)]) == 2 and "has no model card" in capsys.readouterr().err

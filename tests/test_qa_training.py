@@ -77,6 +77,9 @@ def test_minitrans_qa_commands(tiny_checkpoint, tmp_path, capsys):
     assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "vocab.txt").is_file()
     assert (out / "curves.png").is_file() and (out / "log.jsonl").is_file()
     assert set(json.loads((out / "scores.json").read_text())) >= {"exact", "f1", "best_f1", "questions"}
+    card = (out / "model" / "README.md").read_text()  # the model card: how it was made and what it scored
+    assert "minitrans qa train" in card and "- steps: 4" in card and "- f1: " in card and "mini_squad.json" in card
+    assert main(["card", str(out / "model")]) == 0 and "## Measured" in capsys.readouterr().out
     assert main(["qa", "eval", "--model", str(out / "model"), "--eval", squad, "--eval-limit", "20"]) == 2
     assert "--version-2" in capsys.readouterr().err
     predictions = tmp_path / "predictions.json"

@@ -92,16 +92,28 @@ def train_squad(model, tokenizer, train_file: str | Path, out_dir: str | Path, *
     trainer.train(resume_from=Path(out_dir) / "latest" if resume else None)
     model = trainer.model
     out = Path(out_dir)
-    model.save_pretrained(out / "model")
-    tokenizer.save_vocabulary(out / "model")
     seconds = time.perf_counter() - started
     info = {"train_file": str(train_file), "examples": len(examples), "features": len(features),
             "steps": trainer.step, "seconds": round(seconds, 1), "batch_size": batch_size,
             "learning_rate": learning_rate, "max_length": max_length, "stride": stride}
+    model.save_pretrained(out / "model", card=squad_card(info))
+    tokenizer.save_vocabulary(out / "model")
     (out / "training.json").write_text(json.dumps(info, indent=1))
     print(f"trained {trainer.step:,} steps ({trainer.step * batch_size:,} windows) in {seconds / 60:.1f} minutes "
           f"in all; saved {out / 'model'}", flush=True)
     return model
+
+
+def squad_card(info: dict, scores: dict | None = None, eval_file=None) -> dict:
+    """The model card's facts for a `qa train` run (its training.json), and its scores if evaluated."""
+    figures = None
+    if scores:
+        figures = {name: round(scores[name], 2) for name in ("exact", "f1", "exact_match") if name in scores}
+        figures["evaluated on"] = f"{eval_file} ({scores.get('questions', '?')} questions)"
+    return {"training": {"command": "minitrans qa train", **{k: v for k, v in info.items() if k != "train_file"}},
+            "data": f"SQuAD-format questions from {info['train_file']}: {info['examples']:,} examples in "
+                    f"{info['features']:,} windows of {info['max_length']} tokens (stride {info['stride']}).",
+            "figures": figures}
 
 
 def predict_squad(model, tokenizer, examples, *, batch_size: int = 64, max_length: int = 384, stride: int = 128,

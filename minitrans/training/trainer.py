@@ -358,7 +358,14 @@ class Trainer:
         try:
             model = state.model()
             if hasattr(model, "save_pretrained"):
-                model.save_pretrained(tmp / "model")
+                recent = [r for r in self.history if "loss" in r][-1:]
+                model.save_pretrained(tmp / "model", card={
+                    "training": {"trainer": "minitrans Trainer", "steps": step, "seconds": round(seconds, 1),
+                                 "batch_size": self.args.batch_size,
+                                 "gradient_accumulation_steps": self.args.gradient_accumulation_steps,
+                                 "learning_rate": self.args.learning_rate, "warmup_steps": self.args.warmup_steps,
+                                 "weight_decay": self.args.weight_decay, "seed": self.args.seed},
+                    "figures": {"last logged training loss": round(recent[0]["loss"], 4)} if recent else None})
             save_file(flatten(state.params), str(tmp / "params.safetensors"))
             save_file(flatten(state.opt_state), str(tmp / "optimizer.safetensors"))
             save_file(flatten(state.rng_state), str(tmp / "rng.safetensors"))
