@@ -22,7 +22,7 @@ lint: setup
 
 # the whole suite: ruff first, then the tests, one pytest-xdist worker per core (mostly XLA compilation)
 test: lint
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 # the unit tests without the lessons and the long training runs (under 2 minutes on 2 cores)
 test-fast: setup

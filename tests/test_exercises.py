@@ -52,7 +52,7 @@ def test_a_half_done_encoder_block_fails_only_the_missing_part(tmp_path):
     path.write_text(source[:start] + "        else:\n            raise NotImplementedError('post-LN: not yet')\n"
                     + source[source.index("        # END", start) if "# END" in source[start:] else len(source):])
     results, _ = exercises.check("EncoderBlock", tmp_path)
-    assert [r.passed for r in results] == [True, True, True, False, True]
+    assert [r.passed for r in results] == [True, True, True, False, True, True]
 
 
 def test_cli_start_check_hint_and_list(tmp_path, capsys):
@@ -64,7 +64,7 @@ def test_cli_start_check_hint_and_list(tmp_path, capsys):
     assert "already exists; it may hold your work" in capsys.readouterr().err
     assert main(["exercise", "check", "EncoderBlock", "--dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "FAIL" in out and "Score: 0/5" in out and "not implemented yet: exercise EncoderBlock" in out
+    assert "FAIL" in out and "Score: 0/6" in out and "not implemented yet: exercise EncoderBlock" in out
     assert main(["exercise", "start", "EncoderBlock", "--dir", str(tmp_path), "--force"]) == 0
     assert main(["exercise", "hint", "EncoderBlock"]) == 0
     assert "Residual(LayerNorm, attention, dropout)" in capsys.readouterr().out

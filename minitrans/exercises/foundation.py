@@ -290,7 +290,7 @@ def encoder_block_checks():
     def head_size(cls):
         block = cls(8, 16, 3, head_dim=4, dropout_rate=0.1, rngs=nnx.Rngs(params=0, dropout=1))
         expect_equal("the query projection's shape (3 heads of 4 features from d_model 8)",
-                     tuple(block.attention.query.kernel.shape), (8, 12))
+                     tuple(ref.part(block, "layers.0.body.layers.1", "MultiHeadAttention").query.kernel.shape), (8, 12))
         expect_close("output with 3 heads of 4 features", block(jnp.asarray(x, jnp.float32)),
                      ref.encoder_block(x, block, num_heads=3), atol=1e-4)
 
