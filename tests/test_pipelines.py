@@ -3,6 +3,7 @@
 field, and the three stages callable one by one."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,22 @@ from conftest import minilm_folder
 import minitrans
 from minitrans.pipelines import pipeline
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pipelines"
-EXPECTED = json.loads((FIXTURES / "outputs.json").read_text(encoding="utf-8"))
+SOURCE = Path(__file__).resolve().parent / "fixtures" / "pipelines"
+EXPECTED = json.loads((SOURCE / "outputs.json").read_text(encoding="utf-8"))
 
 
-def test_fill_mask_equals_transformers():
-    fill = pipeline("fill-mask", FIXTURES / "masked_lm")
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """The fixture checkpoints as checkpoint folders (their weights renamed model.safetensors)."""
+    root = tmp_path_factory.mktemp("pipelines")
+    for name in ("masked_lm", "classifier"):
+        shutil.copytree(SOURCE / name, root / name)
+        (root / name / "weights.safetensors").rename(root / name / "model.safetensors")
+    return root
+
+
+def test_fill_mask_equals_transformers(checkpoints):
+    fill = pipeline("fill-mask", checkpoints / "masked_lm")
     texts = list(EXPECTED["fill-mask"])
     for text, got in zip(texts, fill(texts, top_k=5)):  # a list in: a batch, a list out
         want = EXPECTED["fill-mask"][text]
@@ -29,8 +40,8 @@ def test_fill_mask_equals_transformers():
         fill("no mask here")
 
 
-def test_text_classification_equals_transformers():
-    classify = minitrans.pipeline("sentiment-analysis", FIXTURES / "classifier")
+def test_text_classification_equals_transformers(checkpoints):
+    classify = minitrans.pipeline("sentiment-analysis", checkpoints / "classifier")
     for text, want in EXPECTED["text-classification"].items():
         got = classify(text)
         assert [g["label"] for g in got] == [w["label"] for w in want]
@@ -40,8 +51,8 @@ def test_text_classification_equals_transformers():
             [(w["label"], round(w["score"], 5)) for w in EXPECTED["text-classification-all"][text]]
 
 
-def test_feature_extraction_equals_transformers_and_the_stages_compose():
-    extract = pipeline("feature-extraction", FIXTURES / "masked_lm")
+def test_feature_extraction_equals_transformers_and_the_stages_compose(checkpoints):
+    extract = pipeline("feature-extraction", checkpoints / "masked_lm")
     for text, want in EXPECTED["feature-extraction"].items():
         got = extract(text)
         np.testing.assert_allclose(np.array(got), np.array(want), atol=1e-4)
@@ -71,13 +82,13 @@ def test_question_answering_pipeline_agrees_with_the_question_answerer():
         answer({"question": "Who?", "context": ""})
 
 
-def test_bad_requests_are_named(tmp_path):
+def test_bad_requests_are_named(tmp_path, checkpoints):
     with pytest.raises(ValueError, match="unknown pipeline task 'ner'; minitrans has feature-extraction"):
-        pipeline("ner", FIXTURES / "masked_lm")
+        pipeline("ner", checkpoints / "masked_lm")
     with pytest.raises(ValueError, match="a model object needs its tokenizer"):
         pipeline("fill-mask", object())
     with pytest.raises(ValueError, match="needs non-empty text"):
-        pipeline("feature-extraction", FIXTURES / "masked_lm")("  ")
+        pipeline("feature-extraction", checkpoints / "masked_lm")("  ")
     with pytest.raises(ValueError, match="minitrans has no 'text-classification' model for 't5'"):
         (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
         pipeline("text-classification", tmp_path)
@@ -102,26 +113,26 @@ def test_text2text_pipelines_add_t5s_prefixes_and_generate():
     assert run([text, text]) == [run(text)] * 2
 
 
-def test_the_pipeline_command(capsys):
+def test_the_pipeline_command(capsys, checkpoints):
     from minitrans.cli import main
-    assert main(["pipeline", "fill-mask", "--model", str(FIXTURES / "masked_lm"), "Paris is the [MASK] of France."]) == 0
+    assert main(["pipeline", "fill-mask", "--model", str(checkpoints / "masked_lm"), "Paris is the [MASK] of France."]) == 0
     printed = json.loads(capsys.readouterr().out.strip())
     assert [p["token"] for p in printed] == [w["token"] for w in EXPECTED["fill-mask"]["Paris is the [MASK] of France."]]
-    assert main(["pipeline", "sentiment-analysis", "--model", str(FIXTURES / "classifier"), "The movie was great.",
+    assert main(["pipeline", "sentiment-analysis", "--model", str(checkpoints / "classifier"), "The movie was great.",
                  "I hated this film."]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [json.loads(line)[0]["label"] for line in lines] == ["NEGATIVE", "NEGATIVE"]
-    assert main(["pipeline", "ner", "--model", str(FIXTURES / "classifier"), "x"]) == 2
+    assert main(["pipeline", "ner", "--model", str(checkpoints / "classifier"), "x"]) == 2
     assert "unknown pipeline task 'ner'" in capsys.readouterr().err
-    assert main(["pipeline", "question-answering", "--model", str(FIXTURES / "classifier"), "Who?"]) == 2
+    assert main(["pipeline", "question-answering", "--model", str(checkpoints / "classifier"), "Who?"]) == 2
     assert "takes one question and --context" in capsys.readouterr().err
 
 
-def test_save_pretrained_writes_a_model_card(tmp_path, capsys):
+def test_save_pretrained_writes_a_model_card(tmp_path, capsys, checkpoints):
     from minitrans.checkpoints import read_model_card
     from minitrans.cli import main
     from minitrans.models.bert import BertForMaskedLM
-    model = BertForMaskedLM.from_pretrained(FIXTURES / "masked_lm", verbose=False)
+    model = BertForMaskedLM.from_pretrained(checkpoints / "masked_lm", verbose=False)
     model.save_pretrained(tmp_path / "plain")
     card = read_model_card(tmp_path / "plain")
     assert "A `BertForMaskedLM` (bert) of " in card and "- hidden_size: 32" in card
