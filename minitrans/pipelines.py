@@ -26,11 +26,11 @@ from minitrans.checkpoints import read_config
 from minitrans.datasets.streaming import pad_rows
 from minitrans.generation import generate
 from minitrans.qa.extractive import (
+    FeatureReport,
     SquadExample,
-    postprocess_qa_predictions,
+    best_answer,
     predict_logits,
     prepare_validation_features,
-    softmax_scores,
 )
 
 # pipeline task -> the model task it loads (see minitrans.models.task_class)
@@ -172,9 +172,12 @@ class QuestionAnsweringPipeline(Pipeline):
         if not isinstance(pair, dict) or not all(isinstance(pair.get(k), str) and pair[k].strip()
                                                  for k in ("question", "context")):
             raise ValueError(f"question-answering takes {{'question': ..., 'context': ...}} with non-empty texts, got {pair!r}")
-        example = SquadExample("q", pair["question"], pair["context"])
-        return {"example": example, "features": prepare_validation_features([example], self.tokenizer,
-                                                                             self.max_length, self.stride)}
+        example, report = SquadExample("q", pair["question"], pair["context"]), FeatureReport()
+        features = prepare_validation_features([example], self.tokenizer, self.max_length, self.stride, report=report)
+        if not features:
+            raise ValueError(f"this question cannot be answered in windows of {self.max_length} tokens: "
+                             f"{report.skipped[0][1]}")
+        return {"example": example, "features": features}
 
     def collate(self, rows: list[dict]) -> dict:
         return {"rows": rows}
@@ -189,15 +192,9 @@ class QuestionAnsweringPipeline(Pipeline):
         return {"logits": spans}
 
     def postprocess(self, outputs: dict) -> dict:
-        example, features = outputs["inputs"]["example"], outputs["inputs"]["features"]
         starts, ends = outputs["logits"]
-        _, _, nbest = postprocess_qa_predictions([example], features, starts, ends)
-        candidates = nbest["q"]
-        if not candidates:
-            return {"answer": "", "score": 0.0, "start": 0, "end": 0}
-        best = candidates[0]
-        return {"answer": best["text"], "score": float(softmax_scores(candidates)[0]), "start": best["start"],
-                "end": best["end"]}
+        answer = best_answer(outputs["inputs"]["example"], outputs["inputs"]["features"], starts, ends)
+        return {key: answer[key] for key in ("answer", "score", "start", "end")}
 
 
 class Text2TextGenerationPipeline(Pipeline):

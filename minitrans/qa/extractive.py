@@ -270,14 +270,21 @@ class QuestionAnswerer:
             raise ValueError(f"this question cannot be answered in windows of {self.max_length} tokens: "
                              f"{report.skipped[0][1]}")
         starts, ends = predict_logits(self.model, features, batch_size=len(features))
-        predictions, differences, nbest = postprocess_qa_predictions(
-            [example], features, starts, ends, version_2=self.version_2, null_threshold=self.null_threshold)
-        candidates = nbest["q"]
-        if not candidates or predictions["q"] == "":
-            return {"answer": "", "score": 0.0, "start": 0, "end": 0, "null_difference": differences["q"]}
-        best = candidates[0]
-        return {"answer": best["text"], "score": float(softmax_scores(candidates)[0]), "start": best["start"],
-                "end": best["end"], "null_difference": differences["q"]}
+        return best_answer(example, features, starts, ends, version_2=self.version_2, null_threshold=self.null_threshold)
+
+
+def best_answer(example: SquadExample, features: list[dict], starts, ends, version_2: bool = False,
+                null_threshold: float = 0.0) -> dict:
+    """One question's answer from its windows' logits: {"answer", "score", "start", "end",
+    "null_difference"}; the score is the answer's probability among the n-best candidates."""
+    predictions, differences, nbest = postprocess_qa_predictions(
+        [example], features, starts, ends, version_2=version_2, null_threshold=null_threshold)
+    candidates = nbest[example.id]
+    if not candidates or predictions[example.id] == "":
+        return {"answer": "", "score": 0.0, "start": 0, "end": 0, "null_difference": differences[example.id]}
+    best = candidates[0]
+    return {"answer": best["text"], "score": float(softmax_scores(candidates)[0]), "start": best["start"],
+            "end": best["end"], "null_difference": differences[example.id]}
 
 
 def highlight(context: str, start: int, end: int, width: int = 100) -> str:
