@@ -115,9 +115,12 @@ class TextClassificationPipeline(Pipeline):
         return {"logits": np.asarray(self.model(*args).logits)}
 
     def postprocess(self, outputs: dict, top_k: int | None = 1) -> list[dict]:
-        logits = outputs["logits"].astype(np.float64)
-        scores = 1 / (1 + np.exp(-logits)) if len(logits) == 1 else np.exp(logits - logits.max()) / np.exp(
-            logits - logits.max()).sum()
+        logits = outputs["logits"].astype(np.float64)  # (labels,)
+        if len(logits) == 1:  # one output: a sigmoid, as Hugging Face's pipeline applies
+            scores = 1 / (1 + np.exp(-logits))
+        else:
+            scores = np.exp(logits - logits.max())
+            scores /= scores.sum()
         order = np.argsort(-scores, kind="stable")[:top_k]
         return [{"label": self.labels[int(i)], "score": float(scores[i])} for i in order]
 

@@ -51,19 +51,25 @@ def pair_counts(words: dict[tuple[str, ...], int]) -> Counter:
     return pairs
 
 
+def merge_symbols(symbols: list, pair: tuple, replacement) -> list:
+    """`symbols` with every occurrence of `pair` (left to right, not overlapping) replaced."""
+    out, i = [], 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and symbols[i] == pair[0] and symbols[i + 1] == pair[1]:
+            out.append(replacement)
+            i += 2
+        else:
+            out.append(symbols[i])
+            i += 1
+    return out
+
+
 def merge_pair(pair: tuple[str, str], words: dict[tuple[str, ...], int]) -> dict[tuple[str, ...], int]:
-    """Every occurrence of `pair` (left to right, not overlapping) made one symbol."""
+    """Every occurrence of `pair` in every word made one symbol."""
     merged = {}
     for symbols, n in words.items():
-        out, i = [], 0
-        while i < len(symbols):
-            if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
-                out.append(symbols[i] + symbols[i + 1])
-                i += 2
-            else:
-                out.append(symbols[i])
-                i += 1
-        merged[tuple(out)] = merged.get(tuple(out), 0) + n
+        joined = tuple(merge_symbols(list(symbols), pair, pair[0] + pair[1]))
+        merged[joined] = merged.get(joined, 0) + n
     return merged
 
 

@@ -30,6 +30,7 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
+from minitrans.tokenizers.bpe import merge_symbols
 from minitrans.tokenizers.wordpiece import check_text, check_texts
 
 CONTRACTIONS = ("'s", "'t", "'re", "'ve", "'m", "'ll", "'d")
@@ -153,7 +154,7 @@ class ByteLevelBPE:
             grown = set()
             for w in where.pop(pair, ()):
                 word, weight = words[w], weights[w]
-                merged = merge_ids(word, pair, ids[token])
+                merged = merge_symbols(word, pair, ids[token])
                 if merged == word:
                     continue
                 for old in zip(word, word[1:]):
@@ -179,7 +180,7 @@ class ByteLevelBPE:
             rank, _ = min(ranked)
             if rank == len(self.ranks):
                 break
-            symbols = merge_ids(symbols, self.merges[rank], "".join(self.merges[rank]))
+            symbols = merge_symbols(symbols, self.merges[rank], "".join(self.merges[rank]))
         return symbols
 
     def tokenize(self, text: str) -> list[str]:
@@ -222,15 +223,3 @@ class ByteLevelBPE:
             merges.append((parts[0], parts[1]))
         return cls(vocab, merges, tuple(t for t in special_tokens if t in vocab))
 
-
-def merge_ids(symbols: list, pair: tuple, replacement) -> list:
-    """`symbols` with every occurrence of `pair` (left to right, not overlapping) replaced."""
-    out, i = [], 0
-    while i < len(symbols):
-        if i + 1 < len(symbols) and symbols[i] == pair[0] and symbols[i + 1] == pair[1]:
-            out.append(replacement)
-            i += 2
-        else:
-            out.append(symbols[i])
-            i += 1
-    return out
