@@ -222,4 +222,3 @@ class ByteLevelBPE:
                 raise ValueError(f"{merges_file}, line {number}: expected two tokens separated by one space, got {line!r}")
             merges.append((parts[0], parts[1]))
         return cls(vocab, merges, tuple(t for t in special_tokens if t in vocab))
-
