@@ -8,6 +8,7 @@ failed, 2 bad input, 130 interrupted (the checkpoint to resume from is printed).
     minitrans exercise list | start | check | hint   the unit-test exercises
     minitrans pretrain bert|t5 [--corpus FILE] ...   pre-train from a corpus (checkpoints, --resume)
     minitrans qa train|eval|predict|ask ...          extractive question answering (SQuAD)
+    minitrans glue train|eval|list ...               fine-tune and score on GLUE tasks
     minitrans pipeline TASK --model DIR TEXT ...     a pipeline (fill-mask, text-classification, ...)
     minitrans card DIR                               a checkpoint folder's model card
 """
@@ -281,6 +282,50 @@ def cmd_qa(args) -> int:
     return 0
 
 
+def cmd_glue(args) -> int:
+    import json
+    import time
+
+    from minitrans.datasets.glue import TASKS
+    from minitrans.training import glue
+    from minitrans.training.transfer import parse_strategy
+
+    started = time.perf_counter()
+    if args.action == "list":
+        for task in TASKS.values():
+            print(f"{task.name:6s} {task.question}\n       metrics: {', '.join(task.metrics)}; "
+                  f"labels: {', '.join(task.labels) or 'a score from 0 to 5'}")
+        return 0
+    missing = [flag for flag, value in (("--task", args.task), ("--model", args.model)) if not value]
+    if missing:
+        raise UsageError(f"`minitrans glue {args.action}` needs {' and '.join(missing)} "
+                         f"(tasks: {', '.join(TASKS)})")
+    if args.task not in TASKS:
+        raise UsageError(f"unknown GLUE task {args.task!r}; expected one of {', '.join(TASKS)}")
+    if args.action == "eval" and (args.resume or args.minutes or args.steps):
+        raise UsageError("--resume, --minutes and --steps are for `glue train`")
+    parse_strategy(args.strategy)
+    out = output_folder(args, f"outputs/glue/{args.task}") if args.action == "train" else None
+    model, tokenizer = glue.load_glue_model(args.model, args.task, scratch=args.scratch and not args.resume,
+                                            seed=args.seed, dropout=args.dropout)
+    if args.action == "train":
+        model = glue.train_glue(model, tokenizer, args.task, out, minutes=args.minutes, steps=args.steps,
+                                epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                                warmup_steps=args.warmup, max_length=args.max_length, strategy=args.strategy,
+                                unfreeze_every=args.unfreeze_every, seed=args.seed, eval_every=args.eval_every,
+                                save_every=args.save_every, started=started, data_folder=args.data,
+                                limit=args.limit, resume=args.resume, overwrite=args.overwrite, source=args.model)
+    scores = glue.evaluate_glue_model(model, tokenizer, args.task, args.split, max_length=args.max_length,
+                                      data_folder=args.data)
+    print(json.dumps(scores, indent=1))
+    if args.action == "train":  # the scores go into the model card and beside the model
+        from minitrans.checkpoints import write_model_card
+        info = json.loads((out / "training.json").read_text())
+        write_model_card(out / "model", model, **glue.glue_card(info, scores if args.split == "dev" else None))
+        (out / f"{args.split}_scores.json").write_text(json.dumps(scores, indent=1))
+    return 0
+
+
 # --------------------------------------------------------------------------- the parser
 
 
@@ -340,6 +385,40 @@ def build_parser() -> Parser:
     pipe.add_argument("texts", nargs="+", help="the texts (for question-answering: the question)")
     pipe.add_argument("--model", required=True, help="a checkpoint folder (config.json, model.safetensors, tokenizer)")
     pipe.add_argument("--context", help="question-answering: the text to find the answer in")
+
+    glue = commands.add_parser("glue", help="fine-tune and score on GLUE tasks (SST-2, CoLA, MRPC, RTE, STS-B, WNLI)",
+                               formatter_class=raw, epilog="examples:\n"
+                               "  minitrans glue list\n"
+                               "  minitrans glue train --task RTE --model FOLDER --minutes 10 --out outputs/glue/rte\n"
+                               "  minitrans glue train --task MRPC --model FOLDER --strategy adapters-32 --epochs 3\n"
+                               "  minitrans glue eval --task RTE --model outputs/glue/rte/model")
+    glue.add_argument("action", choices=["train", "eval", "list"], help="what to do")
+    glue.add_argument("--task", help="SST-2, CoLA, MRPC, RTE, STS-B or WNLI")
+    glue.add_argument("--model", help="a checkpoint folder: BERT-style (a classification head is added) or T5 "
+                      "(the task as text)")
+    glue.add_argument("--scratch", action="store_true", help="random weights with the checkpoint's config and vocabulary")
+    glue.add_argument("--strategy", default="all", help="train: all, feature (the head only), adapters-D "
+                      "(adapters of bottleneck D, e.g. adapters-32), gradual (unfreezing block by block)")
+    glue.add_argument("--unfreeze-every", type=positive_int, default=100,
+                      help="gradual: steps between unfreezing one more block (default 100)")
+    glue.add_argument("--minutes", type=positive_float, help="train: wall-clock budget, tokenisation included")
+    glue.add_argument("--steps", type=positive_int, help="train: optimisation steps (the learning rate decays to 0 there)")
+    glue.add_argument("--epochs", type=positive_int, default=3, help="train: passes over the data (default 3)")
+    glue.add_argument("--batch-size", type=positive_int, default=32, help="train: examples per step (default 32)")
+    glue.add_argument("--lr", type=positive_float, help="train: peak learning rate (default 5e-5; "
+                      "1e-3 for feature and adapters)")
+    glue.add_argument("--warmup", type=int, help="train: warm-up steps (default a tenth of the steps)")
+    glue.add_argument("--max-length", type=positive_int, default=128, help="tokens per example (default 128)")
+    glue.add_argument("--limit", type=positive_int, help="train: use only the first N training examples")
+    glue.add_argument("--split", default="dev", choices=["dev", "train"], help="the split to score (default dev)")
+    glue.add_argument("--eval-every", type=positive_int, help="train: score the dev set every N steps (logged)")
+    glue.add_argument("--save-every", type=positive_int, default=200, help="train: steps between checkpoints")
+    glue.add_argument("--dropout", type=rate, help="train: replace the checkpoint's dropout rates")
+    glue.add_argument("--data", help="the GLUE folder (default ../shared/data/glue or $MINITRANS_DATA/glue)")
+    glue.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    glue.add_argument("--out", help="train: folder for the model, logs and checkpoints (default outputs/glue/TASK)")
+    glue.add_argument("--resume", action="store_true", help="train: continue the run saved in --out exactly")
+    glue.add_argument("--overwrite", action="store_true", help="train: replace what --out holds")
 
     card = commands.add_parser("card", help="print a checkpoint folder's model card (README.md)")
     card.add_argument("folder", help="a folder saved by minitrans (save_pretrained, qa train, pretrain)")
@@ -424,6 +503,8 @@ def run(args, rest) -> int:
         return cmd_qa(args)
     if args.command == "pipeline":
         return cmd_pipeline(args)
+    if args.command == "glue":
+        return cmd_glue(args)
     if args.command == "card":
         from minitrans.checkpoints import read_model_card
         print(read_model_card(args.folder))

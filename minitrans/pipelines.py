@@ -232,6 +232,7 @@ def pipeline(task: str, model, tokenizer=None, **options) -> Pipeline:
     """A pipeline for `task` on `model`: a checkpoint folder (config.json, model.safetensors and
     the tokenizer's files) or a model object given with its `tokenizer`."""
     from minitrans.models import task_class
+    from minitrans.training.transfer import load_adapters
 
     if task not in MODEL_TASKS:
         raise ValueError(f"unknown pipeline task {task!r}; minitrans has {', '.join(MODEL_TASKS)}")
@@ -241,6 +242,7 @@ def pipeline(task: str, model, tokenizer=None, **options) -> Pipeline:
         config = read_config(folder)
         model_type = config.get("model_type", "?")
         model = task_class(model_type, MODEL_TASKS[task]).from_pretrained(folder, verbose=False)
+        load_adapters(model, folder)  # fine-tuned with adapters: they sit beside the weights
         if "id2label" in config:
             labels = {int(i): name for i, name in config["id2label"].items()}
         if tokenizer is None:

@@ -120,7 +120,7 @@ def pad_rows(rows, length: int | None = None, value: int = 0) -> np.ndarray:
 def pad_batch(features: list[dict], multiple: int = 64, keys=("start_positions", "end_positions")) -> dict:
     """The collate of variable-length features: input_ids/token_type_ids padded to the longest in
     the batch, rounded up to `multiple` (few distinct shapes: few compilations), with the
-    attention mask; the label `keys` stacked."""
+    attention mask; the label `keys` stacked (int32, or float32 for real-valued labels)."""
     length = max(len(f["input_ids"]) for f in features)
     length = -(-length // multiple) * multiple
     batch = {"input_ids": pad_rows([f["input_ids"] for f in features], length),
@@ -128,5 +128,6 @@ def pad_batch(features: list[dict], multiple: int = 64, keys=("start_positions",
              "attention_mask": pad_rows([np.ones(len(f["input_ids"])) for f in features], length)}
     for key in keys:
         if key in features[0]:
-            batch[key] = np.array([f[key] for f in features], np.int32)
+            values = np.array([f[key] for f in features])  # class ids stay whole, scores stay real
+            batch[key] = values.astype(np.int32 if values.dtype.kind in "biu" else np.float32)
     return batch

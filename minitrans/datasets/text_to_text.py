@@ -73,3 +73,48 @@ def sst2(sentence: str) -> str:
 
 def sst2_target(label: int) -> str:
     return "positive" if int(label) == 1 else "negative"
+
+
+# GLUE as text: T5's prefix is the task's name without the hyphen ("sst2", "stsb"); the inputs are
+# named as the task names them; the target is the label's name (STS-B: the score as text).
+GLUE_PREFIXES = {"SST-2": "sst2", "CoLA": "cola", "MRPC": "mrpc", "RTE": "rte", "STS-B": "stsb", "WNLI": "wnli"}
+
+
+def glue_text(task: str, text: str, pair: str | None = None) -> str:
+    """A GLUE example's input: "rte sentence1: ... sentence2: ..."."""
+    from minitrans.datasets.glue import TASKS
+
+    if task not in GLUE_PREFIXES:
+        raise ValueError(f"unknown GLUE task {task!r}; expected one of {', '.join(GLUE_PREFIXES)}")
+    names = TASKS[task].inputs
+    if (pair is None) != (len(names) == 1):
+        raise ValueError(f"{task} takes {len(names)} text(s) ({', '.join(names)})")
+    parts = [f"{name}: {clean(value, name)}" for name, value in zip(names, (text, pair))]
+    return f"{GLUE_PREFIXES[task]} " + " ".join(parts)
+
+
+def glue_target(task: str, label: int | float) -> str:
+    """A GLUE label as T5's target text: the label's name, or STS-B's score to the nearest 0.2."""
+    from minitrans.datasets.glue import TASKS
+
+    if task == "STS-B":
+        return stsb_target(label)
+    names = TASKS[task].labels
+    if int(label) != label or not 0 <= int(label) < len(names):
+        raise ValueError(f"{task}'s labels are 0..{len(names) - 1} ({', '.join(names)}), got {label}")
+    return names[int(label)]
+
+
+def glue_label(task: str, text: str) -> int | float | None:
+    """The label T5 generated as `text`, or None when it is none of the task's (counted wrong)."""
+    from minitrans.datasets.glue import TASKS
+
+    text = text.strip()
+    if task == "STS-B":
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        return value if 0.0 <= value <= 5.0 else None
+    names = TASKS[task].labels
+    return names.index(text) if text in names else None

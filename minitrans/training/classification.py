@@ -15,14 +15,15 @@ from minitrans.training.transfer import describe_trainable, strategy_mask
 
 
 def encode_classification(examples, tokenizer, max_length: int = 128) -> list[dict]:
-    """GlueExample-like items (text, pair, label) as unpadded features with int labels."""
+    """GlueExample-like items (text, pair, label) as unpadded features: class ids as int32,
+    real-valued labels (STS-B's scores) as float32."""
     if not examples:
         raise ValueError("no examples to encode")
     features = []
     for ex in examples:
         enc = tokenizer.encode(ex.text, ex.pair, max_length=max_length, truncation="longest_first")
         features.append({"input_ids": np.array(enc.ids, np.int32), "token_type_ids": np.array(enc.type_ids, np.int32),
-                         "labels": np.int32(ex.label)})
+                         "labels": np.float32(ex.label) if isinstance(ex.label, float) else np.int32(ex.label)})
     return features
 
 

@@ -11,8 +11,8 @@
   clipping by global norm, gradient accumulation weighted by tokens (minitrans.training.step);
 - one jitted pure step and no host sync per step except when logging;
 - evaluation every `eval_every` steps: `eval_data` (the loss function's metrics and `metrics`
-  functions, dropout off) or any `evaluate(model) -> dict` (say, SQuAD F1 on held-out questions),
-  keeping the best checkpoint;
+  functions, dropout off) or any `evaluate(model) -> dict` (say, SQuAD F1 on held-out questions,
+  or BLEU and ROUGE of generated text: `generation_metrics`), keeping the best checkpoint;
 - checkpoints: the model in its own format plus the training state (optimizer state and
   dropout RNG state as safetensors, step and history as JSON), written to a temporary folder
   and renamed, so a crash mid-save never leaves a broken checkpoint; `train(resume_from=...)`
@@ -143,6 +143,54 @@ def mean_metrics(loss_fn: Callable, batches: list[dict]) -> Callable:
                 if k != "tokens":
                     totals[k] = totals.get(k, 0.0) + float(v) / len(batches)
         return totals
+
+    return evaluate
+
+
+def generated_texts(model, tokenizer, sources: list[str], *, max_new_tokens: int = 64, num_beams: int = 1,
+                    batch_size: int = 32, max_length: int = 512) -> list[str]:
+    """What `model` writes for each source text (T5: greedy or beam search from the decoder
+    start), decoded. Sources are cut at `max_length` tokens and padded to a multiple of 16, and
+    every batch to `batch_size` rows: few shapes, few compilations."""
+    from minitrans.datasets.streaming import pad_rows
+    from minitrans.generation import generate
+
+    outputs = []
+    for start in range(0, len(sources), batch_size):
+        chunk = [tokenizer.encode(text)[:max_length] for text in sources[start:start + batch_size]]
+        length = -(-max(len(ids) for ids in chunk) // 16) * 16
+        ids = pad_rows(chunk + [[]] * (batch_size - len(chunk)), length)
+        ids[len(chunk):, 0] = ids[0, 0]  # filler rows: one real token each, never read
+        rows = generate(model, ids, max_new_tokens=max_new_tokens, num_beams=num_beams)
+        outputs += [tokenizer.decode(row).strip() for row in rows[:len(chunk)]]
+    return outputs
+
+
+def generation_metrics(tokenizer, sources: list[str], references: list[str], *, metrics=("bleu", "rouge"),
+                       stem: bool = True, **generation) -> Callable:
+    """evaluate(model) -> corpus BLEU (0-100, sacrebleu's) and the mean ROUGE-1/2/L F-measures
+    (0-1, rouge-score's, with stemming) of the model's generated texts against `references`:
+    what the Trainer's `evaluate=` takes to follow a generative task while it trains.
+    `generation`: `generated_texts`' options (max_new_tokens, num_beams, ...)."""
+    from minitrans import metrics as scoring
+
+    if not sources or len(sources) != len(references):
+        raise ValueError(f"need one reference per source and at least one of each; got {len(sources)} sources "
+                         f"and {len(references)} references")
+    unknown = sorted(set(metrics) - {"bleu", "rouge"})
+    if unknown:
+        raise ValueError(f"unknown generation metric(s) {unknown}; expected 'bleu' and/or 'rouge'")
+
+    def evaluate(model) -> dict:
+        texts = generated_texts(model, tokenizer, sources, **generation)
+        figures = {}
+        if "bleu" in metrics:
+            figures["bleu"] = scoring.corpus_bleu(texts, [references])["score"]
+        if "rouge" in metrics:
+            scores = [scoring.rouge(text, reference, stem=stem) for text, reference in zip(texts, references)]
+            for kind in ("rouge1", "rouge2", "rougeL"):
+                figures[kind] = float(np.mean([score[kind]["fmeasure"] for score in scores]))
+        return figures
 
     return evaluate
 
@@ -548,3 +596,10 @@ def classification_loss(model, batch: dict):
     logits = model(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask")).logits
     loss = cross_entropy(logits, batch["labels"])
     return loss, {"accuracy": accuracy(logits, batch["labels"])}
+
+
+def regression_loss(model, batch: dict):
+    """Squared error of a one-output head (STS-B's similarity score) against real-valued labels."""
+    scores = model(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask")).logits[:, 0]
+    loss = jnp.mean((scores - batch["labels"]) ** 2)
+    return loss, {"mse": loss}
