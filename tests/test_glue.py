@@ -37,6 +37,10 @@ def test_bad_glue_input_is_named(tmp_path):
     (tmp_path / "RTE" / "dev.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tmaybe\n")
     with pytest.raises(ValueError, match="line 2: not a RTE row"):
         load_glue("RTE", "dev", tmp_path)
+    (tmp_path / "SST-2").mkdir()
+    (tmp_path / "SST-2" / "train.tsv").write_text("sentence\tlabel\ngood film\t1\nodd\t2\n")
+    with pytest.raises(ValueError, match=r"line 3: label '2' is outside SST-2's labels 0..1 \(negative, positive\)"):
+        load_glue("SST-2", "train", tmp_path)
     (tmp_path / "RTE" / "dev.tsv").write_text("id\ttext\n")
     with pytest.raises(ValueError, match="expected columns"):
         load_glue("RTE", "dev", tmp_path)

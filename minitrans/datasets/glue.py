@@ -111,4 +111,8 @@ def load_glue(task: str, split: str = "train", folder: str | Path | None = None)
             examples.append(GlueExample(row[text_col], row[pair_col] if pair_col is not None else None, label))
         except (IndexError, KeyError, ValueError):
             raise ValueError(f"{path}, line {number}: not a {task} row ({len(row)} columns: {row[:4]})") from None
+        names = TASKS[task].labels
+        if not (0 <= label <= 5 if not names else 0 <= label < len(names)):
+            raise ValueError(f"{path}, line {number}: label {row[label_col]!r} is outside {task}'s "
+                             + (f"labels 0..{len(names) - 1} ({', '.join(names)})" if names else "scores 0 to 5"))
     return examples

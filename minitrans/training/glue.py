@@ -211,7 +211,7 @@ def train_glue(model, tokenizer, task: str, out_dir: str | Path, *, minutes: flo
           + f"; learning rate {learning_rate:g}", flush=True)
     budget = None
     if minutes:
-        budget = minutes * 60 - (time.perf_counter() - started) - 15  # keep 15 s to save the model
+        budget = minutes * 60 - (time.perf_counter() - started) - 30  # keep 30 s for the last checkpoint and the model
         if budget <= 0:
             raise ValueError(f"the {minutes} minutes were spent before training started")
     per_epoch = len(features) // batch_size

@@ -206,7 +206,7 @@ def blocks_of(params) -> tuple[str, int]:
     return prefix, len(found[prefix])
 
 
-def unfreezing_schedule(params, every: int, head: list[str] = HEADS + ["*pooler*"]):
+def unfreezing_schedule(params, every: int, head: tuple[str, ...] = (*HEADS, "*pooler*")):
     """Gradual unfreezing (Howard & Ruder, 2018) as a schedule: the head trains from step 0, the
     top block from `every`, the next one down from 2 * `every`, ..., the embeddings last."""
     if every < 1:
