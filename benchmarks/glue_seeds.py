@@ -21,6 +21,20 @@ from minitrans.checkpoints import minilm_folder
 from minitrans.datasets.glue import TASKS
 
 
+def run(task: str, seed: int, model: str, folder: Path, extra: list[str]) -> tuple[dict, dict]:
+    """(dev scores, training.json) of one `minitrans glue train` run, made unless already there."""
+    if not (folder / "dev_scores.json").is_file():
+        command = [sys.executable, "-m", "minitrans.cli", "glue", "train", "--task", task, "--model", model,
+                   "--seed", str(seed), "--out", str(folder), "--overwrite", *extra]
+        print("$ " + " ".join(command), flush=True)
+        subprocess.run(command, check=True)
+    return json.loads((folder / "dev_scores.json").read_text()), json.loads((folder / "training.json").read_text())
+
+
+def mean_sd(values: list[float]) -> str:
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", required=True, choices=list(TASKS))
@@ -31,27 +45,15 @@ def main() -> None:
     args = parser.parse_args()
     extra = args.train_args[1:] if args.train_args[:1] == ["--"] else args.train_args
     model = args.model or str(minilm_folder(required=True))
-    rows = []
-    for seed in args.seeds:
-        folder = Path(args.out) / f"{args.task}_seed{seed}"
-        if not (folder / "dev_scores.json").is_file():
-            command = [sys.executable, "-m", "minitrans.cli", "glue", "train", "--task", args.task, "--model", model,
-                       "--seed", str(seed), "--out", str(folder), "--overwrite", *extra]
-            print("$ " + " ".join(command), flush=True)
-            subprocess.run(command, check=True)
-        scores = json.loads((folder / "dev_scores.json").read_text())
-        info = json.loads((folder / "training.json").read_text())
-        rows.append((seed, scores, info))
+    rows = [(seed, *run(args.task, seed, model, Path(args.out) / f"{args.task}_seed{seed}", extra))
+            for seed in args.seeds]
     metrics = TASKS[args.task].metrics
     print(f"\n| seed | {' | '.join(metrics)} | steps | epochs | minutes in all |\n|---|" + "---|" * (len(metrics) + 3))
     for seed, scores, info in rows:
         print(f"| {seed} | " + " | ".join(f"{100 * scores[m]:.2f}" for m in metrics)
               + f" | {info['steps']} | {info['epochs']} | {info['seconds'] / 60:.1f} |")
     if len(rows) > 1:
-        summary = []
-        for m in metrics:
-            values = [100 * scores[m] for _, scores, _ in rows]
-            summary.append(f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}")
+        summary = [mean_sd([100 * scores[m] for _, scores, _ in rows]) for m in metrics]
         print(f"| mean ± sd | {' | '.join(summary)} | | | |")
 
 
