@@ -170,7 +170,7 @@ def test_sts_b_trains_a_regression_head_scored_by_pearson(tiny_bert, small_glue,
     assert scores["pearson"] == pytest.approx(pearsonr(predictions, [ex.label for ex in dev])[0], abs=1e-6)
 
 
-def test_t5_does_the_task_as_text(tmp_path):
+def test_t5_does_the_task_as_text(tmp_path, small_glue):
     from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
     from minitrans.tokenizers.sentencepiece import T5Tokenizer
     tokenizer = T5Tokenizer(shared_data("t5/spiece.model"))
@@ -187,6 +187,11 @@ def test_t5_does_the_task_as_text(tmp_path):
     predictions = glue.predict_glue(model, tokenizer, "RTE", examples)
     scores = glue.score_glue("RTE", predictions, [ex.label for ex in examples])
     assert scores.get("not_a_label", 0) == sum(p is None for p in predictions)
+    model = glue.train_glue(model, tokenizer, "RTE", tmp_path / "run", steps=2, batch_size=8, max_length=32,
+                            data_folder=small_glue, save_every=None)
+    assert (tmp_path / "run" / "model" / "spiece.model").is_file()
+    again, _ = glue.load_glue_model(tmp_path / "run" / "model", "RTE")
+    assert glue.predict_glue(again, tokenizer, "RTE", examples[:2]) == glue.predict_glue(model, tokenizer, "RTE", examples[:2])
     with pytest.raises(ValueError, match="fine-tunes T5 with all parameters only"):
         glue.train_glue(model, tokenizer, "RTE", tmp_path / "out", strategy="adapters-8", steps=1,
                         data_folder=tmp_path)  # refused before reading any data

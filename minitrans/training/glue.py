@@ -28,6 +28,7 @@ from minitrans.datasets.text_to_text import glue_label, glue_target, glue_text
 from minitrans.losses import IGNORE
 from minitrans.models import task_class
 from minitrans.training.classification import encode_classification
+from minitrans.training.pretraining import span_corruption_loss
 from minitrans.training.trainer import Trainer, TrainingArguments, classification_loss, regression_loss
 from minitrans.training.transfer import apply_strategy, count_trainable, load_adapters, save_adapters
 
@@ -195,7 +196,7 @@ def train_glue(model, tokenizer, task: str, out_dir: str | Path, *, minutes: flo
     if is_text_to_text(model):
         if strategy != "all":
             raise ValueError(f"strategy {strategy!r}: minitrans fine-tunes T5 with all parameters only")
-        loss_fn, collate, mask = text_to_text_loss, collate_text_to_text, None
+        loss_fn, collate, mask = span_corruption_loss, collate_text_to_text, None  # cross entropy over the target
     else:
         loss_fn = regression_loss if task == "STS-B" else classification_loss
         collate, mask = collate_classification, apply_strategy(model, strategy, unfreeze_every=unfreeze_every)
@@ -237,12 +238,6 @@ def train_glue(model, tokenizer, task: str, out_dir: str | Path, *, minutes: flo
     print(f"trained {trainer.step:,} steps ({info['epochs']} epochs) in {seconds / 60:.1f} minutes in all; "
           f"saved {out / 'model'}", flush=True)
     return model
-
-
-def text_to_text_loss(model, batch: dict):
-    """T5: cross entropy over the target's tokens."""
-    from minitrans.training.pretraining import span_corruption_loss
-    return span_corruption_loss(model, batch)
 
 
 def save_glue_model(model, tokenizer, task: str, folder: Path, card: dict) -> Path:

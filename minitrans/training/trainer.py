@@ -9,7 +9,9 @@
   bounded by time alone keeps the learning rate constant after the warm-up;
 - AdamW with linear warm-up then linear or cosine decay, no weight decay on biases and norms,
   clipping by global norm, gradient accumulation weighted by tokens (minitrans.training.step);
-- one jitted pure step and no host sync per step except when logging;
+- one jitted pure step; the host waits only for the step before the one just dispatched (so
+  the progress bar counts finished steps and its time estimate holds), and reads losses back
+  only when logging;
 - evaluation every `eval_every` steps: `eval_data` (the loss function's metrics and `metrics`
   functions, dropout off) or any `evaluate(model) -> dict` (say, SQuAD F1 on held-out questions,
   or BLEU and ROUGE of generated text: `generation_metrics`), keeping the best checkpoint;
@@ -510,7 +512,9 @@ class Trainer:
             losses.append(loss)
             unchecked.append(loss)
             step += 1
-            bar.update(1)
+            if len(losses) > 1:  # the bar counts finished steps: wait for the one before (this one runs meanwhile)
+                losses[-2].block_until_ready()
+                bar.update(1)
             if step % a.log_every == 0 or step == self.total_steps:
                 self.check_finite(unchecked, step, out)
                 now = time.perf_counter()
@@ -533,6 +537,9 @@ class Trainer:
                 unchecked = []
                 saved = self.save_checkpoint(out / "latest", state, step, time.perf_counter() - started, recent)
                 self.note(f"checkpoint {saved} (step {step})")
+        if losses:
+            losses[-1].block_until_ready()
+            bar.update(1)
         bar.close()
         self.check_finite(unchecked, step, out)
         if signals.requested:
