@@ -232,6 +232,7 @@ def pipeline(task: str, model, tokenizer=None, **options) -> Pipeline:
     """A pipeline for `task` on `model`: a checkpoint folder (config.json, model.safetensors and
     the tokenizer's files) or a model object given with its `tokenizer`."""
     from minitrans.models import task_class
+    from minitrans.tokenizers import load_tokenizer
     from minitrans.training.transfer import load_adapters
 
     if task not in MODEL_TASKS:
@@ -256,14 +257,3 @@ def pipeline(task: str, model, tokenizer=None, **options) -> Pipeline:
     classes = {"feature-extraction": FeatureExtractionPipeline, "fill-mask": FillMaskPipeline,
                "question-answering": QuestionAnsweringPipeline}
     return classes[task](model, tokenizer, **options)
-
-
-def load_tokenizer(folder: Path, model_type: str):
-    """The tokenizer saved beside a checkpoint: vocab.txt (BERT, DistilBERT) or spiece.model (T5)."""
-    if model_type == "t5":
-        from minitrans.tokenizers.sentencepiece import T5Tokenizer
-
-        return T5Tokenizer.from_file(folder / "spiece.model")
-    from minitrans.tokenizers.wordpiece import WordPieceTokenizer
-
-    return WordPieceTokenizer.from_pretrained(folder)

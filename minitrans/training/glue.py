@@ -27,6 +27,7 @@ from minitrans.datasets.streaming import pad_batch, pad_rows
 from minitrans.datasets.text_to_text import glue_label, glue_target, glue_text
 from minitrans.losses import IGNORE
 from minitrans.models import task_class
+from minitrans.tokenizers import load_tokenizer
 from minitrans.training.classification import encode_classification
 from minitrans.training.pretraining import span_corruption_loss
 from minitrans.training.trainer import Trainer, TrainingArguments, classification_loss, regression_loss
@@ -55,8 +56,6 @@ def load_glue_model(folder: str | Path, task: str, *, scratch: bool = False, see
     """(model, tokenizer) for `task` from a checkpoint folder: a BERT-style encoder gets a
     classification head sized for the task (new unless the folder holds one that fits); a T5
     folder is used as it is. `scratch`: the folder's config and vocabulary, random weights."""
-    from minitrans.pipelines import load_tokenizer
-
     check_task(task)
     folder = Path(folder)
     if not (folder / "config.json").is_file():
