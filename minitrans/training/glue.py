@@ -28,7 +28,7 @@ from minitrans.datasets.text_to_text import glue_label, glue_target, glue_text
 from minitrans.losses import IGNORE
 from minitrans.models import task_class
 from minitrans.tokenizers import load_tokenizer
-from minitrans.training.classification import encode_classification
+from minitrans.training.classification import collate, encode_classification
 from minitrans.training.pretraining import span_corruption_loss
 from minitrans.training.trainer import Trainer, TrainingArguments, classification_loss, regression_loss
 from minitrans.training.transfer import apply_strategy, count_trainable, load_adapters, save_adapters
@@ -103,10 +103,6 @@ def collate_text_to_text(features: list[dict]) -> dict:
     del batch["token_type_ids"]
     batch["labels"] = pad_rows([f["labels"] for f in features], max(len(f["labels"]) for f in features), IGNORE)
     return batch
-
-
-def collate_classification(features: list[dict]) -> dict:
-    return pad_batch(features, multiple=16, keys=("labels",))
 
 
 def encode(model, tokenizer, task: str, examples, max_length: int) -> list[dict]:
@@ -195,10 +191,10 @@ def train_glue(model, tokenizer, task: str, out_dir: str | Path, *, minutes: flo
     if is_text_to_text(model):
         if strategy != "all":
             raise ValueError(f"strategy {strategy!r}: minitrans fine-tunes T5 with all parameters only")
-        loss_fn, collate, mask = span_corruption_loss, collate_text_to_text, None  # cross entropy over the target
+        loss_fn, make_batch, mask = span_corruption_loss, collate_text_to_text, None  # cross entropy over the target
     else:
         loss_fn = regression_loss if task == "STS-B" else classification_loss
-        collate, mask = collate_classification, apply_strategy(model, strategy, unfreeze_every=unfreeze_every)
+        make_batch, mask = collate, apply_strategy(model, strategy, unfreeze_every=unfreeze_every)
     examples = load_glue(task, "train", data_folder)
     if limit:
         examples = examples[:limit]
@@ -221,7 +217,7 @@ def train_glue(model, tokenizer, task: str, out_dir: str | Path, *, minutes: flo
                              max_seconds=budget, log_every=20, eval_every=eval_every, save_every=save_every,
                              overwrite_output_dir=overwrite)
     evaluate = (lambda m: evaluate_glue_model(m, tokenizer, task, max_length=max_length, examples=dev)) if dev else None
-    trainer = Trainer(model, features, args=args, loss_fn=loss_fn, collate=collate, trainable_mask=mask,
+    trainer = Trainer(model, features, args=args, loss_fn=loss_fn, collate=make_batch, trainable_mask=mask,
                       evaluate=evaluate)
     print(f"training {trainer.total_steps:,} steps of {batch_size} examples ({trainer.total_steps / max(per_epoch, 1):.1f}"
           " epochs)" + (f", at most {budget / 60:.1f} more minutes" if budget else ""), flush=True)
