@@ -48,9 +48,9 @@ for sentence in ["The capital of Lodorwen is Torkaom.", "Exporting copper and si
 
 # %%
 step("Step 2: pre-train a small BERT")
-config = BertConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512,
+config = BertConfig(hidden_size=128, num_hidden_layers=1 if args.quick else 2, num_attention_heads=2, intermediate_size=512,
                     max_position_embeddings=64)
-steps = 40 if args.quick else 800
+steps = 20 if args.quick else 800
 result = pretrain_bert(corpus, config, tokenizer, steps=steps, batch_size=32, max_length=64,
                        learning_rate=1e-3, warmup_steps=max(5, steps // 10),
                        eval_every=max(10, steps // 8), seed=args.seed)

@@ -48,7 +48,7 @@ vocab = WordVocabulary.build(train, min_count=2, max_size=10_000)
 length = 32
 rows = pad_rows(lineage.encode(train, vocab, length), length)
 rng = np.random.default_rng(args.seed)
-steps = 60 if args.quick else 1500
+steps = 30 if args.quick else 1500
 elmo, losses = lineage.fit(ELMo(len(vocab), 128, rngs=nnx.Rngs(args.seed)), elmo_loss,
                            lambda i: {"input_ids": rows[rng.integers(len(rows), size=32)]}, steps,
                            learning_rate=3e-3, log_every=max(1, steps // 5))

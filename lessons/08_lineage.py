@@ -37,7 +37,8 @@ length = 32
 encoded, held = lineage.encode(train, vocab, length), lineage.encode(held_out, vocab, length)
 rows, blocks = pad_rows(encoded, length), lineage.lm_blocks(encoded, length)
 contexts, centres = lineage.cbow_examples(encoded, 2)
-steps = 25 if args.quick else 1500
+steps = 15 if args.quick else 1500
+layers = 1 if args.quick else 2  # GPT's and BERT's; T5 has one encoder and one decoder layer
 print(f"{corpus.name}: {len(train):,} training / {len(held_out):,} held-out sentences, "
       f"vocabulary {len(vocab):,}, {steps} steps each")
 
@@ -60,13 +61,13 @@ elmo, _ = lineage.fit(ELMo(len(vocab), dim, rngs=nnx.Rngs(0)), elmo_loss,
 results.append(("ELMo", "full sentence", "RNN (LSTM)", "bi (two LMs)", "next / previous word", count_parameters(elmo),
                 f"perplexity {lineage.elmo_perplexity(elmo, held, length):,.1f} (next | left)"))
 print("GPT")
-gpt, _ = lineage.fit(GPT(GPT2Config(vocab_size=len(vocab), n_positions=length, n_embd=dim, n_layer=2, n_head=4),
+gpt, _ = lineage.fit(GPT(GPT2Config(vocab_size=len(vocab), n_positions=length, n_embd=dim, n_layer=layers, n_head=4),
                          rngs=nnx.Rngs(0)), lm_loss,
                      lambda i: {"input_ids": blocks[rng.integers(len(blocks), size=32)]}, steps, 3e-3)
 results.append(("GPT", "full sentence", "decoder", "uni (left)", "next word", count_parameters(gpt),
                  f"perplexity {lineage.gpt_perplexity(gpt, held, length):,.1f} (next | left)"))
 print("BERT")
-bert, _ = lineage.fit(BertForMaskedLM(BertConfig(vocab_size=len(vocab), hidden_size=dim, num_hidden_layers=2,
+bert, _ = lineage.fit(BertForMaskedLM(BertConfig(vocab_size=len(vocab), hidden_size=dim, num_hidden_layers=layers,
                                                  num_attention_heads=4, intermediate_size=4 * dim,
                                                  max_position_embeddings=length), rngs=nnx.Rngs(0)),
                       lineage.bert_mlm_loss, lambda i: lineage.masked_batch(rows[rng.integers(len(rows), size=32)], vocab, rng),

@@ -13,6 +13,7 @@ from flax import nnx
 
 from minitrans.datasets import shared
 from minitrans.datasets.span_corruption import tokenize_and_mask
+from minitrans.exercises.t5 import compiled
 from minitrans.masks import causal_mask, padding_mask, prefix_lm_mask, show_masks_side_by_side
 from minitrans.models.t5 import (
     T5Config,
@@ -75,7 +76,9 @@ print("decoder input ", np.asarray(shift_right(labels))[0].tolist(), "(0 = the s
 model = T5ForConditionalGeneration(config, rngs=nnx.Rngs(0))
 logits = model(jnp.array([[5, 6, 7, 8, 1]]), labels=labels).logits
 print("logits", logits.shape, "one row of scores per target position")
-print("greedy decoding of an untrained model:", greedy_generate(model, jnp.array([[5, 6, 7, 8, 1]]), 5)[0].tolist())
+# compiled(model): the same weights with encode and decode compiled once, not run operation by
+# operation at every new length (the exercise's checks run greedy_generate on it too)
+print("greedy decoding of an untrained model:", greedy_generate(compiled(model), jnp.array([[5, 6, 7, 8, 1]]), 5)[0].tolist())
 
 # %% [markdown]
 # ## Step 4: span corruption on T5's own vocabulary

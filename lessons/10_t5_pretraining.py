@@ -56,9 +56,9 @@ print("targets:", tokenizer.decode(targets))
 
 # %%
 step("Step 3: pre-train a small T5")
-config = T5Config(vocab_size=tokenizer.vocab_size, d_model=128, d_kv=32, d_ff=512, num_layers=2, num_heads=4,
+config = T5Config(vocab_size=tokenizer.vocab_size, d_model=128, d_kv=32, d_ff=512, num_layers=1 if args.quick else 2, num_heads=4,
                   dropout_rate=0.0)
-steps = 40 if args.quick else 1500
+steps = 20 if args.quick else 1500
 result = pretrain_t5(corpus, config, tokenizer, steps=steps, batch_size=32, input_length=64, target_length=16,
                      learning_rate=2e-3, warmup_steps=max(5, steps // 10), eval_every=max(10, steps // 10),
                      seed=args.seed)

@@ -79,9 +79,9 @@ def batch_of(pairs, source_length=160, target_length=12):
 
 # %%
 step("Step 3: train one T5 on both tasks")
-config = T5Config(vocab_size=tokenizer.vocab_size, d_model=128, d_kv=32, d_ff=512, num_layers=2, num_heads=4,
+config = T5Config(vocab_size=tokenizer.vocab_size, d_model=128, d_kv=32, d_ff=512, num_layers=1 if args.quick else 2, num_heads=4,
                   dropout_rate=0.0)
-steps = 40 if args.quick else 2000
+steps = 20 if args.quick else 2000
 model, losses = lineage.fit(T5ForConditionalGeneration(config, rngs=nnx.Rngs(args.seed)), lineage.t5_loss,
                             lambda i: batch_of([train[j] for j in rng.integers(len(train), size=32)]), steps,
                             learning_rate=2e-3, log_every=max(1, steps // 5))

@@ -83,11 +83,11 @@ held_out = [e for e in examples if e.title in held_out_titles and not e.is_impos
 if args.quick:
     held_out = held_out[:24]
 model = BertForQuestionAnswering.from_pretrained(folder)
-steps = 8 if args.quick else 150
+steps = 4 if args.quick else 150
 length, stride = (64, 16) if args.quick else (128, 32)  # quick: shorter windows, fewer shapes to compile
 trainer = Trainer(model, prepare_train_features(train, tokenizer, max_length=length, stride=stride),
                   args=TrainingArguments(output_dir=str(out / "bert_qa"), overwrite_output_dir=True, max_steps=steps,
-                                         batch_size=16,
+                                         batch_size=8 if args.quick else 16,
                                          learning_rate=1e-4, warmup_steps=max(1, steps // 10), group_by_length=True,
                                          log_every=max(1, steps // 5), progress_bar=False),
                   loss_fn=qa_loss, collate=pad_batch)
@@ -132,9 +132,10 @@ print("  " + highlight(context, result["start"], result["end"]) + f"  score {res
 # %%
 step("Step 5: T5, with and without the context")
 t5_tokenizer = facts_tokenizer(model_prefix=out / "spiece")  # names spelt from syllables (see its docstring)
-config = facts_t5_config(t5_tokenizer)  # d_model 128, 2 + 2 layers, no dropout
-results = qa_experiment(t5_tokenizer, config, pretrain_steps=20 if args.quick else 1000,
-                        finetune_steps=10 if args.quick else 2000, seed=args.seed, learning_rate=1e-3)
+config = facts_t5_config(t5_tokenizer, num_layers=1 if args.quick else 2)  # d_model 128, 2 + 2 layers (quick: 1 + 1)
+results = qa_experiment(t5_tokenizer, config, pretrain_steps=10 if args.quick else 1000,
+                        finetune_steps=6 if args.quick else 2000, seed=args.seed, learning_rate=1e-3,
+                        reader_countries=200 if args.quick else 5000)
 print("\n| T5 | EM | F1 |\n|---|---:|---:|")
 for name, result in results.items():
     if isinstance(result, dict):

@@ -49,8 +49,8 @@ rng = np.random.default_rng(args.seed)
 # %%
 step("Step 1: a pre-trained T5")
 tokenizer = facts_tokenizer(model_prefix=out / "spiece")  # names spelt from syllables (see its docstring)
-config = facts_t5_config(tokenizer)  # d_model 128, 2 + 2 layers, no dropout
-pretrain_steps = 20 if args.quick else 1500
+config = facts_t5_config(tokenizer, num_layers=1 if args.quick else 2)  # d_model 128, 2 + 2 layers (quick: 1 + 1)
+pretrain_steps = 10 if args.quick else 1500
 model = pretrain_t5(bundled("facts_corpus.txt"), config, tokenizer, steps=pretrain_steps, batch_size=32,
                     input_length=64, target_length=16, learning_rate=2e-3, warmup_steps=max(5, pretrain_steps // 10),
                     eval_every=max(10, pretrain_steps // 4), seed=args.seed)["model"]
@@ -83,7 +83,7 @@ print("input ids:", batch["input_ids"][0][:16], "...\nlabels:   ", batch["labels
 
 # %%
 step("Step 3: fine-tune")
-steps = 10 if args.quick else 800
+steps = 6 if args.quick else 800
 model, losses = fine_tune(model, train, tokenizer, steps, source_length=source_length, rng=rng)
 save_curves({"fine-tuning loss": losses}, out / "qa_loss.png", "T5 question answering")
 
@@ -119,7 +119,7 @@ inputs, targets = parse_squad([a for a in articles if a["title"] not in held_out
 print(f"{len(inputs)} pairs ({skipped['unanswerable']} unanswerable questions left out); e.g.\n"
       f"  {inputs[0][:90]}...  ->  {targets[0]!r}")
 course_pairs = [(f"course-{i}", source, target) for i, (source, target) in enumerate(zip(inputs, targets))]
-model, course_losses = fine_tune(model, course_pairs, tokenizer, 10 if args.quick else 300,
+model, course_losses = fine_tune(model, course_pairs, tokenizer, 6 if args.quick else 300,
                                  source_length=source_length, rng=rng)
 answer_ids = answer_question(source, model, tokenizer, encoder_maxlen=source_length, decoder_maxlen=10)
 print(f"{question} -> {tokenizer.decode(answer_ids)!r}")
