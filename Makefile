@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast lint clean
+.PHONY: setup demo test test-fast lint notebooks clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,5 +28,13 @@ test: lint
 test-fast: setup
 	$(BIN)/python -m pytest -q -n auto -m "not slow"
 
+# every lesson as a Jupyter notebook in notebooks/ (generated from the `# %%` sources; outputs are not kept)
+notebooks: setup
+	mkdir -p notebooks
+	for lesson in lessons/[0-9][0-9]_*.py; do \
+		$(BIN)/jupytext --quiet --to ipynb --output notebooks/$$(basename $$lesson .py).ipynb $$lesson || exit 1; \
+	done
+	@echo "notebooks/ holds one notebook per lesson: $(BIN)/python -m jupyter notebook notebooks/ (pip install notebook), or open them in VS Code"
+
 clean:
-	rm -rf $(VENV) outputs exercises .jax_cache
+	rm -rf $(VENV) outputs exercises notebooks .jax_cache

@@ -25,7 +25,7 @@ from minitrans.masks import causal_mask, combine_masks, padding_mask, prefix_lm_
 from minitrans.models.encoder import EncoderBlock, FeedForwardBlock, TransformerEncoder
 from minitrans.nn import MultiHeadAttention, scaled_dot_product_attention
 from minitrans.summary import count_parameters
-from minitrans.teaching import lesson_args, output_dir, save_curves, save_heatmap, step
+from minitrans.teaching import Expect, expect, lesson_args, output_dir, percent, save_curves, save_heatmap, step, summary
 
 args = lesson_args("Lesson 01: the transformer encoder")
 out = output_dir(args, "01_transformer_encoder")
@@ -171,3 +171,16 @@ accuracy = float((model(test_ids).argmax(-1) == test_labels).mean())
 print(f"held-out accuracy on 512 new sequences: {accuracy:.1%} (chance: 50%)")
 save_curves({"training loss": losses}, out / "training_loss.png", "TransformerEncoder on 'A before B?'")
 print(f"\nFigures written to {out}/")
+
+# %% [markdown]
+# ## What you should see
+# The figures below were measured with seed 0 (benchmarks/RESULTS.md, "Expected figures of the
+# lessons"); the ranges are what a correct implementation lands in.
+
+# %%
+expect(f"held-out accuracy after {steps} steps (chance 50%)", accuracy, fmt=percent,
+       full=Expect(1.0, at_least=0.95), quick=Expect(0.926, at_least=0.75))
+summary("attention mixes the tokens of a sequence, the masks decide which ones each token may read, and "
+        "an encoder of feed-forward and attention blocks learns a task that needs the order of its tokens",
+        ["scaled_dot_product_attention", "causal_mask", "prefix_lm_mask", "FeedForwardBlock", "EncoderBlock",
+         "TransformerEncoder"])

@@ -20,7 +20,7 @@ from minitrans.datasets.corpus import group_sentences, read_documents
 from minitrans.datasets.masking import IGNORE, make_batch, make_nsp_pairs, mask_tokens
 from minitrans.losses import masked_lm_loss, next_sentence_loss
 from minitrans.models.bert import BertConfig, BertForPreTraining
-from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.teaching import Expect, expect, lesson_args, output_dir, percent, save_curves, step, summary
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.tokenizers.wordpiece_trainer import learn_wordpiece_vocab
 
@@ -131,3 +131,26 @@ print(f"vocabulary scores computed: {everything.shape[1] * everything.shape[0]:,
       f"{outputs.prediction_logits.shape[1] * outputs.prediction_logits.shape[0]:,}")
 save_curves({"NotNext rate in running windows": list(np.convolve([p[2] for p in pairs], np.ones(50) / 50, "valid"))},
             out / "nsp_label_balance.png", "next-sentence labels stay balanced", xlabel="pair", ylabel="rate")
+
+# %% [markdown]
+# ## What you should see
+# Measured with seed 0 (benchmarks/RESULTS.md, "Expected figures of the lessons"). The shares
+# are of about 1,900 chosen tokens and 470 pairs, so they wander by a point or more with the
+# seed. The corpus holds 926 distinct WordPiece tokens, so the quick and full vocabularies agree.
+
+# %%
+expect("share of ordinary tokens chosen", chosen.sum() / ordinary.sum(), fmt=percent,
+       full=Expect(0.151, at_least=0.14, at_most=0.16), quick=Expect(0.151, at_least=0.14, at_most=0.16))
+expect("share of the chosen replaced by [MASK]", np.mean(masked[chosen] == tokenizer.mask_id), fmt=percent,
+       full=Expect(0.802, at_least=0.77, at_most=0.83), quick=Expect(0.802, at_least=0.77, at_most=0.83))
+expect("share of the pairs that are NotNext", np.mean([p[2] for p in pairs]), fmt=percent,
+       full=Expect(0.53, at_least=0.45, at_most=0.58), quick=Expect(0.53, at_least=0.45, at_most=0.58))
+expect("masked-LM loss before training minus ln(vocabulary size)", mlm - np.log(tokenizer.vocab_size),
+       full=Expect(-0.021, at_least=-0.3, at_most=0.3), quick=Expect(-0.021, at_least=-0.3, at_most=0.3))
+expect("next-sentence loss before training minus ln 2", nsp - np.log(2),
+       full=Expect(0.0066, at_least=-0.1, at_most=0.1), quick=Expect(0.0066, at_least=-0.1, at_most=0.1))
+expect("gathered first against scored everywhere, difference", abs(same - mlm), fmt=lambda x: f"{x:.1e}",
+       full=Expect(0.0, at_most=1e-5), quick=Expect(0.0, at_most=1e-5))
+summary("BERT learns from two made-up tasks: find the 15% of tokens chosen (80% shown as [MASK], 10% random, "
+        "10% unchanged) and tell whether B follows A; untrained, both losses sit at a uniform guess's",
+        ["mask_tokens", "make_nsp_pairs"])

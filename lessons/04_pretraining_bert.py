@@ -14,7 +14,7 @@ import numpy as np
 
 from minitrans.datasets import bundled
 from minitrans.models.bert import BertConfig
-from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.teaching import Expect, expect, lesson_args, output_dir, percent, save_curves, step, summary
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.tokenizers.wordpiece_trainer import count_words, learn_wordpiece_vocab
 from minitrans.training.pretraining import pretrain_bert
@@ -77,3 +77,19 @@ for sentence in ["The capital of [MASK] is Torkaom.", "People in Lodorwen [MASK]
     print(f"{sentence:<42} -> " + ", ".join(tokenizer.id_to_token[int(i)] for i in top))
 print(f"\nfinal held-out masked-token accuracy {history[-1]['eval_mlm_accuracy']:.1%}, "
       f"next-sentence accuracy {history[-1]['eval_nsp_accuracy']:.1%}")
+
+# %% [markdown]
+# ## What you should see
+# Measured with seed 0 (benchmarks/RESULTS.md, "Expected figures of the lessons").
+
+# %%
+evaluations = [h for h in history if "eval_mlm_loss" in h]
+expect("held-out masked-LM loss, first evaluation minus last", evaluations[0]["eval_mlm_loss"] - evaluations[-1]["eval_mlm_loss"],
+       full=None, quick=Expect(0.372, at_least=0.15))
+expect("held-out masked-token accuracy", history[-1]["eval_mlm_accuracy"], fmt=percent,
+       full=None, quick=Expect(0.099, at_least=0.05))
+expect("held-out next-sentence accuracy", history[-1]["eval_nsp_accuracy"], fmt=percent,
+       full=None, quick=Expect(0.599, at_least=0.4))
+summary("pre-training is the two tasks of lesson 03 at scale: a WordPiece vocabulary learned from the corpus, "
+        "AdamW with warm-up, one jitted step; the held-out figures rise as the model learns the corpus's facts",
+        ["tokenize_word", "warmup_schedule"])

@@ -17,7 +17,7 @@ from flax import nnx
 from minitrans.datasets import bundled, shared
 from minitrans.experiments import lineage
 from minitrans.models.cbow import CBOW, analogy, cbow_loss, context_windows, nearest
-from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.teaching import Expect, expect, lesson_args, output_dir, save_curves, step, summary
 from minitrans.tokenizers.words import WordVocabulary, split_words
 
 args = lesson_args("Lesson 05: CBOW")
@@ -62,7 +62,8 @@ def batch(i):
 model, losses = lineage.fit(CBOW(len(vocab), 100, rngs=nnx.Rngs(args.seed)), cbow_loss, batch, steps,
                             learning_rate=5e-3, log_every=max(1, steps // 5))
 held = lineage.encode(held_out, vocab, 64)
-print(f"held-out centre-word perplexity: {lineage.cbow_perplexity(model, held, 2):.1f} "
+perplexity = lineage.cbow_perplexity(model, held, 2)
+print(f"held-out centre-word perplexity: {perplexity:.1f} "
       f"(a uniform guess: {len(vocab):,})")
 save_curves({"CBOW training loss": losses}, out / "cbow_loss.png", "CBOW")
 
@@ -89,3 +90,13 @@ for a, b, c in [("he", "his", "she"), ("france", "french", "germany"), ("one", "
 step("Step 5: the same vector in every sentence")
 i = vocab.stoi.get("right", vocab.unk_id)
 print(f"'right' (id {i}) in both sentences: the same row of the table, cosine similarity 1.0")
+
+# %% [markdown]
+# ## What you should see
+# Measured with seed 0 (benchmarks/RESULTS.md, "Expected figures of the lessons").
+
+# %%
+expect("held-out centre-word perplexity", perplexity, full=Expect(152.3, at_most=190), quick=Expect(191.6, at_most=300))
+expect("training loss, first step minus last", losses[0] - losses[-1], full=None, quick=Expect(2.629, at_least=1.5))
+summary("CBOW predicts a word from the words around it; its embedding table is the product: words used "
+        "alike get similar vectors, but a word has one vector whatever its sentence", ["context_windows"])

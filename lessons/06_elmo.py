@@ -17,7 +17,7 @@ from minitrans.datasets.streaming import pad_rows
 from minitrans.experiments import lineage
 from minitrans.models.cbow import CBOW
 from minitrans.models.elmo import ELMo, LSTMCell, elmo_loss
-from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.teaching import Expect, expect, lesson_args, output_dir, save_curves, step, summary
 from minitrans.tokenizers.words import WordVocabulary
 
 args = lesson_args("Lesson 06: ELMo")
@@ -52,8 +52,8 @@ steps = 30 if args.quick else 1500
 elmo, losses = lineage.fit(ELMo(len(vocab), 128, rngs=nnx.Rngs(args.seed)), elmo_loss,
                            lambda i: {"input_ids": rows[rng.integers(len(rows), size=32)]}, steps,
                            learning_rate=3e-3, log_every=max(1, steps // 5))
-print(f"held-out forward-LM perplexity: "
-      f"{lineage.elmo_perplexity(elmo, lineage.encode(held_out, vocab, length), length):.1f}")
+perplexity = lineage.elmo_perplexity(elmo, lineage.encode(held_out, vocab, length), length)
+print(f"held-out forward-LM perplexity: {perplexity:.1f}")
 save_curves({"ELMo (forward + backward) / 2": losses}, out / "elmo_loss.png", "ELMo training loss")
 
 # %% [markdown]
@@ -77,3 +77,16 @@ print(f"ELMo cosine similarity of the two 'right' vectors: {cosine:.3f}")
 print(f"CBOW cosine similarity of the two 'right' vectors: {cbow_cosine:.3f}")
 print("ELMo's layer weights softmax(s):", np.round(np.asarray(jax.nn.softmax(elmo.mix_weights[...])), 3),
       "gamma", round(float(elmo.gamma[...]), 3))
+
+# %% [markdown]
+# ## What you should see
+# Measured with seed 0 (benchmarks/RESULTS.md, "Expected figures of the lessons").
+
+# %%
+expect("held-out forward-LM perplexity", perplexity, full=None, quick=Expect(249.9, at_most=330))
+expect("ELMo: cosine of the two 'right' vectors (below 1: they depend on the sentence)", cosine,
+       full=None, quick=Expect(0.9975, at_most=0.9999))
+expect("CBOW: cosine of the two 'right' vectors (one row of the table)", cbow_cosine,
+       full=Expect(1.0, at_least=0.9999), quick=Expect(1.0, at_least=0.9999))
+summary("ELMo reads the whole sentence with two LSTM language models, one each way, so the same word gets "
+        "a different vector in a different sentence; CBOW's table cannot", ["LSTMCell"])

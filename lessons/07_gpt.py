@@ -18,7 +18,7 @@ from minitrans.experiments import lineage
 from minitrans.generation import generate
 from minitrans.masks import show_masks_side_by_side
 from minitrans.models.gpt import GPT, GPT2Config, decoder_mask, lm_loss
-from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.teaching import Expect, expect, lesson_args, output_dir, save_curves, step, summary
 from minitrans.tokenizers.words import WordVocabulary
 
 args = lesson_args("Lesson 07: GPT")
@@ -61,9 +61,10 @@ for name, causal in (("causal (GPT)", True), ("bidirectional", False)):
 save_curves(curves, out / "causal_vs_bidirectional.png", "next-word training loss")
 held = lineage.encode(held_out, vocab, length)
 print("held-out perplexity when the words after the one to predict are hidden, as in generation:")
+perplexities = {name: lineage.generation_perplexity(model, held, length) for name, model in models.items()}
 for name, model in models.items():
     print(f"  {name:<14} final training loss {np.mean(curves[name][-10:]):.3f}   "
-          f"held-out perplexity {lineage.generation_perplexity(model, held, length):,.1f}")
+          f"held-out perplexity {perplexities[name]:,.1f}")
 
 # %% [markdown]
 # ## Step 3: generate
@@ -77,3 +78,21 @@ for name, model in models.items():
     ids = generate(model, np.array([prompt]), max_new_tokens=length - len(prompt), do_sample=True, temperature=0.8,
                    top_k=20, seed=args.seed)[0].tolist()
     print(f"{name:<14} {vocab.decode(ids[1:])}")
+
+# %% [markdown]
+# ## What you should see
+# Measured with seed 0 (benchmarks/RESULTS.md, "Expected figures of the lessons"). The
+# bidirectional model's training loss is far lower (it peeks at the answer), its held-out
+# perplexity far higher once it may no longer peek.
+
+# %%
+expect("causal: final training loss (mean of the last 10 steps)", np.mean(curves["causal (GPT)"][-10:]),
+       full=None, quick=Expect(1.321, at_most=1.8))
+expect("bidirectional: final training loss (it peeks)", np.mean(curves["bidirectional"][-10:]),
+       full=None, quick=Expect(0.128, at_most=0.6))
+expect("causal: held-out perplexity", perplexities["causal (GPT)"], full=None, quick=Expect(4.84, at_most=8))
+expect("bidirectional: held-out perplexity, no peeking", perplexities["bidirectional"],
+       full=None, quick=Expect(4232, at_least=100))
+summary("GPT is a transformer decoder: the causal mask keeps each word from the words after it, which is "
+        "what lets it generate; a model that may peek learns to copy and cannot generate",
+        ["decoder_mask", "sample_top_k"])

@@ -24,7 +24,7 @@ from minitrans.models.t5 import (
     shift_right,
 )
 from minitrans.summary import count_parameters
-from minitrans.teaching import lesson_args, output_dir, save_heatmap, step
+from minitrans.teaching import Expect, expect, lesson_args, output_dir, save_heatmap, step, summary
 
 args = lesson_args("Lesson 09: T5")
 out = output_dir(args, "09_t5_architecture")
@@ -43,10 +43,12 @@ print(show_masks_side_by_side({
     "causal with prefix 4 (prefix LM)": prefix_lm_mask(jnp.array([4]), length),
 }))
 config = T5Config.tiny(vocab_size=100)
+sizes = {}
 for name, model in [("encoder-decoder", T5ForConditionalGeneration(config, rngs=nnx.Rngs(0))),
                     ("language model", T5DecoderOnly(config, rngs=nnx.Rngs(0))),
                     ("prefix LM", T5DecoderOnly(config, prefix_lm=True, rngs=nnx.Rngs(0)))]:
-    print(f"  {name:<16} {count_parameters(model):>9,} parameters (the same blocks)")
+    sizes[name] = count_parameters(model)
+    print(f"  {name:<16} {sizes[name]:>9,} parameters (the same blocks)")
 
 # %% [markdown]
 # ## Step 2: relative position buckets
@@ -100,3 +102,16 @@ else:
     inputs, targets = tokenize_and_mask(ids, vocab_size=tok.vocab_size, eos_id=tok.eos_id, randomizer=lambda: next(draws))
     print("inputs: ", tok.decode(inputs))
     print("targets:", tok.decode(targets))
+
+# %% [markdown]
+# ## What you should see
+# No training here: the same figures in the quick and the full run (seed 0).
+
+# %%
+for name, exact in [("encoder-decoder", Expect.exactly(171_264)), ("language model", Expect.exactly(72_384)),
+                    ("prefix LM", Expect.exactly(72_384))]:
+    expect(f"{name}: parameters of the tiny configuration", sizes[name], full=exact, quick=exact,
+           fmt=lambda x: f"{x:,.0f}")
+summary("T5 keeps the transformer's blocks and changes what surrounds them: relative position buckets "
+        "instead of position embeddings, the three attention patterns, and one format for every task",
+        ["relative_position_bucket", "shift_right", "greedy_generate", "decoder_only_mask", "tokenize_and_mask"])

@@ -17,7 +17,7 @@ from minitrans.datasets import bundled
 from minitrans.datasets.span_corruption import random_spans_noise_mask, span_corrupt
 from minitrans.generation import generate
 from minitrans.models.t5 import T5Config
-from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.teaching import Expect, expect, lesson_args, output_dir, percent, save_curves, step, summary
 from minitrans.tokenizers.sentencepiece import T5Tokenizer
 from minitrans.training.pretraining import pretrain_t5
 
@@ -78,3 +78,17 @@ for text in ["The capital of Lodorwen <extra_id_0> Torkaom.", "The river <extra_
     generated = generate(model, jnp.asarray([tokenizer.encode(text)]), max_new_tokens=8)
     print(f"{text:<48} -> {tokenizer.decode(generated[0])}")
 print(f"final held-out span accuracy {history[-1]['eval_span_accuracy']:.1%}")
+
+# %% [markdown]
+# ## What you should see
+# Measured with seed 0 (benchmarks/RESULTS.md, "Expected figures of the lessons").
+
+# %%
+evaluations = [h for h in history if "eval_loss" in h]
+expect("held-out loss, first evaluation minus last", evaluations[0]["eval_loss"] - evaluations[-1]["eval_loss"],
+       full=None, quick=Expect(0.376, at_least=0.15))
+expect("held-out span accuracy", history[-1]["eval_span_accuracy"], fmt=percent,
+       full=None, quick=Expect(0.057, at_least=0.02))
+summary("T5 pre-trains by span corruption: runs of tokens replaced by sentinels in the input, the target "
+        "spells out what each sentinel hid; the model learns the corpus's facts by filling them in",
+        ["tokenize_and_mask"])

@@ -24,7 +24,7 @@ from minitrans.experiments import lineage
 from minitrans.generation import generate
 from minitrans.losses import IGNORE
 from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
-from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.teaching import Expect, expect, lesson_args, output_dir, percent, save_curves, step, summary
 from minitrans.tokenizers.sentencepiece import T5Tokenizer
 
 args = lesson_args("Lesson 11: text to text")
@@ -99,3 +99,14 @@ exact = np.mean([a.strip() == target for a, (_, target) in zip(answers, sample)]
 for (source, target), answer in list(zip(sample, answers))[:5]:
     print(f"  {source[:70]:<70} -> {answer!r} (gold {target!r})")
 print(f"exact match on {len(sample)} held-out examples: {exact:.1%}")
+
+# %% [markdown]
+# ## What you should see
+# Measured with seed 0 (benchmarks/RESULTS.md, "Expected figures of the lessons").
+
+# %%
+expect("training loss, first step minus last", losses[0] - losses[-1], full=None, quick=Expect(4.195, at_least=2.5))
+expect(f"exact match on {len(sample)} held-out examples", exact, fmt=percent, full=None,
+       quick=Expect(0.0, at_most=0.1))  # 20 steps: not yet
+summary("every task is text in and text out: a prefix names the task, one model and one loss learn them all, "
+        "and the answers are generated", ["mixing_rates"])

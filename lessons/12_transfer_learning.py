@@ -28,7 +28,7 @@ from minitrans.datasets import shared
 from minitrans.datasets.glue import GlueExample, load_glue
 from minitrans.datasets.synthetic import describe, make_countries
 from minitrans.models.bert import BertConfig, BertForSequenceClassification
-from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.teaching import Expect, expect, lesson_args, output_dir, percent, save_curves, step, summary
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.training.classification import encode_classification, fine_tune_classifier
 from minitrans.training.transfer import (
@@ -133,6 +133,7 @@ print(f"\nwrote {out / 'transfer_curves.png'}")
 # %%
 step("Step 4: accuracy against the amount of labelled data")
 sizes = (32,) if args.quick else (50, 200, 1000)
+by_size = {}
 for size in sizes:
     row = []
     for start in ("pretrained", "scratch"):
@@ -145,6 +146,22 @@ for size in sizes:
                                       batch_size=min(16, size), learning_rate=5e-5, warmup_steps=short // 10,
                                       eval_every=short, progress_bar=False)
         row.append(result["curve"][-1][1])
+    by_size[size] = row
     print(f"{size:>5} labelled examples: pre-trained {row[0]:.1%}   from scratch {row[1]:.1%}")
 print("\nThe pre-trained model starts from features that already separate meanings; from scratch, "
       "the network must learn language and task from the few labels at once.")
+
+# %% [markdown]
+# ## What you should see
+# Measured with seed 0 on SST-2 (benchmarks/RESULTS.md, "Expected figures of the lessons").
+
+# %%
+for name, curve in curves.items():
+    expect(f"{name}: held-out accuracy after {curve[-1][0]} steps", curve[-1][1], fmt=percent,
+           full=None, quick=Expect(0.562, at_least=0.4, at_most=0.75))  # 6 steps: about the majority class
+smallest = min(by_size)
+expect(f"{smallest} labelled examples: pre-trained minus from scratch", by_size[smallest][0] - by_size[smallest][1],
+       fmt=percent, full=None, quick=Expect(0.0, at_least=-0.2, at_most=0.3))
+summary("a pre-trained encoder transfers: fine-tuned it learns a task from few labels, frozen it is a feature "
+        "extractor, and adapters train a sliver of the parameters",
+        ["trainable_mask", "Adapter", "warmup_schedule"])

@@ -32,7 +32,7 @@ from minitrans.qa.extractive import (
     qa_loss,
 )
 from minitrans.qa.metrics import f1_score, normalize_answer, squad_evaluate
-from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.teaching import Expect, expect, lesson_args, output_dir, save_curves, step, summary
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.training.trainer import Trainer, TrainingArguments
 
@@ -141,3 +141,19 @@ for name, result in results.items():
     if isinstance(result, dict):
         print(f"| {name} | {result['scores']['exact_match']:.1f} | {result['scores']['f1']:.1f} |")
 print(f"(questions about 20 held-out countries; {np.round(results['seconds'])} s)")
+
+# %% [markdown]
+# ## What you should see
+# Measured with seed 0 (benchmarks/RESULTS.md, "Expected figures of the lessons"; the full
+# T5 table is `benchmarks/t5_qa.py`'s).
+
+# %%
+expect("BERT: held-out countries, F1", scores["f1"], full=None, quick=Expect(9.52, at_least=2, at_most=50))
+for name, result in results.items():
+    if isinstance(result, dict):
+        expect(f"T5 {name}: held-out countries, F1", result["scores"]["f1"], full=None,
+               quick=Expect(0.0, at_most=10))  # quick: too few steps to answer
+summary("extractive QA points at a span of the context (BERT: a start and an end score per token); closed-book "
+        "QA writes the answer from what pre-training stored in the weights (T5), and without pre-training "
+        "there is nothing to recall",
+        ["prepare_train_features", "postprocess_qa_predictions", "normalize_answer", "f1_score"])

@@ -34,7 +34,7 @@ from minitrans.experiments.closed_book import (
 )
 from minitrans.generation import generate
 from minitrans.qa.text_to_text import answer_question, parse_squad
-from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.teaching import Expect, expect, lesson_args, output_dir, save_curves, step, summary
 from minitrans.training.pretraining import pretrain_t5
 
 args = lesson_args("Lesson 14: question answering with T5")
@@ -139,3 +139,17 @@ else:
     for source_text, target_text in zip(*parse_squad(race)):
         if source_text.startswith("question: What percentage of the French population today is non-European?"):
             print(textwrap.fill(source_text, 100), "\n->", repr(target_text))
+
+# %% [markdown]
+# ## What you should see
+# Measured with seed 0 (benchmarks/RESULTS.md, "Expected figures of the lessons").
+
+# %%
+expect("fine-tuning loss, first step minus last", losses[0] - losses[-1], full=None, quick=Expect(0.553, at_least=0.2))
+expect(f"held-out countries ({len(test)} questions), F1", scores["f1"], full=None,
+       quick=Expect(0.0, at_most=10))  # quick: too few steps to answer
+expect("the course's format: fine-tuning loss, first step minus last", course_losses[0] - course_losses[-1],
+       full=None, quick=Expect(1.474, at_least=0.5))
+summary("question answering as text to text: 'question: Q context: C' in, the answer's words out, trained with "
+        "teacher forcing and scored by SQuAD's EM and F1 on what the model generates",
+        ["parse_squad", "answer_question"])

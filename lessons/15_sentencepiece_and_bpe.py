@@ -25,7 +25,7 @@ from minitrans.exercises.tokenizers import PAPER_WORDS
 from minitrans.experiments import lineage
 from minitrans.generation import generate
 from minitrans.models.gpt import GPT, GPT2Config, lm_loss
-from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.teaching import Expect, expect, lesson_args, output_dir, percent, save_curves, step, summary
 from minitrans.tokenizers.bpe import SPACE, apply_bpe, from_pieces, learn_bpe, normalize, pair_counts, to_pieces_text, word_counts
 from minitrans.tokenizers.byte_bpe import ByteLevelBPE
 from minitrans.tokenizers.sentencepiece import T5Tokenizer
@@ -87,6 +87,7 @@ alphabet = {c for line in corpus for c in to_pieces_text(line)}
 ours_merges, _ = learn_bpe(word_counts(" ".join(corpus)), len(theirs) - 3 - len(alphabet))
 ours = {"".join(pair) for pair in ours_merges} | alphabet
 multi = [p for p in theirs[3:] if len(p) > 1]
+shared_share = sum(p in ours for p in multi) / len(multi)
 print(f"sentencepiece: {len(theirs)} pieces; ours: {len(ours)} symbols; "
       f"{sum(p in ours for p in multi)} of sentencepiece's {len(multi)} merged pieces are ours too")
 held_out = "The capital city of the new country lies on the river."
@@ -123,3 +124,16 @@ prompt = byte_bpe.encode("The capital city of")
 sample = generate(gpt, np.array([prompt]), max_new_tokens=length - len(prompt), do_sample=True, temperature=0.7,
                   top_k=20, seed=args.seed)[0]
 print("GPT:", repr(byte_bpe.decode(sample)))
+
+# %% [markdown]
+# ## What you should see
+# Measured with seed 0 (benchmarks/RESULTS.md, "Expected figures of the lessons").
+
+# %%
+expect("share of sentencepiece's merged pieces that our BPE learned too", shared_share, fmt=percent,
+       full=Expect(0.583, at_least=0.5), quick=Expect(0.756, at_least=0.65))
+expect("GPT over byte-level BPE: training loss, first step minus last", losses[0] - losses[-1],
+       full=Expect(6.782, at_least=5.0), quick=Expect(3.67, at_least=2.5))
+summary("subword vocabularies are learned from counts: NFKC first, '▁' keeps the spaces so decoding is "
+        "lossless, BPE merges the most frequent pair again and again, and bytes leave no word unknown",
+        ["learn_bpe"])

@@ -22,7 +22,7 @@ import minitrans
 from minitrans.checkpoints import minilm_folder, read_model_card
 from minitrans.embeddings import mean_pooling, normalize
 from minitrans.models import task_class
-from minitrans.teaching import lesson_args, output_dir, save_curves, step
+from minitrans.teaching import Expect, expect, lesson_args, output_dir, save_curves, step, summary
 
 args = lesson_args("Lesson 16: pipelines")
 out = output_dir(args, "16_pipelines")
@@ -83,3 +83,18 @@ model.save_pretrained(out / "minilm_copy", card={"training": {"source": "all-Min
                                                  "data": "none: a copy of the published weights",
                                                  "figures": {"cosine(guitar, instrument)": round(float(similarity[0, 1]), 3)}})
 print(read_model_card(out / "minilm_copy"))
+
+# %% [markdown]
+# ## What you should see
+# A real checkpoint and no training: the same figures in the quick and the full run (seed 0).
+
+# %%
+expect("cosine(guitar, instrument)", similarity[0, 1], full=Expect(0.667, at_least=0.66, at_most=0.675),
+       quick=Expect(0.667, at_least=0.66, at_most=0.675))
+unrelated = Expect(-0.054, at_least=-0.07, at_most=-0.04)
+expect("cosine(guitar, stock market)", similarity[0, 2], full=unrelated, quick=unrelated)
+flat = Expect(0.0022, at_most=0.01)  # 30,522 words: a uniform guess gives each 0.00003
+expect("fill-mask with an untrained head: the best guess's probability", scores[0], full=flat, quick=flat)
+summary("a pipeline is four stages (preprocess, collate, forward, postprocess) around any checkpoint; a head the "
+        "checkpoint never trained gives flat, meaningless scores, and a saved model carries its card",
+        [])

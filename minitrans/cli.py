@@ -429,7 +429,7 @@ def build_parser() -> Parser:
     tour.add_argument("--model", help="a BERT checkpoint folder to fine-tune (default: all-MiniLM-L6-v2 if installed)")
     tour.add_argument("--squad", help="a SQuAD file to fine-tune on instead of data/mini_squad.json")
     tour.add_argument("--limit", type=positive_int, help="with --squad: its first N questions")
-    tour.add_argument("--steps", type=positive_int, help="fine-tuning steps (default 250)")
+    tour.add_argument("--steps", type=positive_int, help="fine-tuning steps (default 90)")
     tour.add_argument("--out", default="outputs/tour", help="folder for the demo's files (default outputs/tour)")
 
     qa = commands.add_parser("qa", help="extractive question answering (SQuAD)", formatter_class=raw,

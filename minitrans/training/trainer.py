@@ -485,8 +485,10 @@ class Trainer:
                 if resume_from and log_file.exists() else []
             log_file.write_text("".join(line + "\n" for line in kept))
         best = self.best_so_far()
+        # smoothing=0: the estimate is the mean time per step since the clock started, which is
+        # restarted once the first step (and its compilation) has finished
         bar = tqdm(total=self.total_steps if a.max_steps or self.source is None else None, initial=step,
-                   disable=not a.progress_bar, desc="training")
+                   disable=not a.progress_bar, desc="training", smoothing=0)
         started = time.perf_counter() - seconds_before  # the time budget counts the run before a resume
         tokens = window_tokens = 0
         window_start, losses, unchecked = time.perf_counter(), [], []
@@ -515,6 +517,8 @@ class Trainer:
             if len(losses) > 1:  # the bar counts finished steps: wait for the one before (this one runs meanwhile)
                 losses[-2].block_until_ready()
                 bar.update(1)
+                if len(losses) == 2:  # the first step compiled the program: estimate from the steps after it
+                    bar.start_t, bar.initial = time.time(), bar.n
             if step % a.log_every == 0 or step == self.total_steps:
                 self.check_finite(unchecked, step, out)
                 now = time.perf_counter()
