@@ -103,11 +103,11 @@ def expect(name: str, obtained: float, *, full: Expect | None, quick: Expect, fm
     wanted = quick if _run["quick"] else full
     obtained = float(obtained)
     if wanted is None:
-        _run["figures"].append((name, "not measured yet", fmt(obtained), True))
+        _run["figures"].append((name, "not measured yet", fmt(obtained), "-"))
         print(f"  {name}: {fmt(obtained)} (the full run's figure is not measured yet)")
         return True
     ok = wanted.holds(obtained)
-    _run["figures"].append((name, wanted.describe(fmt), fmt(obtained), ok))
+    _run["figures"].append((name, wanted.describe(fmt), fmt(obtained), "✓" if ok else "✗"))
     print(f"{'✓' if ok else '✗'} {name}: {fmt(obtained)} (expected {wanted.describe(fmt)})")
     return ok
 
@@ -123,8 +123,7 @@ def summary(showed: str, unlocks: list[str]) -> None:
     figures were measured with."""
     mode = "--quick" if _run["quick"] else "full run"
     print(f"\n=== Expected against obtained ({mode}, seed {_run['seed']})")
-    marks = ["-" if e == "not measured yet" else "✓" if ok else "✗" for _, e, _, ok in _run["figures"]]
-    rows = [("figure", "expected", "obtained", "")] + [(n, e, o, m) for (n, e, o, _), m in zip(_run["figures"], marks)]
+    rows = [("figure", "expected", "obtained", "")] + _run["figures"]  # (name, expected, obtained, mark)
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for i, row in enumerate(rows):
         print("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |")
@@ -136,7 +135,7 @@ def summary(showed: str, unlocks: list[str]) -> None:
               f"\n  (`minitrans exercise start {unlocks[0]}`, then `minitrans exercise check {unlocks[0]}`)")
     else:
         print("Exercises it unlocks: none new (`minitrans exercise list` shows them all)")
-    failed = [n for n, _, _, ok in _run["figures"] if not ok]
+    failed = [name for name, _, _, mark in _run["figures"] if mark == "✗"]
     if not failed:
         return
     if _run["seed"] != MEASURED_SEED:

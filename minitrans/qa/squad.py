@@ -11,12 +11,9 @@ import json
 import time
 from pathlib import Path
 
-from flax import nnx
-
-from minitrans.checkpoints import read_config
 from minitrans.datasets.squad import LoadReport, load_squad
 from minitrans.datasets.streaming import pad_batch
-from minitrans.models import task_class
+from minitrans.models import load_for_task
 from minitrans.qa.extractive import (
     FeatureReport,
     QuestionAnswerer,
@@ -43,16 +40,8 @@ def load_qa_model(folder: str | Path, scratch: bool = False, seed: int = 0, drop
     if not (folder / "config.json").is_file() or not (folder / "vocab.txt").is_file():
         raise FileNotFoundError(f"{folder} is not a BERT-style checkpoint folder: expected config.json, vocab.txt "
                                 "and model.safetensors in it")
-    raw = read_config(folder)
-    cls = task_class(raw.get("model_type", "bert"), "question-answering")
+    model = load_for_task(folder, "question-answering", scratch=scratch, seed=seed, dropout=dropout)
     tokenizer = WordPieceTokenizer.from_pretrained(folder)
-    overrides = {}
-    if dropout is not None:
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        overrides = {key: dropout for key in cls.config_class.dropout_keys}
-    model = cls(cls.config_class.from_dict(raw, **overrides), rngs=nnx.Rngs(seed)) if scratch else \
-        cls.from_pretrained(folder, **overrides)
     check_vocabulary(model, tokenizer)
     return model, tokenizer
 

@@ -14,6 +14,7 @@ to the nearest 0.2 ("3.8"); an answer that is none of the task's labels counts a
 import json
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -26,7 +27,7 @@ from minitrans.datasets.glue import TASKS, evaluate_glue, load_glue
 from minitrans.datasets.streaming import pad_batch, pad_rows
 from minitrans.datasets.text_to_text import glue_label, glue_target, glue_text
 from minitrans.losses import IGNORE
-from minitrans.models import task_class
+from minitrans.models import load_for_task
 from minitrans.tokenizers import load_tokenizer
 from minitrans.training.classification import collate, encode_classification
 from minitrans.training.pretraining import span_corruption_loss
@@ -64,7 +65,6 @@ def load_glue_model(folder: str | Path, task: str, *, scratch: bool = False, see
     raw = read_config(folder)
     model_type = raw.get("model_type", "bert")
     wanted = "text2text-generation" if model_type == "t5" else "text-classification"
-    cls = task_class(model_type, wanted)
     overrides = {}
     if wanted == "text-classification":
         overrides["num_labels"] = num_labels(task)
@@ -75,12 +75,7 @@ def load_glue_model(folder: str | Path, task: str, *, scratch: bool = False, see
             raise ValueError(f"{folder}'s classification head has {stored} output(s) ({names}); {task} needs "
                              f"{overrides['num_labels']} ({', '.join(TASKS[task].labels) or 'a similarity score'}): "
                              "fine-tune from the checkpoint it was made from")
-    if dropout is not None:
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        overrides.update({key: dropout for key in cls.config_class.dropout_keys})
-    model = cls(cls.config_class.from_dict(raw, **overrides), rngs=nnx.Rngs(seed)) if scratch else \
-        cls.from_pretrained(folder, **overrides)
+    model = load_for_task(folder, wanted, scratch=scratch, seed=seed, dropout=dropout, **overrides)
     if not scratch:
         load_adapters(model, folder)
     return model, load_tokenizer(folder, model_type)
@@ -114,6 +109,13 @@ def encode(model, tokenizer, task: str, examples, max_length: int) -> list[dict]
 # --------------------------------------------------------------------------- predicting and scoring
 
 
+@partial(jax.jit, static_argnums=0)
+def classification_logits(graphdef, state, input_ids, token_type_ids, attention_mask):
+    """A classification model's logits, compiled once per model structure (`graphdef`) and
+    batch shape, so evaluating every few hundred steps compiles nothing new."""
+    return nnx.merge(graphdef, state)(input_ids, token_type_ids, attention_mask).logits
+
+
 def predict_glue(model, tokenizer, task: str, examples, *, max_length: int = 128, batch_size: int = 64) -> list:
     """The model's answer for each example: a class id, a score (STS-B), or None (T5 wrote
     something that is none of the task's labels)."""
@@ -125,7 +127,6 @@ def predict_glue(model, tokenizer, task: str, examples, *, max_length: int = 128
     order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")  # similar lengths: less padding
     answers: list = [None] * len(features)
     graphdef, state = nnx.split(model)
-    forward = jax.jit(lambda s, ids, types, mask: nnx.merge(graphdef, s)(ids, types, mask).logits)
     if is_text_to_text(model):  # room for the longest label's pieces and EOS
         longest_target = max(len(tokenizer.encode(glue_target(task, label))) for label in
                              (range(num_labels(task)) if TASKS[task].labels else (0.0, 2.4, 5.0)))
@@ -136,8 +137,8 @@ def predict_glue(model, tokenizer, task: str, examples, *, max_length: int = 128
             rows = generate(model, batch["input_ids"], batch["attention_mask"], max_new_tokens=longest_target + 1)
             outputs = [glue_label(task, tokenizer.decode(row)) for row in rows]
         else:
-            logits = np.asarray(forward(state, *(jnp.asarray(batch[k]) for k in
-                                                 ("input_ids", "token_type_ids", "attention_mask"))))
+            logits = np.asarray(classification_logits(graphdef, state, *(jnp.asarray(batch[k]) for k in
+                                                  ("input_ids", "token_type_ids", "attention_mask"))))
             outputs = logits[:, 0].tolist() if task == "STS-B" else logits.argmax(-1).tolist()
         for i, output in zip(chosen, outputs):
             answers[int(i)] = output
