@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Python gets setup.cfg's compatible ranges
 CONSTRAINTS := $(shell $(PYTHON) -c 'import sys; print("-c constraints.txt" if sys.version_info[:2] == (3, 11) else "")')
 
-.PHONY: setup demo test test-fast lint notebooks clean
+.PHONY: setup demo test test-fast lint notebooks browser clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,17 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# the demos' tests drive a real browser: Debian's chromium, installed where it is absent and the
+# machine lets us (root, or sudo without a password); otherwise they are skipped, except in CI
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
+	{ SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo "sudo -n" ); command -v apt-get >/dev/null && \
+	  echo "installing Debian's chromium for the browser tests" && $$SUDO apt-get update -qq && \
+	  $$SUDO apt-get install -y -qq chromium >/dev/null; } || \
+	echo "no chromium and no way to install it: the browser tests will be skipped (apt-get install chromium)"
+
 # the whole suite: ruff first, then the tests, one pytest-xdist worker per core (mostly XLA compilation)
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 # the unit tests without the lessons and the long training runs (under 2 minutes on 2 cores)

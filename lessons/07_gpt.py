@@ -11,15 +11,13 @@
 
 # %%
 import numpy as np
-from flax import nnx
 
 from minitrans.datasets import bundled, shared
 from minitrans.experiments import lineage
 from minitrans.generation import generate
 from minitrans.masks import show_masks_side_by_side
-from minitrans.models.gpt import GPT, GPT2Config, decoder_mask, lm_loss
+from minitrans.models.gpt import decoder_mask
 from minitrans.teaching import Expect, expect, lesson_args, output_dir, save_curves, step, summary
-from minitrans.tokenizers.words import WordVocabulary
 
 args = lesson_args("Lesson 07: GPT")
 out = output_dir(args, "07_gpt")
@@ -39,29 +37,15 @@ print(show_masks_side_by_side({"GPT (causal)": decoder_mask(None, 6),
 
 # %%
 step("Step 2: train a causal and a bidirectional model")
-sentences = lineage.load_sentences(corpus, max_chars=200_000 if args.quick else 1_200_000)
-train, held_out = lineage.split_held_out(sentences, seed=args.seed)
-vocab = WordVocabulary.build(train, min_count=2, max_size=10_000)
-length = 16 if args.quick else 32
-blocks = lineage.lm_blocks(lineage.encode(train, vocab, 64), length)
-# no dropout here: dropping attention weights at random hides the copying we want to show
-width, layers = (64, 1) if args.quick else (128, 2)
-config = GPT2Config(vocab_size=len(vocab), n_positions=length, n_embd=width, n_layer=layers, n_head=2,
-                    resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0)
-print(f"{len(blocks):,} blocks of {length} words; vocabulary {len(vocab):,}")
-steps = 250 if args.quick else 1000
-models, curves = {}, {}
-for name, causal in (("causal (GPT)", True), ("bidirectional", False)):
-    rng = np.random.default_rng(args.seed)
-    print(name)
-    models[name], curves[name] = lineage.fit(
-        GPT(config, causal=causal, rngs=nnx.Rngs(args.seed)), lm_loss,
-        lambda i: {"input_ids": blocks[rng.integers(len(blocks), size=32)]}, steps, learning_rate=1e-2 if args.quick else 5e-3,
-        log_every=max(1, steps // 4))
+# `peeking_experiment` (minitrans/experiments/lineage.py, twenty lines worth reading) trains the
+# same GPT twice on next-word prediction, causal and fully visible, with no dropout (dropping
+# attention weights at random would hide the copying we want to show).
+experiment = lineage.peeking_experiment(corpus, quick=args.quick, seed=args.seed)
+vocab, length, models, curves = experiment["vocab"], experiment["length"], experiment["models"], experiment["curves"]
+print("both models:", models["causal (GPT)"].config)
 save_curves(curves, out / "causal_vs_bidirectional.png", "next-word training loss")
-held = lineage.encode(held_out, vocab, length)
 print("held-out perplexity when the words after the one to predict are hidden, as in generation:")
-perplexities = {name: lineage.generation_perplexity(model, held, length) for name, model in models.items()}
+perplexities = experiment["perplexities"]
 for name, model in models.items():
     print(f"  {name:<14} final training loss {np.mean(curves[name][-10:]):.3f}   "
           f"held-out perplexity {perplexities[name]:,.1f}")

@@ -11,6 +11,7 @@ failed, 2 bad input, 130 interrupted (the checkpoint to resume from is printed).
     minitrans glue train|eval|list ...               fine-tune and score on GLUE tasks
     minitrans pipeline TASK --model DIR TEXT ...     a pipeline (fill-mask, text-classification, ...)
     minitrans card DIR                               a checkpoint folder's model card
+    minitrans demo list | NAME [--out FILE.html]      a teaching demo: one self-contained HTML page
 """
 
 import argparse
@@ -432,6 +433,23 @@ def build_parser() -> Parser:
     tour.add_argument("--steps", type=positive_int, help="fine-tuning steps (default 90)")
     tour.add_argument("--out", default="outputs/tour", help="folder for the demo's files (default outputs/tour)")
 
+    demo = commands.add_parser("demo", help="a teaching demo, written as one self-contained HTML page", formatter_class=raw,
+                               epilog="examples:\n  minitrans demo list\n"
+                               "  minitrans demo attention --text 'The animal was too tired.' --out attention.html\n"
+                               "  minitrans demo span-corruption --text 'Any text you like.'\n"
+                               "  minitrans demo embeddings --word bank --text 'the bank of the river | a bank loan'")
+    demo.add_argument("name", help="list, or the demo: attention, masking, span-corruption, peek, embeddings")
+    demo.add_argument("--out", help="the HTML file to write (default outputs/demos/NAME.html)")
+    demo.add_argument("--model", help="attention, masking: a checkpoint folder (attention: default all-MiniLM-L6-v2; "
+                      "masking: one with a masked-LM head, default a small BERT pre-trained here)")
+    demo.add_argument("--text", help="your text (embeddings: sentences holding --word, separated by |)")
+    demo.add_argument("--pair", help="attention: a second sentence (segment B)")
+    demo.add_argument("--word", help="embeddings: the word to follow (default right)")
+    demo.add_argument("--vocab", help="span-corruption: a SentencePiece model (default T5's, ../shared/data/t5)")
+    demo.add_argument("--steps", type=positive_int, help="masking, embeddings: training steps of the models made here")
+    demo.add_argument("--draws", type=positive_int, help="masking, span-corruption: random draws the page cycles through")
+    demo.add_argument("--seed", type=int, help="the random draws' and the training's seed (default 0)")
+
     qa = commands.add_parser("qa", help="extractive question answering (SQuAD)", formatter_class=raw,
                              epilog="examples:\n"
                              "  minitrans qa train --model FOLDER --train train.json --eval dev.json --out outputs/qa\n"
@@ -492,6 +510,21 @@ def cmd_pipeline(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    from minitrans.demos import DEMOS, demo_module, write_demo
+
+    if args.name == "list":
+        for name, what in DEMOS.items():
+            print(f"{name:<16} {what}")
+        return 0
+    demo_module(args.name)  # an unknown name: the list of demos, before any work
+    options = {key: getattr(args, key) for key in ("model", "text", "pair", "word", "vocab", "steps", "draws", "seed")
+               if getattr(args, key) is not None}
+    path = write_demo(args.name, args.out, **options)
+    print(f"wrote {path} ({path.stat().st_size / 1e3:,.0f} kB): open {path.resolve().as_uri()} in a browser")
+    return 0
+
+
 def run(args, rest) -> int:
     if args.command == "lesson":
         return cmd_lesson(args, rest)
@@ -509,6 +542,8 @@ def run(args, rest) -> int:
         from minitrans.checkpoints import read_model_card
         print(read_model_card(args.folder))
         return 0
+    if args.command == "demo":
+        return cmd_demo(args)
     if args.command == "tour":
         from minitrans.tour import tour
         tour(args.out, model=args.model, squad=args.squad, quick=args.quick, steps=args.steps, limit=args.limit)

@@ -17,6 +17,7 @@ Conventions (the same in every file of minitrans):
 """
 
 import math
+from contextlib import contextmanager
 from typing import Callable
 
 import jax
@@ -375,6 +376,23 @@ def scaled_dot_product_attention(q: Array, k: Array, v: Array, mask: Array | Non
     return output, weights
 
 
+_recorded_weights: list | None = None  # set by recording_attention
+
+
+@contextmanager
+def recording_attention():
+    """`with recording_attention() as weights: model(...)` collects the attention weights
+    (batch, heads, query, key) of every MultiHeadAttention call, in the order of the calls (for
+    a BERT: layer 0, 1, ...): what pictures of attention draw. Run the model eagerly (not under
+    jax.jit) inside it."""
+    global _recorded_weights
+    previous, _recorded_weights = _recorded_weights, []
+    try:
+        yield _recorded_weights
+    finally:
+        _recorded_weights = previous
+
+
 class MultiHeadAttention(Layer):
     """Multi-head attention (Vaswani et al., 2017, section 3.2.2).
 
@@ -464,6 +482,8 @@ class MultiHeadAttention(Layer):
             q, k, v, mask=mask, bias=position_bias, scaled=self.scaled, dropout=self.dropout)
         heads = heads.transpose(0, 2, 1, 3).reshape(batch, query_len, -1)  # (batch, query, inner)
         out = self.output(heads)  # (batch, query, d_model)
+        if _recorded_weights is not None:
+            _recorded_weights.append(weights)
         return (out, weights) if return_weights else out
 
     def describe(self) -> str:

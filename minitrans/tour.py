@@ -74,7 +74,9 @@ def encoder_reads(folder: Path) -> list[str]:
     return picked
 
 
-def pretrain_small_bert(out: Path, steps: int) -> Path:
+def pretrain_small_bert(out: Path, steps: int, folder_name: str = "pretrained") -> Path:
+    """A 2-layer BERT pre-trained from random weights on the bundled encyclopedia (masked words
+    and next sentences), saved in out/folder_name with its WordPiece vocabulary."""
     from minitrans.tokenizers.wordpiece_trainer import learn_wordpiece_vocab
     from minitrans.training.pretraining import pretrain_bert
 
@@ -83,7 +85,7 @@ def pretrain_small_bert(out: Path, steps: int) -> Path:
     tokenizer = WordPieceTokenizer(learn_wordpiece_vocab(texts, 2000))
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=512, max_position_embeddings=512)
-    folder = out / "pretrained"
+    folder = out / folder_name
     pretrain_bert(corpus, config, tokenizer, steps=steps, batch_size=32, max_length=64, learning_rate=1e-3,
                   warmup_steps=max(5, steps // 10), eval_every=max(10, steps // 4), out_dir=folder, overwrite=True,
                   log=lambda line: print("  " + line, flush=True))

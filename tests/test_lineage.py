@@ -16,7 +16,7 @@ from minitrans.experiments import lineage
 from minitrans.generation import generate
 from minitrans.models.cbow import CBOW, analogy, cbow_loss, context_windows, nearest
 from minitrans.models.elmo import LSTM, ELMo, elmo_loss
-from minitrans.models.gpt import GPT, GPT2Config, lm_loss, sample_top_k
+from minitrans.models.gpt import GPT, GPT2Config, sample_top_k
 from minitrans.tokenizers.words import WordVocabulary
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -155,19 +155,14 @@ def test_cbow_learns_and_groups_words_used_alike(facts):
 
 
 @pytest.mark.slow
-def test_bidirectional_model_copies_and_the_causal_one_learns(facts):
-    """The experiment behind "why not bi-directional?": same network, same data, two masks."""
-    vocab, train, held = facts
-    blocks = lineage.lm_blocks(train, 16)
-    config = GPT2Config(vocab_size=len(vocab), n_positions=16, n_embd=64, n_layer=1, n_head=2,
+def test_hiding_the_future_changes_nothing_for_a_causal_model(facts):
+    """`generation_perplexity` scores each next word with the words after it hidden. A causal
+    model never saw them: its figure equals `gpt_perplexity`. (That a peeking model learns to
+    copy, and is lost when the future is hidden, lesson 07 checks with `peeking_experiment`'s
+    figures, as script and notebook.)"""
+    vocab, _, held = facts
+    config = GPT2Config(vocab_size=len(vocab), n_positions=16, n_embd=32, n_layer=1, n_head=2,
                         resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0)
-    final = {}
-    for causal in (True, False):
-        rng = np.random.default_rng(0)
-        model, losses = lineage.fit(GPT(config, causal=causal, rngs=nnx.Rngs(0)), lm_loss,
-                                    lambda i: {"input_ids": blocks[rng.integers(len(blocks), size=32)]}, 300, 1e-2)
-        final[causal] = (np.mean(losses[-10:]), lineage.generation_perplexity(model, held, 16))
-        if causal:  # hiding the future changes nothing for a causal model
-            assert final[causal][1] == pytest.approx(lineage.gpt_perplexity(model, held, 16), rel=1e-4)
-    assert final[False][0] < 0.2 < 1.0 < final[True][0]  # peeking at the answer drives the loss to ~0
-    assert final[True][1] * 3 < final[False][1]  # ... and is useless when the answer is hidden
+    causal = GPT(config, causal=True, rngs=nnx.Rngs(0))
+    assert lineage.generation_perplexity(causal, held, 16) == pytest.approx(lineage.gpt_perplexity(causal, held, 16),
+                                                                            rel=1e-4)

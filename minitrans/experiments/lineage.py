@@ -186,3 +186,41 @@ def bert_masked_accuracy(model, encoded: list[list[int]], vocab: WordVocabulary,
     logits = model(jnp.asarray(batch["input_ids"]), attention_mask=jnp.asarray(batch["attention_mask"])).logits
     correct = (np.asarray(logits).argmax(-1) == batch["labels"]) * batch["weights"]
     return float(correct.sum() / batch["weights"].sum())
+
+
+# --------------------------------------------------------------------------- why not bi-directional?
+
+
+def peeking_experiment(corpus, *, quick: bool, seed: int = 0, steps: int | None = None, log=print) -> dict:
+    """The experiment behind "why not bi-directional?" (lesson 07, `minitrans demo peek`): the
+    same GPT trained twice on next-word prediction, under the causal mask and fully visible.
+    Fully visible, each position sees the word it must predict, copies it, and its training
+    loss falls near zero; scored as generation meets it (the words after hidden), it is lost.
+    No dropout: dropping attention weights at random would hide the copying.
+
+    Each trains `steps` steps (default 250 quick, 1000 full). Returns the vocabulary, the block
+    length, and per model ("causal (GPT)", "bidirectional") the trained model, every step's loss
+    and the held-out generation perplexity."""
+    from minitrans.models.gpt import GPT, GPT2Config, lm_loss
+
+    sentences = load_sentences(corpus, max_chars=200_000 if quick else 1_200_000)
+    train, held_out = split_held_out(sentences, seed=seed)
+    vocab = WordVocabulary.build(train, min_count=2, max_size=10_000)
+    length = 16 if quick else 32
+    blocks = lm_blocks(encode(train, vocab, 64), length)
+    width, layers = (64, 1) if quick else (128, 2)
+    config = GPT2Config(vocab_size=len(vocab), n_positions=length, n_embd=width, n_layer=layers, n_head=2,
+                        resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0)
+    log(f"{len(blocks):,} blocks of {length} words; vocabulary {len(vocab):,}")
+    steps = steps or (250 if quick else 1000)
+    models, curves = {}, {}
+    for name, causal in (("causal (GPT)", True), ("bidirectional", False)):
+        rng = np.random.default_rng(seed)
+        log(name)
+        models[name], curves[name] = fit(
+            GPT(config, causal=causal, rngs=nnx.Rngs(seed)), lm_loss,
+            lambda i: {"input_ids": blocks[rng.integers(len(blocks), size=32)]}, steps,
+            learning_rate=1e-2 if quick else 5e-3, log_every=max(1, steps // 4), log=log)
+    held = encode(held_out, vocab, length)
+    perplexities = {name: generation_perplexity(model, held, length) for name, model in models.items()}
+    return {"vocab": vocab, "length": length, "models": models, "curves": curves, "perplexities": perplexities}
