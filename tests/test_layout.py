@@ -20,7 +20,7 @@ FLOORS = [
     ("qa", "pipelines"),
     ("experiments",),
     ("exercises", "teaching"),
-    ("tour",),
+    ("tour", "demos"),
     ("cli",),
 ]
 
