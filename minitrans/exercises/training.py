@@ -132,8 +132,8 @@ def adapter_checks():
         adapter = build(cls)
         rng = np.random.default_rng(1)
         for layer in (adapter.down, adapter.up):
-            layer.kernel.value = rng.normal(size=layer.kernel.value.shape).astype(np.float32)
-            layer.bias.value = rng.normal(size=layer.bias.value.shape).astype(np.float32)
+            layer.kernel[...] = rng.normal(size=layer.kernel.shape).astype(np.float32)
+            layer.bias[...] = rng.normal(size=layer.bias.shape).astype(np.float32)
         return adapter
 
     def output(cls):
@@ -148,8 +148,8 @@ def adapter_checks():
 
     def sizes(cls):
         adapter = build(cls)
-        expect_equal("down kernel shape (d_model, size)", adapter.down.kernel.value.shape, (12, 4))
-        expect_equal("up kernel shape (size, d_model)", adapter.up.kernel.value.shape, (4, 12))
+        expect_equal("down kernel shape (d_model, size)", adapter.down.kernel.shape, (12, 4))
+        expect_equal("up kernel shape (size, d_model)", adapter.up.kernel.shape, (4, 12))
         count = sum(np.size(v) for v in jax_leaves(nnx.state(adapter, nnx.Param)))
         expect_equal("parameters: 2 * d_model * size + size + d_model", count, 2 * 12 * 4 + 4 + 12)
 
