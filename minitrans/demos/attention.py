@@ -8,6 +8,7 @@ visible, causal, and causal with a prefix; the weights are the model's own, reno
 the positions each mask lets a token see.
 """
 
+import html
 import warnings
 
 import jax.numpy as jnp
@@ -68,7 +69,7 @@ def attention_data(folder=None, text: str = SENTENCE, pair: str | None = None) -
 def build(model=None, text: str = SENTENCE, pair: str | None = None) -> str:
     data = attention_data(model, text, pair)
     layers, heads = len(data["layers"]), len(data["layers"][0])
-    intro = (f"{layers} layers &times; {heads} heads of <span class='mono'>{data['model']}</span>. "
+    intro = (f"{layers} layers &times; {heads} heads of <span class='mono'>{html.escape(data['model'])}</span>. "
              "In each head, a line joins a token on the left (the one reading) to each token on the right (the one "
              "read), as dark as the weight it gives it; each token's weights add up to 1. Hover a token to keep only "
              "its lines; click a head to enlarge it. Below: the same model under T5's three mask patterns.")

@@ -7,6 +7,8 @@ word's vector on a plane (the two principal directions of the vectors shown): CB
 are one row of its table, the same point whatever the sentence; ELMo's move with the sentence.
 """
 
+import html
+
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -101,7 +103,7 @@ def embeddings_data(word: str = WORD, text: str | None = None, steps: int = 300,
 
 def build(word: str = WORD, text: str | None = None, steps: int = 300, seed: int = 0) -> str:
     data = embeddings_data(word, text, steps, seed)
-    intro = (f"The word <b>{data['word']}</b> in {len(data['sentences'])} sentences. CBOW (a window of words, one "
+    intro = (f"The word <b>{html.escape(data['word'])}</b> in {len(data['sentences'])} sentences. CBOW (a window of words, one "
              "vector per word) gives it the same vector in every sentence: one point. ELMo (two LSTM language models "
              "reading the whole sentence, one each way) gives it a vector that depends on the sentence. Each panel "
              "places that model's vectors on a plane along their two main directions. Hover a point or a sentence. "

@@ -7,6 +7,7 @@ the function BERT's pre-training uses) with what a pre-trained BERT predicts at 
 positions, and keeps the running count of the three outcomes.
 """
 
+import html
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -80,7 +81,7 @@ def build(model=None, text: str = SENTENCE, draws: int = 40, seed: int = 0, step
              "token, and 10% are <span class='token kept'>kept</span> as they are, and the model must say the "
              "original token at every chosen position (it cannot tell which kept tokens were chosen, so it must "
              "represent every token well). Click <b>Draw again</b> for another draw; under each chosen token, what "
-             f"the pre-trained model <span class='mono'>{data['model']}</span> predicts there.")
+             f"the pre-trained model <span class='mono'>{html.escape(data['model'])}</span> predicts there.")
     return html_page("Masked language modelling: 15%, then 80 / 10 / 10", intro, data, script("masking"), style=STYLE)
 
 

@@ -41,8 +41,9 @@ def words_of_pieces(pieces: list[str]) -> list[int]:
 
 
 def sides(tokenizer: T5Tokenizer, ids: list[int], mask: np.ndarray) -> dict:
-    """One draw as the page shows it: the hidden flags of the text's pieces, and the input and
-    target as [piece, span] pairs (span -1: not hidden text; a sentinel carries its span)."""
+    """One draw as the page shows it: for each piece of the text the span hiding it (-1: none),
+    and the input and the target as [piece, span, kind] (kind: piece, sentinel or eos; in the
+    target, a piece carries the span of the sentinel before it)."""
     inputs, targets = span_corrupt(ids, mask, vocab_size=tokenizer.vocab_size, eos_id=tokenizer.eos_id)
 
     def shown(side):
@@ -62,8 +63,7 @@ def sides(tokenizer: T5Tokenizer, ids: list[int], mask: np.ndarray) -> dict:
         span += bool(hidden and not previous)
         spans.append(span if hidden else -1)
         previous = bool(hidden)
-    return {"hidden": spans, "inputs": shown(inputs), "targets": [[p, s if k != "piece" else s, k]
-                                                                   for p, s, k in shown(targets)]}
+    return {"hidden": spans, "inputs": shown(inputs), "targets": shown(targets)}
 
 
 def text_data(tokenizer: T5Tokenizer, text: str, draws: int, seed: int, slide: bool) -> dict:
