@@ -4,6 +4,7 @@ request leaving the file, the mouse hovers and clicks, and screenshots show what
 drawn panel per head, lines that disappear on hover, colours per span)."""
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -273,3 +274,6 @@ def test_the_demo_command(tmp_path, capsys):
     out = tmp_path / "spans.html"
     assert main(["demo", "span-corruption", "--vocab", str(shared_data("t5/spiece.model")), "--out", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out and out.read_text().startswith("<!doctype html>")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # readable by others, as any new file (a web server, a class)
