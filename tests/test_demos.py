@@ -83,6 +83,10 @@ def test_attention_page_draws_the_reference_weights_of_every_head(tmp_path, brow
                              ".filter(l => l.style.display !== 'none').map(l => Number(l.dataset.q))")
     assert shown and set(shown) == {8}
     browser.hover("h1")
+    small = browser.box("#sentence-view .head[data-head='3']")[2]
+    browser.click("#sentence-view .head[data-head='3'] .caption")  # a head enlarged
+    assert browser.box("#sentence-view .head[data-head='3']")[2] > 3 * small
+    browser.click("#sentence-view .head[data-head='3'] .caption")
     browser.click("#sentence-view .controls button[data-index='5']")  # layer 6
     assert browser.evaluate("document.querySelector('#sentence-view .controls button.on').textContent") == "6"
     browser.click("#mask-view .controls button[data-index='1']")  # causal
