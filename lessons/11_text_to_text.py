@@ -105,8 +105,11 @@ print(f"exact match on {len(sample)} held-out examples: {exact:.1%}")
 # Measured with seed 0 (benchmarks/RESULTS.md, "Expected figures of the lessons").
 
 # %%
-expect("training loss, first step minus last", losses[0] - losses[-1], full=None, quick=Expect(4.195, at_least=2.5))
-expect(f"exact match on {len(sample)} held-out examples", exact, fmt=percent, full=None,
+expect("training loss, first step minus last", losses[0] - losses[-1], full=Expect(7.27, at_least=5.0),
+       quick=Expect(4.195, at_least=2.5))
+# held-out answers stay hard for a T5 trained from scratch: it learns the formats, rarely the
+# facts of countries it never saw (the full run: 1 answer in 64; lesson 14 pre-trains first)
+expect(f"exact match on {len(sample)} held-out examples", exact, fmt=percent, full=Expect(0.016, at_most=0.15),
        quick=Expect(0.0, at_most=0.1))  # 20 steps: not yet
 summary("every task is text in and text out: a prefix names the task, one model and one loss learn them all, "
         "and the answers are generated", ["mixing_rates"])
