@@ -12,11 +12,10 @@
 
 # %%
 import numpy as np
-from flax import nnx
 
 from minitrans.datasets import bundled, shared
 from minitrans.experiments import lineage
-from minitrans.models.cbow import CBOW, analogy, cbow_loss, context_windows, nearest
+from minitrans.models.cbow import analogy, context_windows, nearest
 from minitrans.teaching import Expect, expect, lesson_args, output_dir, save_curves, step, summary
 from minitrans.tokenizers.words import WordVocabulary, split_words
 
@@ -52,15 +51,9 @@ print(f"{corpus.name}: {len(sentences):,} sentences, vocabulary {len(vocab):,} w
 step("Step 3: train CBOW")
 rng = np.random.default_rng(args.seed)
 steps = 200 if args.quick else 3000
-
-
-def batch(i):
-    index = rng.integers(len(centres), size=512)
-    return {"context": contexts[index], "centre": centres[index]}
-
-
-model, losses = lineage.fit(CBOW(len(vocab), 100, rngs=nnx.Rngs(args.seed)), cbow_loss, batch, steps,
-                            learning_rate=5e-3, log_every=max(1, steps // 5))
+# 100-dimensional vectors, batches of 512 (context, centre) examples, Adam at 5e-3
+model, losses = lineage.train_cbow(contexts, centres, len(vocab), steps, rng, seed=args.seed,
+                                   log_every=max(1, steps // 5))
 held = lineage.encode(held_out, vocab, 64)
 perplexity = lineage.cbow_perplexity(model, held, 2)
 print(f"held-out centre-word perplexity: {perplexity:.1f} "

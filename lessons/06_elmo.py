@@ -16,7 +16,7 @@ from minitrans.datasets import bundled, shared
 from minitrans.datasets.streaming import pad_rows
 from minitrans.experiments import lineage
 from minitrans.models.cbow import CBOW
-from minitrans.models.elmo import ELMo, LSTMCell, elmo_loss
+from minitrans.models.elmo import LSTMCell
 from minitrans.teaching import Expect, expect, lesson_args, output_dir, save_curves, step, summary
 from minitrans.tokenizers.words import WordVocabulary
 
@@ -49,9 +49,8 @@ length = 32
 rows = pad_rows(lineage.encode(train, vocab, length), length)
 rng = np.random.default_rng(args.seed)
 steps = 30 if args.quick else 1500
-elmo, losses = lineage.fit(ELMo(len(vocab), 128, rngs=nnx.Rngs(args.seed)), elmo_loss,
-                           lambda i: {"input_ids": rows[rng.integers(len(rows), size=32)]}, steps,
-                           learning_rate=3e-3, log_every=max(1, steps // 5))
+# 128-dimensional LSTMs, batches of 32 sentences, Adam at 3e-3
+elmo, losses = lineage.train_elmo(rows, len(vocab), steps, rng, seed=args.seed, log_every=max(1, steps // 5))
 perplexity = lineage.elmo_perplexity(elmo, lineage.encode(held_out, vocab, length), length)
 print(f"held-out forward-LM perplexity: {perplexity:.1f}")
 save_curves({"ELMo (forward + backward) / 2": losses}, out / "elmo_loss.png", "ELMo training loss")

@@ -16,8 +16,6 @@ from minitrans.datasets import bundled, shared
 from minitrans.datasets.streaming import pad_rows
 from minitrans.experiments import lineage
 from minitrans.models.bert import BertConfig, BertForMaskedLM
-from minitrans.models.cbow import CBOW, cbow_loss
-from minitrans.models.elmo import ELMo, elmo_loss
 from minitrans.models.gpt import GPT, GPT2Config, lm_loss
 from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
 from minitrans.summary import count_parameters
@@ -49,16 +47,12 @@ dim = 128
 results, figures = [], {}  # figures: each model's held-out figure, as a number
 
 print("CBOW")
-cbow, _ = lineage.fit(CBOW(len(vocab), dim, rngs=nnx.Rngs(0)), cbow_loss,
-                      lambda i: (lambda ix: {"context": contexts[ix], "centre": centres[ix]})(
-                          rng.integers(len(centres), size=256)),
-                      steps, 5e-3)
+cbow, _ = lineage.train_cbow(contexts, centres, len(vocab), steps, rng, dim=dim, batch_size=256)
 figures["CBOW"] = lineage.cbow_perplexity(cbow, held, 2)
 results.append(("CBOW", "window +-2", "FFNN", "-", "centre word from window", count_parameters(cbow),
                 f"perplexity {figures['CBOW']:,.1f} (centre | window)"))
 print("ELMo")
-elmo, _ = lineage.fit(ELMo(len(vocab), dim, rngs=nnx.Rngs(0)), elmo_loss,
-                      lambda i: {"input_ids": rows[rng.integers(len(rows), size=32)]}, steps, 3e-3)
+elmo, _ = lineage.train_elmo(rows, len(vocab), steps, rng, dim=dim)
 figures["ELMo"] = lineage.elmo_perplexity(elmo, held, length)
 results.append(("ELMo", "full sentence", "RNN (LSTM)", "bi (two LMs)", "next / previous word", count_parameters(elmo),
                 f"perplexity {figures['ELMo']:,.1f} (next | left)"))

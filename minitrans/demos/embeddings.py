@@ -11,14 +11,11 @@ import html
 
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from minitrans.datasets import bundled, shared
 from minitrans.datasets.streaming import pad_rows
 from minitrans.demos.page import html_page, script
 from minitrans.experiments import lineage
-from minitrans.models.cbow import CBOW, cbow_loss
-from minitrans.models.elmo import ELMo, elmo_loss
 from minitrans.tokenizers.words import WordVocabulary
 
 WORD = "right"
@@ -59,17 +56,9 @@ def train_models(steps: int, seed: int, log=print):
         f"{steps} steps each")
     rng = np.random.default_rng(seed)
     contexts, centres = lineage.cbow_examples(encoded, 2)
-
-    def cbow_batch(i):
-        index = rng.integers(len(centres), size=512)
-        return {"context": contexts[index], "centre": centres[index]}
-
-    cbow, _ = lineage.fit(CBOW(len(vocab), 100, rngs=nnx.Rngs(seed)), cbow_loss, cbow_batch, steps,
-                          learning_rate=5e-3, log_every=max(1, steps // 2), log=log)
+    cbow, _ = lineage.train_cbow(contexts, centres, len(vocab), steps, rng, seed=seed, log_every=max(1, steps // 2), log=log)
     rows = pad_rows(lineage.encode(sentences, vocab, LENGTH), LENGTH)
-    elmo, _ = lineage.fit(ELMo(len(vocab), 128, rngs=nnx.Rngs(seed)), elmo_loss,
-                          lambda i: {"input_ids": rows[rng.integers(len(rows), size=32)]}, steps,
-                          learning_rate=3e-3, log_every=max(1, steps // 2), log=log)
+    elmo, _ = lineage.train_elmo(rows, len(vocab), steps, rng, seed=seed, log_every=max(1, steps // 2), log=log)
     return vocab, cbow, elmo, corpus.name
 
 

@@ -18,7 +18,8 @@ from minitrans.datasets.masking import mask_tokens
 from minitrans.datasets.span_corruption import random_spans_noise_mask, span_corrupt
 from minitrans.datasets.streaming import pack, pad_rows
 from minitrans.losses import IGNORE, accuracy, cross_entropy
-from minitrans.models.cbow import context_windows
+from minitrans.models.cbow import CBOW, cbow_loss, context_windows
+from minitrans.models.elmo import ELMo, elmo_loss
 from minitrans.tokenizers.words import SPECIALS, WordVocabulary
 from minitrans.training.pretraining import span_corruption_loss
 from minitrans.training.trainer import Trainer, TrainingArguments
@@ -118,6 +119,26 @@ def fit(model: nnx.Module, loss_fn, sample_batch, steps: int, learning_rate: flo
                              weight_decay=0.0, log_every=log_every or steps, progress_bar=False)
     result = Trainer(model, sample_batch, args=args, loss_fn=loss_fn, log=log if log_every else (lambda _: None)).train()
     return result["model"], result["losses"]
+
+
+def train_cbow(contexts: np.ndarray, centres: np.ndarray, vocab_size: int, steps: int, rng: np.random.Generator, *,
+               dim: int = 100, batch_size: int = 512, learning_rate: float = 5e-3, seed: int = 0, log_every: int = 0,
+               log=print) -> tuple[nnx.Module, list[float]]:
+    """CBOW (lesson 05) on batches of (context, centre) examples drawn at random with `rng`."""
+    def batch(i):
+        index = rng.integers(len(centres), size=batch_size)
+        return {"context": contexts[index], "centre": centres[index]}
+
+    return fit(CBOW(vocab_size, dim, rngs=nnx.Rngs(seed)), cbow_loss, batch, steps, learning_rate, log_every, log)
+
+
+def train_elmo(rows: np.ndarray, vocab_size: int, steps: int, rng: np.random.Generator, *, dim: int = 128,
+               batch_size: int = 32, learning_rate: float = 3e-3, seed: int = 0, log_every: int = 0,
+               log=print) -> tuple[nnx.Module, list[float]]:
+    """ELMo (lesson 06) on batches of padded sentences `rows` (n, length) drawn at random with `rng`."""
+    return fit(ELMo(vocab_size, dim, rngs=nnx.Rngs(seed)), elmo_loss,
+               lambda i: {"input_ids": rows[rng.integers(len(rows), size=batch_size)]}, steps, learning_rate,
+               log_every, log)
 
 
 # --------------------------------------------------------------------------- held-out figures
