@@ -40,6 +40,14 @@ MODEL_TASKS = {"feature-extraction": "base", "text-classification": "text-classi
                "summarization": "text2text-generation", "translation": "text2text-generation"}
 
 
+def softmax_ranking(logits: np.ndarray, top_k: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(classes,) scores -> (the `top_k` likeliest classes, best first, ties in index order; the
+    probabilities of all classes), computed in float64."""
+    probabilities = np.exp(logits.astype(np.float64) - logits.max())
+    probabilities /= probabilities.sum()
+    return np.argsort(-probabilities, kind="stable")[:top_k], probabilities
+
+
 class Pipeline:
     """preprocess (one input -> numpy arrays), collate (rows -> a padded batch), forward (a batch
     -> the model's outputs, numpy), row (one input's share of them), postprocess (-> the answer)."""
@@ -117,11 +125,9 @@ class TextClassificationPipeline(Pipeline):
     def postprocess(self, outputs: dict, top_k: int | None = 1) -> list[dict]:
         logits = outputs["logits"].astype(np.float64)  # (labels,)
         if len(logits) == 1:  # one output: a sigmoid, as Hugging Face's pipeline applies
-            scores = 1 / (1 + np.exp(-logits))
+            order, scores = np.arange(1)[:top_k], 1 / (1 + np.exp(-logits))
         else:
-            scores = np.exp(logits - logits.max())
-            scores /= scores.sum()
-        order = np.argsort(-scores, kind="stable")[:top_k]
+            order, scores = softmax_ranking(logits, top_k)
         return [{"label": self.labels[int(i)], "score": float(scores[i])} for i in order]
 
 
@@ -144,11 +150,9 @@ class FillMaskPipeline(Pipeline):
 
     def postprocess(self, outputs: dict, top_k: int = 5) -> list[dict]:
         ids, position = outputs["inputs"]["input_ids"], outputs["inputs"]["mask_position"]
-        logits = outputs["logits"][position].astype(np.float64)
-        probabilities = np.exp(logits - logits.max())
-        probabilities /= probabilities.sum()
+        best, probabilities = softmax_ranking(outputs["logits"][position], top_k)
         results = []
-        for token in np.argsort(-probabilities, kind="stable")[:top_k]:
+        for token in best:
             filled = ids.copy()
             filled[position] = token
             results.append({"score": float(probabilities[token]), "token": int(token),

@@ -17,6 +17,7 @@ from minitrans.checkpoints import read_config
 from minitrans.datasets.masking import mask_tokens
 from minitrans.demos.page import checkpoint_name, html_page, script
 from minitrans.models import load_for_task
+from minitrans.pipelines import softmax_ranking
 from minitrans.tokenizers import WordPieceTokenizer
 
 SENTENCE = "The capital of Lodorwen is Torkaom. The river Fenash flows through Torkaom."
@@ -64,9 +65,7 @@ def masking_data(folder=None, text: str = SENTENCE, draws: int = 40, seed: int =
     for row, label, scores in zip(rows, labels, logits):
         chosen = []
         for position in np.flatnonzero(label >= 0):
-            p = np.exp(scores[position] - scores[position].max())
-            p /= p.sum()
-            best = np.argsort(-p, kind="stable")[:TOP]
+            best, p = softmax_ranking(scores[position], TOP)
             outcome = "mask" if row[position] == tokenizer.mask_id else "kept" if row[position] == ids[position] else "random"
             chosen.append({"position": int(position), "outcome": outcome, "shown": tokenizer.id_to_token[int(row[position])],
                            "predictions": [[tokenizer.id_to_token[int(t)], round(float(p[t]), 4)] for t in best]})
