@@ -301,23 +301,39 @@ def cmd_glue(args) -> int:
     if missing:
         raise UsageError(f"`minitrans glue {args.action}` needs {' and '.join(missing)} "
                          f"(tasks: {', '.join(TASKS)})")
-    if args.task not in TASKS:
-        raise UsageError(f"unknown GLUE task {args.task!r}; expected one of {', '.join(TASKS)}")
+    tasks = [name.strip() for name in args.task.split(",")]
+    unknown = [name for name in tasks if name not in TASKS]
+    if unknown:
+        raise UsageError(f"unknown GLUE task {unknown[0]!r}; expected one of {', '.join(TASKS)} "
+                         "(or several, comma-separated, for a T5)")
+    if len(set(tasks)) != len(tasks):
+        raise UsageError(f"--task {args.task}: name each task once")
     if args.action == "eval" and (args.resume or args.minutes or args.steps):
         raise UsageError("--resume, --minutes and --steps are for `glue train`")
+    if args.mixing != "proportional" and len(tasks) == 1 or args.mixing_limit and len(tasks) == 1:
+        raise UsageError("--mixing and --mixing-limit mix several tasks: give --task A,B,...")
+    if args.temperature != 1.0 and args.mixing != "temperature":
+        raise UsageError("--temperature is for --mixing temperature")
     parse_strategy(args.strategy)
-    out = output_folder(args, f"outputs/glue/{args.task}") if args.action == "train" else None
-    model, tokenizer = glue.load_glue_model(args.model, args.task, scratch=args.scratch and not args.resume,
+    out = output_folder(args, f"outputs/glue/{'+'.join(tasks)}") if args.action == "train" else None
+    model, tokenizer = glue.load_glue_model(args.model, tasks[0], scratch=args.scratch and not args.resume,
                                             seed=args.seed, dropout=args.dropout)
+    if len(tasks) > 1 and not glue.is_text_to_text(model):
+        raise UsageError(f"--task {args.task}: several tasks need a T5 checkpoint (one model, every task as text); "
+                         f"{args.model} is not one")
     if args.action == "train":
-        model = glue.train_glue(model, tokenizer, args.task, out, minutes=args.minutes, steps=args.steps,
+        model = glue.train_glue(model, tokenizer, tasks, out, minutes=args.minutes, steps=args.steps,
                                 epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                                 warmup_steps=args.warmup, max_length=args.max_length, strategy=args.strategy,
                                 unfreeze_every=args.unfreeze_every, seed=args.seed, eval_every=args.eval_every,
                                 save_every=args.save_every, started=started, data_folder=args.data,
-                                limit=args.limit, resume=args.resume, overwrite=args.overwrite, source=args.model)
-    scores = glue.evaluate_glue_model(model, tokenizer, args.task, args.split, max_length=args.max_length,
-                                      data_folder=args.data)
+                                limit=args.limit, mixing=args.mixing, mixing_limit=args.mixing_limit,
+                                temperature=args.temperature, resume=args.resume, overwrite=args.overwrite,
+                                source=args.model)
+    scores = {name: glue.evaluate_glue_model(model, tokenizer, name, args.split, max_length=args.max_length,
+                                             data_folder=args.data) for name in tasks}
+    if len(tasks) == 1:
+        scores = scores[tasks[0]]
     print(json.dumps(scores, indent=1))
     if args.action == "train":  # the scores go into the model card and beside the model
         from minitrans.checkpoints import write_model_card
@@ -392,9 +408,11 @@ def build_parser() -> Parser:
                                "  minitrans glue list\n"
                                "  minitrans glue train --task RTE --model FOLDER --minutes 10 --out outputs/glue/rte\n"
                                "  minitrans glue train --task MRPC --model FOLDER --strategy adapters-32 --epochs 3\n"
+                               "  minitrans glue train --task SST-2,MRPC,RTE --model T5_FOLDER --mixing equal --steps 500\n"
                                "  minitrans glue eval --task RTE --model outputs/glue/rte/model")
     glue.add_argument("action", choices=["train", "eval", "list"], help="what to do")
-    glue.add_argument("--task", help="SST-2, CoLA, MRPC, RTE, STS-B or WNLI")
+    glue.add_argument("--task", help="SST-2, CoLA, MRPC, RTE, STS-B or WNLI; a T5 takes several, comma-separated "
+                      "(e.g. SST-2,MRPC,RTE): one model fine-tuned on their mixture")
     glue.add_argument("--model", help="a checkpoint folder: BERT-style (a classification head is added) or T5 "
                       "(the task as text)")
     glue.add_argument("--scratch", action="store_true", help="random weights with the checkpoint's config and vocabulary")
@@ -410,7 +428,13 @@ def build_parser() -> Parser:
                       "1e-3 for feature and adapters)")
     glue.add_argument("--warmup", type=int, help="train: warm-up steps (default a tenth of the steps)")
     glue.add_argument("--max-length", type=positive_int, default=128, help="tokens per example (default 128)")
-    glue.add_argument("--limit", type=positive_int, help="train: use only the first N training examples")
+    glue.add_argument("--limit", type=positive_int, help="train: use only the first N training examples (of each task)")
+    glue.add_argument("--mixing", default="proportional", choices=["proportional", "temperature", "equal"],
+                      help="several tasks: how often each is drawn (T5 paper 3.5.2; default proportional)")
+    glue.add_argument("--mixing-limit", type=positive_int, help="several tasks: K, the most examples a task "
+                      "counts for in proportional and temperature mixing (default no limit)")
+    glue.add_argument("--temperature", type=positive_float, default=1.0,
+                      help="several tasks, --mixing temperature: T (1 is proportional; larger is closer to equal)")
     glue.add_argument("--split", default="dev", choices=["dev", "train"], help="the split to score (default dev)")
     glue.add_argument("--eval-every", type=positive_int, help="train: score the dev set every N steps (logged)")
     glue.add_argument("--save-every", type=positive_int, default=200, help="train: steps between checkpoints")

@@ -170,14 +170,20 @@ def test_sts_b_trains_a_regression_head_scored_by_pearson(tiny_bert, small_glue,
     assert scores["pearson"] == pytest.approx(pearsonr(predictions, [ex.label for ex in dev])[0], abs=1e-6)
 
 
-def test_t5_does_the_task_as_text(tmp_path, small_glue):
+@pytest.fixture(scope="module")
+def tiny_t5(tmp_path_factory):
+    """A tiny random T5 with T5's own vocabulary, saved as a checkpoint folder."""
     from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
     from minitrans.tokenizers.sentencepiece import T5Tokenizer
+    folder = tmp_path_factory.mktemp("t5")
     tokenizer = T5Tokenizer(shared_data("t5/spiece.model"))
-    model = T5ForConditionalGeneration(T5Config.tiny(vocab_size=tokenizer.vocab_size), rngs=nnx.Rngs(0))
-    model.save_pretrained(tmp_path / "t5")
-    shutil.copyfile(tokenizer.path, tmp_path / "t5" / "spiece.model")
-    model, tokenizer = glue.load_glue_model(tmp_path / "t5", "RTE")
+    T5ForConditionalGeneration(T5Config.tiny(vocab_size=tokenizer.vocab_size), rngs=nnx.Rngs(0)).save_pretrained(folder)
+    shutil.copyfile(tokenizer.path, folder / "spiece.model")
+    return folder
+
+
+def test_t5_does_the_task_as_text(tmp_path, small_glue, tiny_t5):
+    model, tokenizer = glue.load_glue_model(tiny_t5, "RTE")
     examples = [GlueExample("A dog ran.", "An animal moved.", 0), GlueExample("It rained.", "It was dry.", 1)] * 4
     features = glue.encode_text_to_text(examples, "RTE", tokenizer)
     assert tokenizer.decode(features[0]["input_ids"]) == "rte sentence1: A dog ran. sentence2: An animal moved."
@@ -187,6 +193,10 @@ def test_t5_does_the_task_as_text(tmp_path, small_glue):
     predictions = glue.predict_glue(model, tokenizer, "RTE", examples)
     scores = glue.score_glue("RTE", predictions, [ex.label for ex in examples])
     assert scores.get("not_a_label", 0) == sum(p is None for p in predictions)
+    varying = glue.score_glue("STS-B", [2.4, None, 2.4], [1.0, 3.0, 4.2])  # None counts as 0: 2.4, 0, 2.4
+    assert varying["pearson"] == pytest.approx(pearsonr([2.4, 0.0, 2.4], [1.0, 3.0, 4.2])[0]) and varying["not_a_label"] == 1
+    assert glue.score_glue("STS-B", [2.4, 2.4, 2.4], [1.0, 3.0, 4.2]) == {
+        "pearson": 0.0, "spearman": 0.0, "examples": 3, "constant_predictions": 1}
     model = glue.train_glue(model, tokenizer, "RTE", tmp_path / "run", steps=2, batch_size=8, max_length=32,
                             data_folder=small_glue, save_every=None)
     assert (tmp_path / "run" / "model" / "spiece.model").is_file()
@@ -195,6 +205,42 @@ def test_t5_does_the_task_as_text(tmp_path, small_glue):
     with pytest.raises(ValueError, match="fine-tunes T5 with all parameters only"):
         glue.train_glue(model, tokenizer, "RTE", tmp_path / "out", strategy="adapters-8", steps=1,
                         data_folder=tmp_path)  # refused before reading any data
+
+
+def test_one_t5_learns_a_mixture_of_tasks(tiny_t5, tiny_bert, small_glue, tmp_path, capsys):
+    out = tmp_path / "mixture"
+    assert main(["glue", "train", "--task", "RTE,STS-B", "--model", str(tiny_t5), "--data", str(small_glue),
+                 "--steps", "3", "--batch-size", "8", "--max-length", "32", "--mixing", "temperature",
+                 "--temperature", "2", "--mixing-limit", "24", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "RTE 48 examples (rate 0.500), STS-B 48 examples (rate 0.500); mixing temperature, K=24, T=2" in printed
+    scores = json.loads(printed[printed.index("{"):])
+    assert set(scores) == {"RTE", "STS-B"} and scores["RTE"]["examples"] == scores["STS-B"]["examples"] == 20
+    assert scores == json.loads((out / "dev_scores.json").read_text())
+    info = json.loads((out / "training.json").read_text())
+    assert info["task"] == "RTE+STS-B" and info["rates"] == {"RTE": 0.5, "STS-B": 0.5} and info["steps"] == 3
+    assert info["mixing"] == "temperature" and info["mixing_limit"] == 24 and info["temperature"] == 2
+    card = (out / "model" / "README.md").read_text()
+    assert f"RTE accuracy: {round(scores['RTE']['accuracy'], 4)}" in card and "STS-B pearson" in card
+    # glue eval of the saved model gives the same figures for both tasks
+    assert main(["glue", "eval", "--task", "RTE,STS-B", "--model", str(out / "model"), "--data", str(small_glue),
+                 "--max-length", "32"]) == 0
+    again = capsys.readouterr().out
+    assert json.loads(again[again.index("{"):]) == scores
+    # the batches of a mixture follow the rates: unequal sizes, proportional mixing
+    model, tokenizer = glue.load_glue_model(tiny_t5, "RTE")
+    with pytest.raises(ValueError, match="name each task once"):
+        glue.train_glue(model, tokenizer, ["RTE", "RTE"], tmp_path / "twice", steps=1, data_folder=small_glue)
+    # refused before any work: a BERT for two tasks, mixing flags for one task
+    for flags, message in ((["--task", "RTE,STS-B", "--model", str(tiny_bert)], "several tasks need a T5 checkpoint"),
+                           (["--task", "RTE", "--model", str(tiny_t5), "--mixing", "equal"], "mix several tasks"),
+                           (["--task", "RTE,STS-B", "--model", str(tiny_t5), "--temperature", "3"],
+                            "--temperature is for --mixing temperature"),
+                           (["--task", "RTE,MNLI", "--model", str(tiny_t5)], "unknown GLUE task 'MNLI'")):
+        assert main(["glue", "train", *flags, "--data", str(small_glue), "--steps", "1",
+                     "--out", str(tmp_path / "refused")]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "refused" / "model").exists()
 
 
 def test_bad_glue_commands_are_named(tiny_bert, capsys):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from minitrans.training.mixing import MixtureSampler, mixing_rates
+from minitrans.training.mixing import mixing_rates, mixture_batch
 
 SIZES = {"glue": 1_000, "squad": 10_000, "c4": 1_000_000}
 
@@ -28,21 +28,19 @@ def test_temperature_moves_towards_equal():
     assert mixing_rates(SIZES, "equal") == pytest.approx({k: 1 / 3 for k in SIZES})
 
 
-def test_sampler_empirical_rates_match_the_formula():
+def test_batches_follow_the_rates_and_depend_only_on_seed_and_step():
     rates = mixing_rates(SIZES, "temperature", limit=50_000, temperature=2.0)
     datasets = {name: list(range(min(n, 500))) for name, n in SIZES.items()}
-    sampler = MixtureSampler(datasets, rates, seed=0)
-    draws = [next(sampler)[0] for _ in range(20_000)]
+    draws = [name for step in range(200) for name, _ in mixture_batch(datasets, rates, step, 100)]
     for name, rate in rates.items():
         observed = draws.count(name) / len(draws)
         assert abs(observed - rate) < 4 * np.sqrt(rate * (1 - rate) / len(draws))
-    one, two = MixtureSampler(datasets, rates, seed=3), MixtureSampler(datasets, rates, seed=3)
-    assert [next(one) for _ in range(200)] == [next(two) for _ in range(200)]  # seeded
-
-
-def test_every_example_is_seen_once_per_pass():
-    sampler = MixtureSampler({"a": list(range(10))}, {"a": 1.0}, seed=1)
-    assert sorted(next(sampler)[1] for _ in range(10)) == list(range(10))
+    examples = [example for step in range(200) for name, example in mixture_batch(datasets, rates, step, 100)
+                if name == "glue"]
+    assert len(set(examples)) > 400  # uniform over the task's 500 examples, not stuck on a few
+    assert mixture_batch(datasets, rates, 7, 32, seed=3) == mixture_batch(datasets, rates, 7, 32, seed=3)
+    assert mixture_batch(datasets, rates, 7, 32, seed=3) != mixture_batch(datasets, rates, 8, 32, seed=3)
+    assert mixture_batch(datasets, rates, 7, 32, seed=3) != mixture_batch(datasets, rates, 7, 32, seed=4)
 
 
 def test_bad_mixtures_are_named():
@@ -53,4 +51,6 @@ def test_bad_mixtures_are_named():
     with pytest.raises(ValueError, match="temperature must be > 0"):
         mixing_rates(SIZES, "temperature", temperature=0)
     with pytest.raises(ValueError, match="empty data set"):
-        MixtureSampler({"a": []}, {"a": 1.0})
+        mixture_batch({"a": []}, {"a": 1.0}, 0, 4)
+    with pytest.raises(ValueError, match="name different tasks"):
+        mixture_batch({"a": [1]}, {"b": 1.0}, 0, 4)

@@ -30,6 +30,7 @@ from minitrans.losses import IGNORE
 from minitrans.models import load_for_task
 from minitrans.tokenizers import load_tokenizer
 from minitrans.training.classification import collate, encode_classification
+from minitrans.training.mixing import mixing_rates, mixture_batch
 from minitrans.training.pretraining import span_corruption_loss
 from minitrans.training.trainer import Trainer, TrainingArguments, classification_loss, regression_loss
 from minitrans.training.transfer import apply_strategy, count_trainable, load_adapters, save_adapters
@@ -147,7 +148,8 @@ def predict_glue(model, tokenizer, task: str, examples, *, max_length: int = 128
 
 def score_glue(task: str, predictions: list, references: list) -> dict[str, float]:
     """The task's official metrics; an answer that is no label (None) counts as wrong (another
-    class, or a similarity of 0 for STS-B), and how many there were is reported."""
+    class, or a similarity of 0 for STS-B), and how many there were is reported. The same
+    STS-B score for every pair correlates with nothing: 0, flagged `constant_predictions`."""
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
     wrong = sum(p is None for p in predictions)
@@ -155,6 +157,9 @@ def score_glue(task: str, predictions: list, references: list) -> dict[str, floa
         filled = [(int(r) + 1) % len(TASKS[task].labels) if p is None else p for p, r in zip(predictions, references)]
     else:
         filled = [0.0 if p is None else p for p in predictions]
+        if len(set(filled)) == 1:  # the same score for every pair: no correlation to show (scipy says nan)
+            return {"pearson": 0.0, "spearman": 0.0, "examples": len(references), "constant_predictions": 1,
+                    **({"not_a_label": wrong} if wrong else {})}
     scores = evaluate_glue(task, filled, references)
     return {**scores, "examples": len(references), **({"not_a_label": wrong} if wrong else {})}
 
@@ -176,34 +181,61 @@ def default_learning_rate(strategy: str) -> float:
     return 1e-3 if strategy.startswith(("feature", "adapters")) else 5e-5
 
 
-def train_glue(model, tokenizer, task: str, out_dir: str | Path, *, minutes: float | None = None,
+def train_glue(model, tokenizer, task: str | list[str], out_dir: str | Path, *, minutes: float | None = None,
                steps: int | None = None, epochs: int = 3, batch_size: int = 32, learning_rate: float | None = None,
                warmup_steps: int | None = None, max_length: int = 128, strategy: str = "all",
                unfreeze_every: int = 100, seed: int = 0, eval_every: int | None = None, save_every: int | None = 200,
                started: float | None = None, data_folder: str | Path | None = None, limit: int | None = None,
+               mixing: str = "proportional", mixing_limit: int | None = None, temperature: float = 1.0,
                resume: bool = False, overwrite: bool = False, source: str | None = None):
     """Fine-tune on `task`'s train split under a strategy (all, feature, adapters-D, gradual);
     the clock (tokenisation included) starts at `started`. Saves out_dir/model (the weights,
     tokenizer, model card; the label names in config.json) and out_dir/training.json; a checkpoint
-    (out_dir/latest) every `save_every` steps and on Ctrl-C, which `resume` continues exactly."""
+    (out_dir/latest) every `save_every` steps and on Ctrl-C, which `resume` continues exactly.
+
+    Several tasks (a T5 only): one model learns them all at once, each step's examples drawn from
+    the tasks at the rates of a `mixing` strategy (proportional with `mixing_limit` K, temperature,
+    equal: minitrans.training.mixing); an epoch is then one pass over the mixed-in examples."""
     started = started or time.perf_counter()
-    check_task(task)
+    tasks = [task] if isinstance(task, str) else list(task)
+    for name in tasks:
+        check_task(name)
+    if len(set(tasks)) != len(tasks) or not tasks:
+        raise ValueError(f"name each task once, got {tasks}")
     out = Path(out_dir)
     if is_text_to_text(model):
         if strategy != "all":
             raise ValueError(f"strategy {strategy!r}: minitrans fine-tunes T5 with all parameters only")
         loss_fn, make_batch, mask = span_corruption_loss, collate_text_to_text, None  # cross entropy over the target
+    elif len(tasks) > 1:
+        raise ValueError(f"a mixture of tasks ({', '.join(tasks)}) needs a T5: only text-to-text does every task "
+                         "with one model")
     else:
         loss_fn = regression_loss if task == "STS-B" else classification_loss
         make_batch, mask = collate, apply_strategy(model, strategy, unfreeze_every=unfreeze_every)
-    examples = load_glue(task, "train", data_folder)
-    if limit:
-        examples = examples[:limit]
-    features = encode(model, tokenizer, task, examples, max_length)
-    dev = load_glue(task, "dev", data_folder) if eval_every else None
+    by_task = {}
+    for name in tasks:
+        examples = load_glue(name, "train", data_folder)
+        by_task[name] = encode(model, tokenizer, name, examples[:limit] if limit else examples, max_length)
     trainable, total = count_trainable(nnx.state(model, nnx.Param), mask) if mask is not None else (None, None)
     learning_rate = learning_rate or default_learning_rate(strategy)
-    print(f"{task}: {len(features):,} training examples encoded in {time.perf_counter() - started:.0f} s; strategy "
+    if len(tasks) == 1:
+        features = train_data = by_task[tasks[0]]
+        described, rates = f"{len(features):,} training examples", None
+    else:
+        sizes = {name: len(f) for name, f in by_task.items()}
+        rates = mixing_rates(sizes, mixing, mixing_limit, temperature)
+        features = [f for name in tasks for f in by_task[name]]
+        mixed = sum(min(n, mixing_limit) if mixing_limit else n for n in sizes.values())  # examples in one epoch
+        steps = steps or max(1, epochs * mixed // batch_size)
+
+        def train_data(step):
+            return collate_text_to_text([f for _, f in mixture_batch(by_task, rates, step, batch_size, seed)])
+
+        described = ", ".join(f"{name} {n:,} examples (rate {rates[name]:.3f})" for name, n in sizes.items())
+        described += f"; mixing {mixing}" + (f", K={mixing_limit:,}" if mixing_limit else "") + (
+            f", T={temperature:g}" if mixing == "temperature" else "")
+    print(f"{' + '.join(tasks)}: {described}, encoded in {time.perf_counter() - started:.0f} s; strategy "
           f"{strategy}" + (f": {trainable:,} of {total:,} parameters train" if mask is not None else "")
           + f"; learning rate {learning_rate:g}", flush=True)
     budget = None
@@ -211,25 +243,37 @@ def train_glue(model, tokenizer, task: str, out_dir: str | Path, *, minutes: flo
         budget = minutes * 60 - (time.perf_counter() - started) - 30  # keep 30 s for the last checkpoint and the model
         if budget <= 0:
             raise ValueError(f"the {minutes} minutes were spent before training started")
-    per_epoch = len(features) // batch_size
+    per_epoch = len(features) // batch_size if rates is None else max(1, mixed // batch_size)
     warmup = warmup_steps if warmup_steps is not None else max(1, (steps or per_epoch * epochs) // 10)
     args = TrainingArguments(output_dir=str(out), batch_size=batch_size, learning_rate=learning_rate,
-                             warmup_steps=warmup, num_epochs=epochs, max_steps=steps, seed=seed, group_by_length=True,
-                             max_seconds=budget, log_every=20, eval_every=eval_every, save_every=save_every,
-                             overwrite_output_dir=overwrite)
-    evaluate = (lambda m: evaluate_glue_model(m, tokenizer, task, max_length=max_length, examples=dev)) if dev else None
-    trainer = Trainer(model, features, args=args, loss_fn=loss_fn, collate=make_batch, trainable_mask=mask,
+                             warmup_steps=warmup, num_epochs=epochs, max_steps=steps, seed=seed,
+                             group_by_length=rates is None, max_seconds=budget, log_every=20, eval_every=eval_every,
+                             save_every=save_every, overwrite_output_dir=overwrite)
+    evaluate = None
+    if eval_every:
+        dev = {name: load_glue(name, "dev", data_folder) for name in tasks}
+
+        def evaluate(m):  # one task: its metrics; several: each task's, named "TASK metric"
+            scores = {name: evaluate_glue_model(m, tokenizer, name, max_length=max_length, examples=dev[name])
+                      for name in tasks}
+            return scores[tasks[0]] if len(tasks) == 1 else {f"{name} {metric}": value for name in tasks
+                                                             for metric, value in scores[name].items()}
+    trainer = Trainer(model, train_data, args=args, loss_fn=loss_fn, collate=make_batch, trainable_mask=mask,
                       evaluate=evaluate)
     print(f"training {trainer.total_steps:,} steps of {batch_size} examples ({trainer.total_steps / max(per_epoch, 1):.1f}"
           " epochs)" + (f", at most {budget / 60:.1f} more minutes" if budget else ""), flush=True)
     trainer.train(resume_from=out / "latest" if resume else None)
     model = trainer.model
     seconds = time.perf_counter() - started
-    info = {"task": task, "source": source, "strategy": strategy, "examples": len(features), "steps": trainer.step,
-            "epochs": round(trainer.step / max(per_epoch, 1), 2), "seconds": round(seconds, 1),
+    info = {"task": "+".join(tasks), "source": source, "strategy": strategy, "examples": len(features),
+            "steps": trainer.step, "epochs": round(trainer.step / max(per_epoch, 1), 2), "seconds": round(seconds, 1),
             "batch_size": batch_size, "learning_rate": learning_rate, "warmup_steps": warmup,
             "max_length": max_length, "seed": seed, "trainable_parameters": trainable}
-    save_glue_model(model, tokenizer, task, out / "model", glue_card(info))
+    if rates is not None:
+        info |= {"mixing": mixing, "mixing_limit": mixing_limit, "rates": {k: round(v, 4) for k, v in rates.items()}}
+        if mixing == "temperature":
+            info["temperature"] = temperature
+    save_glue_model(model, tokenizer, tasks[0], out / "model", glue_card(info))
     atomic_write(out / "training.json", lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1)))
     print(f"trained {trainer.step:,} steps ({info['epochs']} epochs) in {seconds / 60:.1f} minutes in all; "
           f"saved {out / 'model'}", flush=True)
@@ -255,13 +299,18 @@ def save_glue_model(model, tokenizer, task: str, folder: Path, card: dict) -> Pa
 
 
 def glue_card(info: dict, scores: dict | None = None) -> dict:
-    """The model card's facts for a `glue train` run, and its dev scores if evaluated."""
-    task = TASKS[info["task"]]
-    figures = None
+    """The model card's facts for a `glue train` run ("SST-2+RTE" for a mixture), and its dev
+    scores if evaluated ({task: scores} for a mixture)."""
+    names = info["task"].split("+")
+    if len(names) == 1 and scores:
+        scores = {names[0]: scores}
+    figures = {} if scores else None
+    for name in scores or {}:
+        figures |= {(f"{name} {metric}" if len(names) > 1 else metric): round(scores[name][metric], 4)
+                    for metric in TASKS[name].metrics}
     if scores:
-        figures = {name: round(scores[name], 4) for name in task.metrics}
-        figures["evaluated on"] = f"GLUE {info['task']} dev ({scores['examples']:,} examples)"
+        figures["evaluated on"] = ", ".join(f"GLUE {name} dev ({scores[name]['examples']:,} examples)" for name in scores)
+    data = " ".join(f"{TASKS[name].name}: {TASKS[name].question} Inputs: {', '.join(TASKS[name].inputs)}; labels: "
+                    f"{', '.join(TASKS[name].labels) or 'a score from 0 to 5'}." for name in names)
     return {"training": {"command": "minitrans glue train", **{k: v for k, v in info.items() if v is not None}},
-            "data": f"GLUE {info['task']} train ({info['examples']:,} examples): {task.question} "
-                    f"Inputs: {', '.join(task.inputs)}; labels: {', '.join(task.labels) or 'a score from 0 to 5'}.",
-            "figures": figures}
+            "data": f"GLUE {info['task']} train ({info['examples']:,} examples). {data}", "figures": figures}

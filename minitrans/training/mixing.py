@@ -35,32 +35,19 @@ def mixing_rates(sizes: dict[str, int], strategy: str = "proportional", limit: i
     # END SOLUTION
 
 
-class MixtureSampler:
-    """Draw (task, example) pairs: the task by its rate, then an example of it, each task's
-    examples shuffled and cycled. Seeded: the same seed gives the same stream."""
-
-    def __init__(self, datasets: dict[str, list], rates: dict[str, float], seed: int = 0):
-        missing = set(datasets) ^ set(rates)
-        if missing:
-            raise ValueError(f"datasets and rates name different tasks: {sorted(missing)}")
-        empty = [name for name, data in datasets.items() if len(data) == 0]
-        if empty:
-            raise ValueError(f"empty data set(s): {empty}")
-        self.names = list(datasets)
-        self.datasets = datasets
-        self.probabilities = np.array([rates[n] for n in self.names], dtype=float)
-        self.probabilities /= self.probabilities.sum()
-        self.rng = np.random.default_rng(seed)
-        self.orders = {n: self.rng.permutation(len(datasets[n])) for n in self.names}
-        self.cursors = {n: 0 for n in self.names}
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        name = self.names[self.rng.choice(len(self.names), p=self.probabilities)]
-        if self.cursors[name] == len(self.orders[name]):
-            self.orders[name], self.cursors[name] = self.rng.permutation(len(self.datasets[name])), 0
-        index = self.orders[name][self.cursors[name]]
-        self.cursors[name] += 1
-        return name, self.datasets[name][index]
+def mixture_batch(datasets: dict[str, list], rates: dict[str, float], step: int, size: int,
+                  seed: int = 0) -> list[tuple[str, object]]:
+    """The `size` (task, example) pairs of training step `step`: each example's task drawn by
+    its rate, then an example of that task uniformly. The draw depends only on (seed, step),
+    so a run resumed from a checkpoint sees the batches the uninterrupted run would."""
+    missing = set(datasets) ^ set(rates)
+    if missing:
+        raise ValueError(f"datasets and rates name different tasks: {sorted(missing)}")
+    empty = [name for name, data in datasets.items() if len(data) == 0]
+    if empty:
+        raise ValueError(f"empty data set(s): {empty}")
+    names = list(datasets)
+    probabilities = np.array([rates[n] for n in names], dtype=float)
+    rng = np.random.default_rng([seed, step])
+    chosen = rng.choice(len(names), size=size, p=probabilities / probabilities.sum())
+    return [(names[t], datasets[names[t]][rng.integers(len(datasets[names[t]]))]) for t in chosen]
