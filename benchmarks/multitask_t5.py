@@ -38,9 +38,10 @@ def main() -> None:
         scores, info = run(task, args.seed, args.model, out / f"single_{task}", extra)
         rows["single-task (one model per task)"][task] = scores
         minutes["single-task (one model per task)"] += info["seconds"] / 60
-    strategies = {f"examples-proportional, K={args.mixing_limit:,}": ["--mixing", "proportional", "--mixing-limit", str(args.mixing_limit)],
-                  f"temperature-scaled, T={args.temperature:g}, K={args.mixing_limit:,}":
-                      ["--mixing", "temperature", "--temperature", str(args.temperature), "--mixing-limit", str(args.mixing_limit)],
+    k, t = args.mixing_limit, args.temperature
+    strategies = {f"examples-proportional, K={k:,}": ["--mixing", "proportional", "--mixing-limit", str(k)],
+                  f"temperature-scaled, T={t:g}, K={k:,}":
+                      ["--mixing", "temperature", "--temperature", str(t), "--mixing-limit", str(k)],
                   "equal": ["--mixing", "equal"]}
     for name, flags in strategies.items():
         scores, info = run(mixture, args.seed, args.model, out / f"mixture_{flags[1]}", [*flags, *extra])
