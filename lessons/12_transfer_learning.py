@@ -154,14 +154,22 @@ print("\nThe pre-trained model starts from features that already separate meanin
 # %% [markdown]
 # ## What you should see
 # Measured with seed 0 on SST-2 (benchmarks/RESULTS.md, "Expected figures of the lessons").
+# Fine-tuned, the pre-trained model passes 80%; from scratch the same network stays in the 50s.
+# Frozen, it stays near chance too: this checkpoint's authors trained it for mean-pooled
+# sentence vectors, and the pooled [CLS] vector the classifier sees does not separate the
+# classes linearly. Adapters, 0.7% of the parameters, come within a point of full fine-tuning.
 
 # %%
+full_runs = {"pre-trained, fine-tuned": Expect(0.825, at_least=0.78),
+             "from scratch": Expect(0.563, at_least=0.45, at_most=0.70),
+             "pre-trained, frozen": Expect(0.513, at_least=0.45, at_most=0.65),
+             "pre-trained, adapters d=32": Expect(0.820, at_least=0.76)}
 for name, curve in curves.items():
     expect(f"{name}: held-out accuracy after {curve[-1][0]} steps", curve[-1][1], fmt=percent,
-           full=None, quick=Expect(0.562, at_least=0.4, at_most=0.75))  # 6 steps: about the majority class
+           full=full_runs[name], quick=Expect(0.562, at_least=0.4, at_most=0.75))  # 6 steps: about the majority class
 smallest = min(by_size)
 expect(f"{smallest} labelled examples: pre-trained minus from scratch", by_size[smallest][0] - by_size[smallest][1],
-       fmt=percent, full=None, quick=Expect(0.0, at_least=-0.2, at_most=0.3))
+       fmt=percent, full=Expect(0.080, at_least=0.0), quick=Expect(0.0, at_least=-0.2, at_most=0.3))
 summary("a pre-trained encoder transfers: fine-tuned it learns a task from few labels, frozen it is a feature "
         "extractor, and adapters train a sliver of the parameters",
         ["trainable_mask", "Adapter", "warmup_schedule"])
