@@ -168,6 +168,12 @@ def test_sts_b_trains_a_regression_head_scored_by_pearson(tiny_bert, small_glue,
     assert all(isinstance(p, float) for p in predictions)
     scores = glue.evaluate_glue_model(model, tokenizer, "STS-B", max_length=32, data_folder=small_glue)
     assert scores["pearson"] == pytest.approx(pearsonr(predictions, [ex.label for ex in dev])[0], abs=1e-6)
+    # the command line trains the same regression (it passes the task as a list of one)
+    assert main(["glue", "train", "--task", "STS-B", "--model", str(tiny_bert), "--data", str(small_glue), "--steps", "4",
+                 "--batch-size", "8", "--max-length", "32", "--save-every", "1000", "--out", str(tmp_path / "cli")]) == 0
+    from_cli = BertForSequenceClassification.from_pretrained(tmp_path / "cli" / "model", verbose=False)
+    ids = np.array([[101, 2000, 2001, 102, 2003, 102]])
+    np.testing.assert_allclose(from_cli(ids).logits, model(ids).logits, atol=1e-5)
 
 
 @pytest.fixture(scope="module")

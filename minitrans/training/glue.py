@@ -211,7 +211,7 @@ def train_glue(model, tokenizer, task: str | list[str], out_dir: str | Path, *, 
         raise ValueError(f"a mixture of tasks ({', '.join(tasks)}) needs a T5: only text-to-text does every task "
                          "with one model")
     else:
-        loss_fn = regression_loss if task == "STS-B" else classification_loss
+        loss_fn = regression_loss if tasks[0] == "STS-B" else classification_loss
         make_batch, mask = collate, apply_strategy(model, strategy, unfreeze_every=unfreeze_every)
     by_task = {}
     for name in tasks:
