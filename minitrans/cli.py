@@ -310,7 +310,7 @@ def cmd_glue(args) -> int:
         raise UsageError(f"--task {args.task}: name each task once")
     if args.action == "eval" and (args.resume or args.minutes or args.steps):
         raise UsageError("--resume, --minutes and --steps are for `glue train`")
-    if args.mixing != "proportional" and len(tasks) == 1 or args.mixing_limit and len(tasks) == 1:
+    if len(tasks) == 1 and (args.mixing != "proportional" or args.mixing_limit):
         raise UsageError("--mixing and --mixing-limit mix several tasks: give --task A,B,...")
     if args.temperature != 1.0 and args.mixing != "temperature":
         raise UsageError("--temperature is for --mixing temperature")
