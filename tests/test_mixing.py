@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from minitrans.training.mixing import mixing_rates, mixture_batch
+from minitrans.training.mixing import Mixture, mixing_rates, mixture_batch
 
 SIZES = {"glue": 1_000, "squad": 10_000, "c4": 1_000_000}
 
@@ -41,6 +41,16 @@ def test_batches_follow_the_rates_and_depend_only_on_seed_and_step():
     assert mixture_batch(datasets, rates, 7, 32, seed=3) == mixture_batch(datasets, rates, 7, 32, seed=3)
     assert mixture_batch(datasets, rates, 7, 32, seed=3) != mixture_batch(datasets, rates, 8, 32, seed=3)
     assert mixture_batch(datasets, rates, 7, 32, seed=3) != mixture_batch(datasets, rates, 7, 32, seed=4)
+
+
+def test_a_mixture_counts_its_epoch_with_the_limit_and_keeps_its_draws():
+    datasets = {"rte": [("rte", i) for i in range(30)], "sst2": [("sst2", i) for i in range(300)]}
+    mixture = Mixture(datasets, "proportional", limit=100, seed=5)
+    assert mixture.epoch_size == 130  # 30 + min(300, 100)
+    assert mixture.rates == pytest.approx({"rte": 30 / 130, "sst2": 100 / 130})
+    assert mixture.batch(3, 16) == [example for _, example in mixture_batch(datasets, mixture.rates, 3, 16, 5)]
+    assert "K=100" in mixture.description and "rte 30 examples (rate 0.231)" in mixture.description
+    assert Mixture(datasets, "equal").epoch_size == 330
 
 
 def test_bad_mixtures_are_named():

@@ -30,7 +30,7 @@ from minitrans.losses import IGNORE
 from minitrans.models import load_for_task
 from minitrans.tokenizers import load_tokenizer
 from minitrans.training.classification import collate, encode_classification
-from minitrans.training.mixing import mixing_rates, mixture_batch
+from minitrans.training.mixing import Mixture
 from minitrans.training.pretraining import span_corruption_loss
 from minitrans.training.trainer import Trainer, TrainingArguments, classification_loss, regression_loss
 from minitrans.training.transfer import apply_strategy, count_trainable, load_adapters, save_adapters
@@ -220,21 +220,15 @@ def train_glue(model, tokenizer, task: str | list[str], out_dir: str | Path, *, 
     trainable, total = count_trainable(nnx.state(model, nnx.Param), mask) if mask is not None else (None, None)
     learning_rate = learning_rate or default_learning_rate(strategy)
     if len(tasks) == 1:
-        features = train_data = by_task[tasks[0]]
-        described, rates = f"{len(features):,} training examples", None
+        train_data = by_task[tasks[0]]
+        mixture, epoch_size, described = None, len(train_data), f"{len(train_data):,} training examples"
     else:
-        sizes = {name: len(f) for name, f in by_task.items()}
-        rates = mixing_rates(sizes, mixing, mixing_limit, temperature)
-        features = [f for name in tasks for f in by_task[name]]
-        mixed = sum(min(n, mixing_limit) if mixing_limit else n for n in sizes.values())  # examples in one epoch
-        steps = steps or max(1, epochs * mixed // batch_size)
+        mixture = Mixture(by_task, mixing, mixing_limit, temperature, seed)
+        epoch_size, described = mixture.epoch_size, mixture.description
+        steps = steps or max(1, epochs * epoch_size // batch_size)  # a step function has no epochs to count
 
         def train_data(step):
-            return collate_text_to_text([f for _, f in mixture_batch(by_task, rates, step, batch_size, seed)])
-
-        described = ", ".join(f"{name} {n:,} examples (rate {rates[name]:.3f})" for name, n in sizes.items())
-        described += f"; mixing {mixing}" + (f", K={mixing_limit:,}" if mixing_limit else "") + (
-            f", T={temperature:g}" if mixing == "temperature" else "")
+            return collate_text_to_text(mixture.batch(step, batch_size))
     print(f"{' + '.join(tasks)}: {described}, encoded in {time.perf_counter() - started:.0f} s; strategy "
           f"{strategy}" + (f": {trainable:,} of {total:,} parameters train" if mask is not None else "")
           + f"; learning rate {learning_rate:g}", flush=True)
@@ -243,11 +237,11 @@ def train_glue(model, tokenizer, task: str | list[str], out_dir: str | Path, *, 
         budget = minutes * 60 - (time.perf_counter() - started) - 30  # keep 30 s for the last checkpoint and the model
         if budget <= 0:
             raise ValueError(f"the {minutes} minutes were spent before training started")
-    per_epoch = len(features) // batch_size if rates is None else max(1, mixed // batch_size)
+    per_epoch = max(1, epoch_size // batch_size)
     warmup = warmup_steps if warmup_steps is not None else max(1, (steps or per_epoch * epochs) // 10)
     args = TrainingArguments(output_dir=str(out), batch_size=batch_size, learning_rate=learning_rate,
                              warmup_steps=warmup, num_epochs=epochs, max_steps=steps, seed=seed,
-                             group_by_length=rates is None, max_seconds=budget, log_every=20, eval_every=eval_every,
+                             group_by_length=mixture is None, max_seconds=budget, log_every=20, eval_every=eval_every,
                              save_every=save_every, overwrite_output_dir=overwrite)
     evaluate = None
     if eval_every:
@@ -260,17 +254,18 @@ def train_glue(model, tokenizer, task: str | list[str], out_dir: str | Path, *, 
                                                              for metric, value in scores[name].items()}
     trainer = Trainer(model, train_data, args=args, loss_fn=loss_fn, collate=make_batch, trainable_mask=mask,
                       evaluate=evaluate)
-    print(f"training {trainer.total_steps:,} steps of {batch_size} examples ({trainer.total_steps / max(per_epoch, 1):.1f}"
+    print(f"training {trainer.total_steps:,} steps of {batch_size} examples ({trainer.total_steps / per_epoch:.1f}"
           " epochs)" + (f", at most {budget / 60:.1f} more minutes" if budget else ""), flush=True)
     trainer.train(resume_from=out / "latest" if resume else None)
     model = trainer.model
     seconds = time.perf_counter() - started
-    info = {"task": "+".join(tasks), "source": source, "strategy": strategy, "examples": len(features),
-            "steps": trainer.step, "epochs": round(trainer.step / max(per_epoch, 1), 2), "seconds": round(seconds, 1),
+    info = {"task": "+".join(tasks), "source": source, "strategy": strategy, "examples": sum(map(len, by_task.values())),
+            "steps": trainer.step, "epochs": round(trainer.step / per_epoch, 2), "seconds": round(seconds, 1),
             "batch_size": batch_size, "learning_rate": learning_rate, "warmup_steps": warmup,
             "max_length": max_length, "seed": seed, "trainable_parameters": trainable}
-    if rates is not None:
-        info |= {"mixing": mixing, "mixing_limit": mixing_limit, "rates": {k: round(v, 4) for k, v in rates.items()}}
+    if mixture is not None:
+        info |= {"mixing": mixing, "mixing_limit": mixing_limit,
+                 "rates": {k: round(v, 4) for k, v in mixture.rates.items()}}
         if mixing == "temperature":
             info["temperature"] = temperature
     save_glue_model(model, tokenizer, tasks[0], out / "model", glue_card(info))

@@ -51,3 +51,22 @@ def mixture_batch(datasets: dict[str, list], rates: dict[str, float], step: int,
     rng = np.random.default_rng([seed, step])
     chosen = rng.choice(len(names), size=size, p=probabilities / probabilities.sum())
     return [(names[t], datasets[names[t]][rng.integers(len(datasets[names[t]]))]) for t in chosen]
+
+
+class Mixture:
+    """Several tasks' training examples drawn at a mixing strategy's rates: what one multi-task
+    run trains on. `epoch_size` is how many examples one pass mixes in (each task capped at the
+    limit K); `batch(step, size)` is the step's examples, the same on a resumed run."""
+
+    def __init__(self, datasets: dict[str, list], strategy: str = "proportional", limit: int | None = None,
+                 temperature: float = 1.0, seed: int = 0):
+        sizes = {name: len(data) for name, data in datasets.items()}
+        self.datasets, self.seed = datasets, seed
+        self.rates = mixing_rates(sizes, strategy, limit, temperature)
+        self.epoch_size = sum(min(n, limit) if limit else n for n in sizes.values())
+        self.description = (", ".join(f"{name} {n:,} examples (rate {self.rates[name]:.3f})" for name, n in sizes.items())
+                            + f"; mixing {strategy}" + (f", K={limit:,}" if limit else "")
+                            + (f", T={temperature:g}" if strategy == "temperature" else ""))
+
+    def batch(self, step: int, size: int) -> list:
+        return [example for _, example in mixture_batch(self.datasets, self.rates, step, size, self.seed)]
