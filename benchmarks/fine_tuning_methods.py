@@ -2,12 +2,15 @@
 strategy of `minitrans glue train --strategy` over several seeds, with the dev score (mean ±
 standard deviation), the trainable parameters and the time; a Markdown table and a figure.
 
-    python benchmarks/fine_tuning_methods.py --task RTE --seeds 0 1 2 --out outputs/methods -- --epochs 3
+    python benchmarks/fine_tuning_methods.py --task RTE --seeds 0 1 2 --full-lr 1e-4 --out outputs/methods -- \
+        --minutes 10 --epochs 3 --dropout 0
 
 Rows: all parameters, feature-based (the head only), adapters with d = 32, 128, 512, 2048, and
 gradual unfreezing. Everything after `--` goes to every `minitrans glue train` run (the same
 budget for each row); the learning rate is each strategy's default (5e-5 when everything trains,
-1e-3 for the head or adapters) unless given there. Runs already in --out are not made again.
+1e-3 for the head or adapters) unless given there, and --full-lr sets it for the rows that train
+the whole network (all parameters, gradual unfreezing) only. Runs already in --out are not made
+again.
 Writes OUT/fine_tuning_methods.png.
 """
 
@@ -30,15 +33,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--model", help="a checkpoint folder (default: all-MiniLM-L6-v2)")
     parser.add_argument("--out", default="outputs/methods")
+    parser.add_argument("--full-lr", type=float, help="learning rate of the rows that train every layer")
     parser.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then `minitrans glue train` flags")
     args = parser.parse_args()
     extra = args.train_args[1:] if args.train_args[:1] == ["--"] else args.train_args
     model = args.model or str(minilm_folder(required=True))
     metric = TASKS[args.task].metrics[0]
     table = {}
+
+    def full_lr(strategy):
+        return ["--lr", str(args.full_lr)] if args.full_lr and strategy in ("all", "gradual") else []
+
     for name, strategy in ROWS.items():
         runs = [run(args.task, seed, model, Path(args.out) / f"{args.task}_{strategy}_seed{seed}",
-                    ["--strategy", strategy, *extra]) for seed in args.seeds]
+                    ["--strategy", strategy, *extra, *full_lr(strategy)]) for seed in args.seeds]
         table[name] = ([100 * scores[metric] for scores, _ in runs], runs[0][1]["trainable_parameters"],
                        [info["seconds"] / 60 for _, info in runs])
     print(f"\n| method | dev {metric} (mean ± sd over seeds {', '.join(map(str, args.seeds))}) | trainable parameters "

@@ -317,7 +317,7 @@ def cmd_glue(args) -> int:
     parse_strategy(args.strategy)
     out = output_folder(args, f"outputs/glue/{'+'.join(tasks)}") if args.action == "train" else None
     model, tokenizer = glue.load_glue_model(args.model, tasks[0], scratch=args.scratch and not args.resume,
-                                            seed=args.seed, dropout=args.dropout)
+                                            seed=args.seed, dropout=args.dropout, pooling=args.pooling)
     if len(tasks) > 1 and not glue.is_text_to_text(model):
         raise UsageError(f"--task {args.task}: several tasks need a T5 checkpoint (one model, every task as text); "
                          f"{args.model} is not one")
@@ -439,6 +439,8 @@ def build_parser() -> Parser:
     glue.add_argument("--eval-every", type=positive_int, help="train: score the dev set every N steps (logged)")
     glue.add_argument("--save-every", type=positive_int, default=200, help="train: steps between checkpoints")
     glue.add_argument("--dropout", type=rate, help="train: replace the checkpoint's dropout rates")
+    glue.add_argument("--pooling", choices=["cls", "mean"], help="train, a BERT: what the new head reads: the "
+                      "pooled [CLS] vector (default) or the tokens' mean (a sentence-embedding checkpoint's vector)")
     glue.add_argument("--data", help="the GLUE folder (default ../shared/data/glue or $MINITRANS_DATA/glue)")
     glue.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     glue.add_argument("--out", help="train: folder for the model, logs and checkpoints (default outputs/glue/TASK)")

@@ -108,6 +108,22 @@ def test_a_base_checkpoint_loads_into_task_models_and_names_the_new_head(tiny_ra
     np.testing.assert_allclose(mlm(ids).logits, full(ids).prediction_logits, atol=1e-6)
 
 
+def test_mean_pooling_reads_the_average_of_the_real_tokens(tiny_random_folder):
+    classifier = BertForSequenceClassification.from_pretrained(tiny_random_folder, num_labels=3, verbose=False,
+                                                                classifier_pooling="mean")
+    ids = jnp.array([[2, 7, 9, 4, 0, 0]])
+    mask = jnp.array([[1, 1, 1, 1, 0, 0]])
+    hidden = np.asarray(classifier.bert(ids, attention_mask=mask).last_hidden_state)[0, :4]  # the 4 real tokens
+    kernel, bias = np.asarray(classifier.classifier.kernel.value), np.asarray(classifier.classifier.bias.value)
+    np.testing.assert_allclose(classifier(ids, attention_mask=mask).logits[0], hidden.mean(0) @ kernel + bias,
+                               atol=1e-5)
+    np.testing.assert_allclose(classifier(ids[:, :4]).logits, classifier(ids, attention_mask=mask).logits, atol=1e-5)
+    cls = BertForSequenceClassification.from_pretrained(tiny_random_folder, num_labels=3, verbose=False)
+    assert not np.allclose(cls(ids[:, :4]).logits, classifier(ids[:, :4]).logits)  # [CLS] pooling by default
+    with pytest.raises(ValueError, match="classifier_pooling must be 'cls' or 'mean', got 'max'"):
+        BertConfig(classifier_pooling="max")
+
+
 def test_base_preset_has_bert_base_uncased_parameter_count(capsys):
     model = nnx.eval_shape(lambda: BertModel(BertConfig.base(), rngs=nnx.Rngs(0)))  # shapes only
     assert count_parameters(model) == 109_482_240

@@ -159,7 +159,7 @@ def test_glue_train_then_eval_from_the_command_line(tiny_bert, small_glue, tmp_p
 
 
 def test_sts_b_trains_a_regression_head_scored_by_pearson(tiny_bert, small_glue, tmp_path, capsys):
-    model, tokenizer = glue.load_glue_model(tiny_bert, "STS-B")
+    model, tokenizer = glue.load_glue_model(tiny_bert, "STS-B", pooling="mean")  # reading the tokens' mean
     assert model.config.num_labels == 1
     model = glue.train_glue(model, tokenizer, "STS-B", tmp_path / "stsb", steps=4, batch_size=8, max_length=32,
                             data_folder=small_glue, save_every=None)
@@ -170,10 +170,16 @@ def test_sts_b_trains_a_regression_head_scored_by_pearson(tiny_bert, small_glue,
     assert scores["pearson"] == pytest.approx(pearsonr(predictions, [ex.label for ex in dev])[0], abs=1e-6)
     # the command line trains the same regression (it passes the task as a list of one)
     assert main(["glue", "train", "--task", "STS-B", "--model", str(tiny_bert), "--data", str(small_glue), "--steps", "4",
-                 "--batch-size", "8", "--max-length", "32", "--save-every", "1000", "--out", str(tmp_path / "cli")]) == 0
+                 "--batch-size", "8", "--max-length", "32", "--save-every", "1000", "--pooling", "mean",
+                 "--out", str(tmp_path / "cli")]) == 0
     from_cli = BertForSequenceClassification.from_pretrained(tmp_path / "cli" / "model", verbose=False)
+    assert from_cli.config.classifier_pooling == "mean"
     ids = np.array([[101, 2000, 2001, 102, 2003, 102]])
     np.testing.assert_allclose(from_cli(ids).logits, model(ids).logits, atol=1e-5)
+    assert "pooling: mean" in (tmp_path / "cli" / "model" / "README.md").read_text()
+    capsys.readouterr()
+    assert main(["glue", "eval", "--task", "STS-B", "--model", str(tmp_path / "cli" / "model"), "--pooling", "cls"]) == 2
+    assert "classification head was trained on 'mean' pooling, not 'cls'" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +239,7 @@ def test_one_t5_learns_a_mixture_of_tasks(tiny_t5, tiny_bert, small_glue, tmp_pa
                  "--max-length", "32"]) == 0
     again = capsys.readouterr().out
     assert json.loads(again[again.index("{"):]) == scores
-    # the batches of a mixture follow the rates: unequal sizes, proportional mixing
+    # a task named twice
     model, tokenizer = glue.load_glue_model(tiny_t5, "RTE")
     with pytest.raises(ValueError, match="name each task once"):
         glue.train_glue(model, tokenizer, ["RTE", "RTE"], tmp_path / "twice", steps=1, data_folder=small_glue)
@@ -242,7 +248,9 @@ def test_one_t5_learns_a_mixture_of_tasks(tiny_t5, tiny_bert, small_glue, tmp_pa
                            (["--task", "RTE", "--model", str(tiny_t5), "--mixing", "equal"], "mix several tasks"),
                            (["--task", "RTE,STS-B", "--model", str(tiny_t5), "--temperature", "3"],
                             "--temperature is for --mixing temperature"),
-                           (["--task", "RTE,MNLI", "--model", str(tiny_t5)], "unknown GLUE task 'MNLI'")):
+                           (["--task", "RTE,MNLI", "--model", str(tiny_t5)], "unknown GLUE task 'MNLI'"),
+                           (["--task", "RTE", "--model", str(tiny_t5), "--pooling", "mean"],
+                            "is for a BERT-style classifier")):
         assert main(["glue", "train", *flags, "--data", str(small_glue), "--steps", "1",
                      "--out", str(tmp_path / "refused")]) == 2
         assert message in capsys.readouterr().err

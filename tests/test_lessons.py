@@ -1,7 +1,14 @@
-"""Every lesson runs end to end in --quick mode, as a script and as a Jupyter notebook (jupytext
-reads the `# %%` source, nbclient runs it in a real kernel), writes its figures, and ends with
-its table of expected against obtained figures, every one inside its range."""
+"""Every lesson runs end to end in --quick mode as a Jupyter notebook (jupytext reads the `# %%`
+source, nbclient runs it in a real kernel), writes its figures, and ends with its table of
+expected against obtained figures, every one inside its range.
 
+A lesson is the same code as a script and as a notebook; the two differ only in the teaching
+harness (where --quick comes from, how a figure out of range fails), which tests/test_teaching.py
+holds. So each lesson runs once, as the notebook, lesson 01 also as a script through `minitrans
+lesson`, and every lesson is checked to use nothing a plain Python process lacks (IPython's
+`display`, magics)."""
+
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -33,18 +40,38 @@ def run_as_notebook(lesson: Path, out: Path, monkeypatch) -> str:
     return "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)
 
 
+def check_run(printed: str, out: Path, mode: str) -> None:
+    assert "=== Step 1" in printed, mode
+    assert list(out.glob("*.png")), f"{mode}: a lesson saves its figures as PNG"
+    table = printed.split("=== Expected against obtained (--quick, seed 0)")[1]
+    assert "| ✓ |" in table and "| ✗ |" not in table and "What this lesson showed:" in table, (mode, table)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
-def test_lesson_runs_in_quick_mode_as_a_script_and_as_a_notebook(lesson, tmp_path, monkeypatch):
-    for mode, run in [("script", lambda out: run_as_script(lesson, out)),
-                      ("notebook", lambda out: run_as_notebook(lesson, out, monkeypatch))]:
-        out = tmp_path / mode
-        out.mkdir()
-        printed = run(out)
-        assert "=== Step 1" in printed, mode
-        assert list(out.glob("*.png")), f"{mode}: a lesson saves its figures as PNG"
-        table = printed.split("=== Expected against obtained (--quick, seed 0)")[1]
-        assert "| ✓ |" in table and "| ✗ |" not in table and "What this lesson showed:" in table, (mode, table)
-    if lesson.name.startswith("01"):
-        assert "fully visible" in printed and "causal with prefix 3" in printed
-        assert "FeedForwardBlock[\n  LayerNorm\n  Dense_32\n  Relu\n  Dropout\n  Dense_8\n  Dropout\n]" in printed
+def test_lesson_runs_in_quick_mode_as_a_notebook(lesson, tmp_path, monkeypatch):
+    printed = run_as_notebook(lesson, tmp_path, monkeypatch)
+    check_run(printed, tmp_path, "notebook")
+
+
+@pytest.mark.slow
+def test_a_lesson_runs_as_a_script_through_the_command_line(tmp_path):
+    printed = run_as_script(LESSONS[0], tmp_path)
+    check_run(printed, tmp_path, "script")
+    assert "fully visible" in printed and "causal with prefix 3" in printed
+    assert "FeedForwardBlock[\n  LayerNorm\n  Dense_32\n  Relu\n  Dropout\n  Dense_8\n  Dropout\n]" in printed
+
+
+IPYTHON_ONLY = {"display", "get_ipython", "In", "Out"}  # names a notebook has and a script does not
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
+def test_lesson_runs_as_a_plain_script_too(lesson):
+    source = lesson.read_text()
+    tree = ast.parse(source)  # a syntax error (or a bare %magic line) fails here
+    bound = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+    bound |= {alias.asname or alias.name.split(".")[0] for node in ast.walk(tree)
+              if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+    assert not (used & IPYTHON_ONLY) - bound, f"{lesson.name} uses {(used & IPYTHON_ONLY) - bound}: notebook-only"
+    assert not [line for line in source.splitlines() if line.startswith(("%", "!"))], "a magic line in " + lesson.name

@@ -159,7 +159,7 @@ def test_hiding_the_future_changes_nothing_for_a_causal_model(facts):
     """`generation_perplexity` scores each next word with the words after it hidden. A causal
     model never saw them: its figure equals `gpt_perplexity`. (That a peeking model learns to
     copy, and is lost when the future is hidden, lesson 07 checks with `peeking_experiment`'s
-    figures, as script and notebook.)"""
+    figures.)"""
     vocab, _, held = facts
     config = GPT2Config(vocab_size=len(vocab), n_positions=16, n_embd=32, n_layer=1, n_head=2,
                         resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0)

@@ -47,6 +47,7 @@ class BertConfig(ConfigMixin):
     pad_token_id: int = 0
     num_labels: int = 2
     position_embedding_type: str = "absolute"
+    classifier_pooling: str = "cls"  # what a sequence classifier reads: "cls" (BERT's pooler) or "mean"
     model_type = "bert"
     architecture = "BertModel"
     dropout_keys = ("hidden_dropout_prob", "attention_probs_dropout_prob")
@@ -58,6 +59,8 @@ class BertConfig(ConfigMixin):
         if self.position_embedding_type != "absolute":
             raise ValueError(f"position_embedding_type {self.position_embedding_type!r} is not "
                              "supported; minitrans implements BERT's 'absolute' positions")
+        if self.classifier_pooling not in ("cls", "mean"):
+            raise ValueError(f"classifier_pooling must be 'cls' or 'mean', got {self.classifier_pooling!r}")
 
     @classmethod
     def tiny(cls, **kw):
@@ -275,7 +278,12 @@ class BertForMaskedLM(BertPretrainedModel):
 
 
 class BertForSequenceClassification(BertPretrainedModel):
-    """Fine-tuning for GLUE-style tasks: dropout + Dense on the pooled [CLS] vector."""
+    """Fine-tuning for GLUE-style tasks: dropout + Dense on the pooled [CLS] vector, BERT's way.
+
+    `classifier_pooling="mean"` reads the mean of the tokens' last hidden states instead (padding
+    left out): the sentence vector a sentence-embedding checkpoint such as all-MiniLM-L6-v2 was
+    trained to make, where the pooler on [CLS] was never trained. transformers' BERT has no such
+    switch: a "mean" model it loads would classify from [CLS]."""
 
     task = "text-classification"
     head_prefixes = ("classifier.",)
@@ -289,7 +297,12 @@ class BertForSequenceClassification(BertPretrainedModel):
         self.eval()
 
     def __call__(self, input_ids, token_type_ids=None, attention_mask=None) -> SequenceClassifierOutput:
-        pooled = self.bert(input_ids, token_type_ids, attention_mask).pooler_output
+        out = self.bert(input_ids, token_type_ids, attention_mask)
+        if self.config.classifier_pooling == "mean":
+            keep = (jnp.ones(input_ids.shape) if attention_mask is None else attention_mask)[..., None]  # (batch, seq, 1)
+            pooled = (out.last_hidden_state * keep).sum(1) / jnp.maximum(keep.sum(1), 1)  # (batch, hidden)
+        else:
+            pooled = out.pooler_output  # tanh(Dense(h_[CLS]))
         return SequenceClassifierOutput(self.classifier(self.dropout(pooled)))
 
     def hf_tensor_map(self) -> list[Tensor]:

@@ -54,10 +54,12 @@ def is_text_to_text(model) -> bool:
 
 
 def load_glue_model(folder: str | Path, task: str, *, scratch: bool = False, seed: int = 0,
-                    dropout: float | None = None):
+                    dropout: float | None = None, pooling: str | None = None):
     """(model, tokenizer) for `task` from a checkpoint folder: a BERT-style encoder gets a
     classification head sized for the task (new unless the folder holds one that fits); a T5
-    folder is used as it is. `scratch`: the folder's config and vocabulary, random weights."""
+    folder is used as it is. `scratch`: the folder's config and vocabulary, random weights.
+    `pooling`: what a new head reads, "cls" (BERT's pooler, the default) or "mean" (the tokens'
+    mean, for a sentence-embedding checkpoint)."""
     check_task(task)
     folder = Path(folder)
     if not (folder / "config.json").is_file():
@@ -67,9 +69,16 @@ def load_glue_model(folder: str | Path, task: str, *, scratch: bool = False, see
     model_type = raw.get("model_type", "bert")
     wanted = "text2text-generation" if model_type == "t5" else "text-classification"
     overrides = {}
+    if pooling is not None and wanted != "text-classification":
+        raise ValueError(f"pooling {pooling!r} is for a BERT-style classifier; {folder} is a T5, which answers in text")
     if wanted == "text-classification":
         overrides["num_labels"] = num_labels(task)
         has_head = any(name.endswith("ForSequenceClassification") for name in raw.get("architectures") or [])
+        if pooling is not None:
+            trained = raw.get("classifier_pooling", "cls")
+            if has_head and not scratch and pooling != trained:
+                raise ValueError(f"{folder}'s classification head was trained on {trained!r} pooling, not {pooling!r}")
+            overrides["classifier_pooling"] = pooling
         stored = raw.get("num_labels", len(raw.get("id2label") or {}) or None)
         if has_head and not scratch and stored != overrides["num_labels"]:
             names = ", ".join((raw.get("id2label") or {}).values()) or "?"
@@ -262,7 +271,8 @@ def train_glue(model, tokenizer, task: str | list[str], out_dir: str | Path, *, 
     info = {"task": "+".join(tasks), "source": source, "strategy": strategy, "examples": sum(map(len, by_task.values())),
             "steps": trainer.step, "epochs": round(trainer.step / per_epoch, 2), "seconds": round(seconds, 1),
             "batch_size": batch_size, "learning_rate": learning_rate, "warmup_steps": warmup,
-            "max_length": max_length, "seed": seed, "trainable_parameters": trainable}
+            "max_length": max_length, "seed": seed, "trainable_parameters": trainable,
+            "pooling": getattr(model.config, "classifier_pooling", None)}
     if mixture is not None:
         info |= {"mixing": mixing, "mixing_limit": mixing_limit,
                  "rates": {k: round(v, 4) for k, v in mixture.rates.items()}}
