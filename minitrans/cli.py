@@ -418,8 +418,9 @@ def build_parser() -> Parser:
     glue.add_argument("--scratch", action="store_true", help="random weights with the checkpoint's config and vocabulary")
     glue.add_argument("--strategy", default="all", help="train: all, feature (the head only), adapters-D "
                       "(adapters of bottleneck D, e.g. adapters-32), gradual (unfreezing block by block)")
-    glue.add_argument("--unfreeze-every", type=positive_int, default=100,
-                      help="gradual: steps between unfreezing one more block (default 100)")
+    glue.add_argument("--unfreeze-every", type=positive_int,
+                      help="gradual: steps between unfreezing one more block (default: the planned steps shared "
+                           "evenly by the head, each block and the embeddings, as in the T5 paper)")
     glue.add_argument("--minutes", type=positive_float, help="train: wall-clock budget, tokenisation included")
     glue.add_argument("--steps", type=positive_int, help="train: optimisation steps (the learning rate decays to 0 there)")
     glue.add_argument("--epochs", type=positive_int, default=3, help="train: passes over the data (default 3)")

@@ -100,6 +100,14 @@ def test_gradual_unfreezing_thaws_the_blocks_from_the_top():
     assert moved  # the embeddings thawed at step 6 and trained after
     trainable, total = count_trainable(nnx.state(model, nnx.Param), schedule)
     assert trainable == total
+    # by default the planned steps are shared evenly: head, block 1, block 0, embeddings, 10 steps each
+    spread = apply_strategy(model, "gradual", unfreeze_every=None, planned_steps=43)
+    starts = {"/".join(map(str, path)): int(v[...]) for path, v in nnx.to_flat_state(spread)}
+    assert starts["classifier/kernel"] == 0 and starts["bert/encoder/layers/1/layers/0/body/layers/0/query/kernel"] == 10
+    assert starts["bert/encoder/layers/0/layers/0/body/layers/0/query/kernel"] == 20
+    assert starts["bert/embeddings/word_embeddings/embedding"] == 30
+    with pytest.raises(ValueError, match="needs unfreeze_every or the number of planned steps"):
+        apply_strategy(model, "gradual", unfreeze_every=None)
 
 
 def test_strategies_by_name():

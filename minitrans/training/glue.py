@@ -33,7 +33,7 @@ from minitrans.training.classification import collate, encode_classification
 from minitrans.training.mixing import Mixture
 from minitrans.training.pretraining import span_corruption_loss
 from minitrans.training.trainer import Trainer, TrainingArguments, classification_loss, regression_loss
-from minitrans.training.transfer import apply_strategy, count_trainable, load_adapters, save_adapters
+from minitrans.training.transfer import apply_strategy, count_trainable, load_adapters, parse_strategy, save_adapters
 
 
 def check_task(task: str) -> None:
@@ -193,7 +193,7 @@ def default_learning_rate(strategy: str) -> float:
 def train_glue(model, tokenizer, task: str | list[str], out_dir: str | Path, *, minutes: float | None = None,
                steps: int | None = None, epochs: int = 3, batch_size: int = 32, learning_rate: float | None = None,
                warmup_steps: int | None = None, max_length: int = 128, strategy: str = "all",
-               unfreeze_every: int = 100, seed: int = 0, eval_every: int | None = None, save_every: int | None = 200,
+               unfreeze_every: int | None = None, seed: int = 0, eval_every: int | None = None, save_every: int | None = 200,
                started: float | None = None, data_folder: str | Path | None = None, limit: int | None = None,
                mixing: str = "proportional", mixing_limit: int | None = None, temperature: float = 1.0,
                resume: bool = False, overwrite: bool = False, source: str | None = None):
@@ -220,13 +220,13 @@ def train_glue(model, tokenizer, task: str | list[str], out_dir: str | Path, *, 
         raise ValueError(f"a mixture of tasks ({', '.join(tasks)}) needs a T5: only text-to-text does every task "
                          "with one model")
     else:
+        parse_strategy(strategy)  # an unknown name is refused before any work
         loss_fn = regression_loss if tasks[0] == "STS-B" else classification_loss
-        make_batch, mask = collate, apply_strategy(model, strategy, unfreeze_every=unfreeze_every)
+        make_batch = collate
     by_task = {}
     for name in tasks:
         examples = load_glue(name, "train", data_folder)
         by_task[name] = encode(model, tokenizer, name, examples[:limit] if limit else examples, max_length)
-    trainable, total = count_trainable(nnx.state(model, nnx.Param), mask) if mask is not None else (None, None)
     learning_rate = learning_rate or default_learning_rate(strategy)
     if len(tasks) == 1:
         train_data = by_task[tasks[0]]
@@ -238,6 +238,12 @@ def train_glue(model, tokenizer, task: str | list[str], out_dir: str | Path, *, 
 
         def train_data(step):
             return collate_text_to_text(mixture.batch(step, batch_size))
+    per_epoch = max(1, epoch_size // batch_size)
+    planned = steps or per_epoch * epochs
+    mask = trainable = total = None
+    if not is_text_to_text(model):
+        mask = apply_strategy(model, strategy, unfreeze_every=unfreeze_every, planned_steps=planned)
+        trainable, total = count_trainable(nnx.state(model, nnx.Param), mask)
     print(f"{' + '.join(tasks)}: {described}, encoded in {time.perf_counter() - started:.0f} s; strategy "
           f"{strategy}" + (f": {trainable:,} of {total:,} parameters train" if mask is not None else "")
           + f"; learning rate {learning_rate:g}", flush=True)
@@ -246,8 +252,7 @@ def train_glue(model, tokenizer, task: str | list[str], out_dir: str | Path, *, 
         budget = minutes * 60 - (time.perf_counter() - started) - 30  # keep 30 s for the last checkpoint and the model
         if budget <= 0:
             raise ValueError(f"the {minutes} minutes were spent before training started")
-    per_epoch = max(1, epoch_size // batch_size)
-    warmup = warmup_steps if warmup_steps is not None else max(1, (steps or per_epoch * epochs) // 10)
+    warmup = warmup_steps if warmup_steps is not None else max(1, planned // 10)
     args = TrainingArguments(output_dir=str(out), batch_size=batch_size, learning_rate=learning_rate,
                              warmup_steps=warmup, num_epochs=epochs, max_steps=steps, seed=seed,
                              group_by_length=mixture is None, max_seconds=budget, log_every=20, eval_every=eval_every,

@@ -241,13 +241,20 @@ def parse_strategy(strategy: str) -> tuple[str, int | None]:
     return "adapters", int(match.group(1))
 
 
-def apply_strategy(model: nnx.Module, strategy: str, *, unfreeze_every: int = 100, seed: int = 1):
+def apply_strategy(model: nnx.Module, strategy: str, *, unfreeze_every: int | None = 100,
+                   planned_steps: int | None = None, seed: int = 1):
     """The mask of a strategy named as the command line names it: "all", "feature" (or
     "feature_based"), "adapters-D" (adds adapters of bottleneck D to BERT's blocks first), or
-    "gradual" (one more block every `unfreeze_every` steps)."""
+    "gradual" (one more block every `unfreeze_every` steps; None shares the `planned_steps` out
+    evenly, as the T5 paper does: the head alone first, the embeddings joining for the last share)."""
     kind, size = parse_strategy(strategy)
     if kind == "gradual":
-        return unfreezing_schedule(nnx.state(model, nnx.Param), unfreeze_every)
+        params = nnx.state(model, nnx.Param)
+        if unfreeze_every is None:
+            if not planned_steps:
+                raise ValueError("gradual unfreezing needs unfreeze_every or the number of planned steps")
+            unfreeze_every = max(1, planned_steps // (blocks_of(params)[1] + 2))  # head, N blocks, embeddings
+        return unfreezing_schedule(params, unfreeze_every)
     if kind == "adapters":
         base = getattr(model, "bert", None)
         if base is None:
