@@ -26,6 +26,7 @@ from minitrans.losses import IGNORE
 from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
 from minitrans.teaching import Expect, expect, lesson_args, output_dir, percent, save_curves, step, summary
 from minitrans.tokenizers.sentencepiece import T5Tokenizer
+from minitrans.training.mixing import Mixture, mixing_rates
 
 args = lesson_args("Lesson 11: text to text")
 out = output_dir(args, "11_text_to_text")
@@ -101,6 +102,33 @@ for (source, target), answer in list(zip(sample, answers))[:5]:
 print(f"exact match on {len(sample)} held-out examples: {exact:.1%}")
 
 # %% [markdown]
+# ## Step 5: mixing tasks of different sizes
+# Here both tasks came in equal measure. Real mixtures are lopsided: GLUE's SST-2 has 67,349
+# training sentences, MRPC 3,668 pairs, RTE 2,490. Drawn in proportion to size, RTE would be one
+# example in thirty. The T5 paper (section 3.5.2) compares three rates for task m with e_m
+# examples: examples-proportional, min(e_m, K) / sum_n min(e_n, K), where the limit K keeps a big
+# task from drowning the rest; temperature-scaled, those rates to the power 1/T, renormalised;
+# and equal, 1/M. `minitrans glue train --task SST-2,MRPC,RTE --mixing ...` trains one T5 so.
+
+# %%
+step("Step 5: mixing rates")
+sizes = {"SST-2": 67_349, "MRPC": 3_668, "RTE": 2_490}
+print(f"  {'strategy':<34}" + "".join(f"{name:>8}" for name in sizes))
+for label, strategy, options in [("examples-proportional", "proportional", {}),
+                                 ("examples-proportional, K = 16,384", "proportional", {"limit": 16_384}),
+                                 ("temperature T = 2, K = 16,384", "temperature", {"limit": 16_384, "temperature": 2.0}),
+                                 ("equal", "equal", {})]:
+    rates = mixing_rates(sizes, strategy, **options)
+    print(f"  {label:<34}" + "".join(f"{rates[name]:>8.1%}" for name in sizes))
+# a run's batches follow the rates: 100 steps of 32 drawn from the three tasks (the examples
+# here stand in for the real ones by their task's name)
+mixture = Mixture({name: [name] * n for name, n in sizes.items()}, "temperature", limit=16_384, temperature=2.0,
+                  seed=args.seed)
+drawn = [example for batch_step in range(100) for example in mixture.batch(batch_step, 32)]
+rte_rate, rte_share = mixture.rates["RTE"], drawn.count("RTE") / len(drawn)
+print(f"RTE: rate {rte_rate:.1%}, share of the {len(drawn):,} examples drawn {rte_share:.1%}")
+
+# %% [markdown]
 # ## What you should see
 # Measured with seed 0 (benchmarks/RESULTS.md, "Expected figures of the lessons").
 
@@ -111,5 +139,9 @@ expect("training loss, first step minus last", losses[0] - losses[-1], full=Expe
 # facts of countries it never saw (the full run: 1 answer in 64; lesson 14 pre-trains first)
 expect(f"exact match on {len(sample)} held-out examples", exact, fmt=percent, full=Expect(0.016, at_most=0.15),
        quick=Expect(0.0, at_most=0.1))  # 20 steps: not yet
+expect("RTE's rate, temperature 2 and K = 16,384", rte_rate, fmt=percent, full=Expect(0.2093, at_least=0.20925, at_most=0.20935),
+       quick=Expect(0.2093, at_least=0.20925, at_most=0.20935))  # computed, no randomness
+expect("RTE's share of 3,200 drawn examples", rte_share, fmt=percent, full=Expect(0.2062, at_least=0.18, at_most=0.24),
+       quick=Expect(0.2062, at_least=0.18, at_most=0.24))  # the rate within about 4 standard errors
 summary("every task is text in and text out: a prefix names the task, one model and one loss learn them all, "
-        "and the answers are generated", ["mixing_rates"])
+        "and the answers are generated; mixing rates decide how much of each task a model sees", ["mixing_rates"])
