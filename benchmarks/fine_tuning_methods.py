@@ -20,7 +20,7 @@ from pathlib import Path
 from glue_seeds import mean_sd, run
 
 from minitrans.checkpoints import minilm_folder
-from minitrans.datasets.glue import TASKS
+from minitrans.datasets.glue import TASKS, load_glue
 
 ROWS = {"all parameters": "all", "feature-based (head only)": "feature", "adapters d=32": "adapters-32",
         "adapters d=128": "adapters-128", "adapters d=512": "adapters-512", "adapters d=2048": "adapters-2048",
@@ -58,15 +58,26 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
     names = list(table)
     means = [np.mean(table[n][0]) for n in names]
     errors = [np.std(table[n][0], ddof=1) if len(table[n][0]) > 1 else 0 for n in names]
-    ax.bar(range(len(names)), means, yerr=errors, capsize=4, color="tab:blue")
-    ax.set_xticks(range(len(names)), [f"{n}\n{table[n][1]:,}" for n in names], fontsize=7)
+    ax.bar(range(len(names)), means, yerr=errors if len(args.seeds) > 1 else None, capsize=4, color="tab:blue")
+    for i, n in enumerate(names):  # every seed's score as a dot
+        ax.plot([i] * len(table[n][0]), table[n][0], "k.", markersize=5)
+    labels = [n.replace(" (", "\n(").replace("adapters ", "adapters\n").replace(" unfreezing", "\nunfreezing")
+              + f"\n{table[n][1]:,} trained" for n in names]
+    ax.set_xticks(range(len(names)), labels, fontsize=7)
+    if metric == "accuracy":
+        labels_dev = [ex.label for ex in load_glue(args.task, "dev")]
+        majority = 100 * max(labels_dev.count(c) for c in set(labels_dev)) / len(labels_dev)
+        ax.axhline(majority, color="grey", linestyle="--", linewidth=1, label=f"majority class ({majority:.1f}%)")
+        ax.legend(loc="upper right", fontsize=8)
     ax.set_ylabel(f"dev {metric} (%)")
-    ax.set_ylim(min(means) - 10, max(means) + 5)
-    ax.set_title(f"Fine-tuning methods on {args.task} ({len(args.seeds)} seeds; trainable parameters under each)")
+    ax.set_ylim(min(means) - 10, max(max(v) for v, _, _ in table.values()) + 5)
+    seeds = f"{len(args.seeds)} seed{'s' if len(args.seeds) > 1 else ''}"
+    ax.set_title(f"Fine-tuning methods on {args.task}, {args.model or 'all-MiniLM-L6-v2'}, same budget "
+                 f"({seeds}: bar the mean, dots each)")
     fig.tight_layout()
     path = Path(args.out) / "fine_tuning_methods.png"
     path.parent.mkdir(parents=True, exist_ok=True)
