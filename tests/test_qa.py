@@ -15,6 +15,7 @@ from minitrans.datasets import bundled
 from minitrans.datasets.squad import SquadExample, load_squad, mini_squad, to_json
 from minitrans.qa.extractive import (
     FeatureReport,
+    length_batches,
     postprocess_qa_predictions,
     prepare_train_features,
     prepare_validation_features,
@@ -41,6 +42,20 @@ def test_windows_overlap_by_the_stride():
     assert windows(700, 300, 128) == [(0, 300), (172, 472), (344, 644), (516, 700)]
     with pytest.raises(ValueError, match="stride"):
         windows(700, 100, 128)
+
+
+def test_length_batches_group_similar_lengths_in_few_shapes():
+    lengths = [5, 130, 70, 3, 64, 65, 200]
+    features = [{"input_ids": np.arange(1, n + 1), "token_type_ids": np.zeros(n, int)} for n in lengths]
+    batches = list(length_batches(features, batch_size=3))
+    # shortest first; each batch padded to its longest, rounded up to 64; the last one to 3 rows
+    assert [list(chosen) for chosen, _ in batches] == [[3, 0, 4], [5, 2, 1], [6]]
+    assert [b["input_ids"].shape for _, b in batches] == [(3, 64), (3, 192), (3, 256)]
+    for chosen, batch in batches:
+        for row, i in enumerate(chosen):
+            n = lengths[i]
+            assert batch["attention_mask"][row].sum() == n and (batch["input_ids"][row, :n] == np.arange(1, n + 1)).all()
+    assert not batches[-1][1]["attention_mask"][1:].any()  # the rows that only fill the shape are empty
 
 
 def test_windows_and_labels_match_hugging_face(tokenizer, squad_train):

@@ -150,9 +150,21 @@ def qa_loss(model, batch: dict):
     return loss, {"start_accuracy": start_ok.mean(), "end_accuracy": end_ok.mean()}
 
 
+def length_batches(features: list[dict], batch_size: int = 64):
+    """(feature indices, padded batch) in order of length: features of similar length share a
+    batch, padded to a multiple of 64 (little spent on padding); the last batch of a length is
+    padded with empty rows to `batch_size`, so each length bucket compiles one shape."""
+    order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
+    for first in range(0, len(order), batch_size):
+        chosen = order[first:first + batch_size]
+        batch = pad_batch([features[i] for i in chosen], keys=())
+        if len(chosen) < batch_size:
+            batch = {k: np.pad(v, ((0, batch_size - len(chosen)), (0, 0))) for k, v in batch.items()}
+        yield chosen, batch
+
+
 def predict_logits(model, features: list[dict], batch_size: int = 64, progress: bool = False):
-    """Start and end logits (numpy, unpadded) for every feature; batches are formed from
-    features of similar length, so little is spent on padding."""
+    """Start and end logits (numpy, unpadded) for every feature, batched by `length_batches`."""
     from tqdm.auto import tqdm
 
     model.eval()
@@ -163,13 +175,10 @@ def predict_logits(model, features: list[dict], batch_size: int = 64, progress: 
         out = nnx.merge(graphdef, state)(input_ids, token_type_ids, attention_mask)
         return out.start_logits, out.end_logits
 
-    order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
     starts, ends = [None] * len(features), [None] * len(features)
-    for first in tqdm(range(0, len(order), batch_size), disable=not progress, desc="predicting"):
-        chosen = order[first:first + batch_size]
-        batch = pad_batch([features[i] for i in chosen], keys=())
-        if len(chosen) < batch_size:  # keep one batch shape per length bucket
-            batch = {k: np.pad(v, ((0, batch_size - len(chosen)), (0, 0))) for k, v in batch.items()}
+    batches = tqdm(length_batches(features, batch_size), total=-(-len(features) // batch_size),
+                   disable=not progress, desc="predicting")
+    for chosen, batch in batches:
         s, e = forward(state, batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
         s, e = np.asarray(s), np.asarray(e)
         for row, i in enumerate(chosen):
