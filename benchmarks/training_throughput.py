@@ -24,10 +24,11 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from sides import has_torch, run_side
 
 ROOT = Path(__file__).resolve().parents[1]
 BERT = dict(vocab=30522, d=256, layers=4, heads=4, ff=1024, batch=32, length=128, masked=19)
@@ -196,31 +197,16 @@ def reference(model: str, steps: int) -> dict:
 
 # ---------------------------------------------------------------- orchestration
 
-def child(python: str, side: str, model: str, steps: int) -> dict | None:
-    env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2", BENCH_THREADS="2",
-               XLA_FLAGS=os.environ.get("XLA_FLAGS", ""))
-    out = subprocess.run([python, __file__, "--child", side, model, str(steps)], env=env,
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        print(f"  {side} {model} failed:\n{out.stderr[-2000:]}")
-        return None
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def has_torch(python: str) -> bool:
-    return subprocess.run([python, "-c", "import torch, transformers"], capture_output=True).returncode == 0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--models", default="bert,t5")
     parser.add_argument("--reference-python", help="a Python with torch and transformers (default: this one)")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        side, model, steps = args.child
-        print(json.dumps((ours if side == "ours" else reference)(model, int(steps))))
+        spec = json.loads(args.child)
+        print(json.dumps((ours if spec["side"] == "ours" else reference)(spec["model"], spec["steps"])))
         return
     ref_python = args.reference_python or sys.executable
     if not has_torch(ref_python):
@@ -229,9 +215,10 @@ def main() -> None:
         ref_python = None
     for model in args.models.split(","):
         print(f"\n{model.upper()}-mini, {args.steps} timed steps after the first")
-        results = [child(sys.executable, "ours", model, args.steps)]
+        results = [run_side(__file__, sys.executable, {"side": "ours", "model": model, "steps": args.steps}, strict=False)]
         if ref_python:
-            results.append(child(ref_python, "reference", model, args.steps))
+            results.append(run_side(__file__, ref_python, {"side": "reference", "model": model, "steps": args.steps},
+                                    strict=False))
         peak = results[0]["matmul_peak_gflops"] if results[0] else None
         if peak:
             print(f"  measured float32 matmul peak (2048 x 2048, jax): {peak:,.0f} GFLOP/s")
