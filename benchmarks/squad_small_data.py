@@ -153,7 +153,7 @@ def side_by_side(args, recipe: list[str]) -> None:
     history = [json.loads(line) for line in (out / "ours" / "log.jsonl").read_text().splitlines()]
     windows = trained["features"]
     print(f"| minitrans | `{' '.join(recipe) or 'the defaults'}` | {trained['steps']:,} | "
-          f"{trained['steps'] * trained['batch_size'] / windows:.1f} | {history[-1]['loss']:.3f} | "
+          f"{trained['steps'] * trained['batch_size'] / windows:.1f} | {history[-1]['loss'] if history else float('nan'):.3f} | "
           f"{ours['exact_match']:.2f} | {ours['f1']:.2f} |")
     print(f"| {theirs['side']} | lr {args.reference_lr}, batch {args.reference_batch}, {args.reference_epochs} epochs "
           f"| {theirs['steps']:,} | {theirs['epochs']:.1f} | {theirs['loss']:.3f} | {scores['exact_match']:.2f} "
