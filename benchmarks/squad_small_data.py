@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from qa_inference import DEV, answers_and_scores, minilm, reference_logits, save_windows
+from qa_inference import DEV, answers_and_scores, minilm, ragged, reference_logits, save_windows
 from sides import run_side
 
 TRAIN = DEV.parent / "train-v1.1.reconstructed.json.gz"
@@ -56,8 +56,7 @@ def reference(spec: dict) -> dict:
     folder = Path(spec["folder"])
     model = transformers.BertForQuestionAnswering.from_pretrained(spec["checkpoint"])
     data = np.load(folder / "train.npz")
-    cuts = np.cumsum(data["lengths"])[:-1]
-    ids, types = np.split(data["input_ids"], cuts), np.split(data["token_type_ids"], cuts)
+    ids, types = ragged(data)
     n, batch = len(ids), spec["batch"]
     per_epoch = -(-n // batch)
     total = spec["epochs"] * per_epoch
