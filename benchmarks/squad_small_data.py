@@ -1,7 +1,8 @@
 """Fine-tuning on little data: a dozen SQuAD articles for 30 minutes, side by side with transformers.
 
     python benchmarks/squad_small_data.py --reference-python /path/to/venv/bin/python \\
-        [--minutes 30] [--seed 0] [--out outputs/squad_small] [-- OPTIONS OF `minitrans qa train`]
+        [--minutes 30] [--seed 0] [--out outputs/squad_small] [--dev-limit N] [--keep-ours] \\
+        [--reference-lr 3e-5 --reference-batch 12 --reference-epochs 2] [-- OPTIONS OF `minitrans qa train`]
 
 The split: the first 12 articles of SQuAD 1.1 train that hold 250 questions or fewer (about
 2,300 questions); scored on the official dev set, whose 48 articles the model never saw. Both
@@ -117,8 +118,11 @@ def side_by_side(args, recipe: list[str]) -> None:
                "--eval", str(DEV), "--minutes", str(args.minutes), "--seed", str(args.seed), "--out",
                str(out / "ours"), "--overwrite", *(["--eval-limit", str(args.dev_limit)] if args.dev_limit else []),
                *recipe]
-    print("$ " + " ".join(command), flush=True)
-    subprocess.run(command, check=True)
+    if args.keep_ours and (out / "ours" / "scores.json").is_file():
+        print(f"our side: the run already in {out / 'ours'} (--keep-ours)", flush=True)
+    else:
+        print("$ " + " ".join(command), flush=True)
+        subprocess.run(command, check=True)
     ours = json.loads((out / "ours" / "scores.json").read_text())
     trained = json.loads((out / "ours" / "training.json").read_text())
 
@@ -172,6 +176,8 @@ def main() -> None:
     parser.add_argument("--reference-lr", type=float, default=3e-5)
     parser.add_argument("--reference-batch", type=int, default=12)
     parser.add_argument("--reference-epochs", type=int, default=2)
+    parser.add_argument("--keep-ours", action="store_true",
+                        help="reuse our side's finished run in --out (to try another reference recipe)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:

@@ -261,8 +261,9 @@ def cmd_qa(args) -> int:
     if args.action == "train":
         model = qa.train_squad(model, tokenizer, args.train, out, steps=args.steps, minutes=args.minutes,
                                epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                               warmup_steps=args.warmup, max_length=args.max_length, stride=args.stride,
-                               limit=args.limit, seed=args.seed, started=started, save_every=args.save_every,
+                               warmup_steps=args.warmup, dropout=args.dropout, max_length=args.max_length,
+                               stride=args.stride, limit=args.limit, seed=args.seed, started=started,
+                               save_every=args.save_every,
                                resume=resume_model is not None, overwrite=args.overwrite)
     if args.action in ("train", "eval") and args.eval:
         scores = qa.evaluate_squad(model, tokenizer, args.eval, args.out if args.action == "eval" else out,
@@ -496,16 +497,18 @@ def build_parser() -> Parser:
     qa.add_argument("--version-2", action="store_true", help="SQuAD 2.0: predict no answer when [CLS] wins")
     qa.add_argument("--minutes", type=positive_float, help="train: wall-clock budget, tokenisation included")
     qa.add_argument("--steps", type=positive_int, help="train: optimisation steps (the learning rate decays to 0 there)")
-    qa.add_argument("--epochs", type=positive_int, default=1, help="train: passes over the data (default 1)")
-    qa.add_argument("--batch-size", type=positive_int, default=32, help="train: windows per step (default 32)")
-    qa.add_argument("--lr", type=positive_float, default=1e-4, help="train: peak learning rate (default 1e-4)")
-    qa.add_argument("--warmup", type=int, default=100, help="train: warm-up steps (default 100)")
+    qa.add_argument("--epochs", type=positive_int, help="train: passes over the data (default: 1 for 10,000 windows "
+                    "or more, else 4; `qa train` says what it chose)")
+    qa.add_argument("--batch-size", type=positive_int, default=16, help="train: windows per step (default 16)")
+    qa.add_argument("--lr", type=positive_float, help="train: peak learning rate (default 1e-4)")
+    qa.add_argument("--warmup", type=int, help="train: warm-up steps (default a tenth of the steps, at most 100)")
     qa.add_argument("--max-length", type=positive_int, default=384, help="tokens per window (default 384)")
     qa.add_argument("--stride", type=positive_int, default=128, help="tokens shared by neighbouring windows (default 128)")
     qa.add_argument("--limit", type=positive_int, help="train: use only the first N questions")
     qa.add_argument("--eval-limit", type=positive_int, help="eval: score only the first N questions")
     qa.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    qa.add_argument("--dropout", type=rate, help="train: replace the checkpoint's dropout rates (e.g. 0)")
+    qa.add_argument("--dropout", type=rate, help="train: replace the checkpoint's dropout rates (default: 0 for "
+                    "10,000 windows or more, else the checkpoint's)")
     qa.add_argument("--save-every", type=positive_int, default=200, help="train: steps between checkpoints (default 200)")
     qa.add_argument("--resume", action="store_true", help="train: continue the run saved in --out exactly")
     qa.add_argument("--overwrite", action="store_true", help="train: replace what --out holds")

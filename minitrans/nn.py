@@ -210,6 +210,21 @@ class Dropout(Layer):
         return jnp.where(keep, x / (1.0 - self.rate), 0.0).astype(x.dtype)
 
 
+def set_dropout(model: nnx.Module, rate: float) -> None:
+    """Set every Dropout layer of `model` to `rate`, and the dropout fields of its config (so a
+    saved checkpoint says what it was trained with): a recipe chosen after the model was built."""
+    import dataclasses
+
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {rate}")
+    for _, module in nnx.iter_graph(model):
+        if isinstance(module, Dropout):
+            module.rate = float(rate)
+    config = getattr(model, "config", None)
+    if dataclasses.is_dataclass(config) and getattr(config, "dropout_keys", ()):
+        model.config = dataclasses.replace(config, **{key: float(rate) for key in config.dropout_keys})
+
+
 # --------------------------------------------------------------------------- activations
 
 

@@ -15,6 +15,7 @@ from minitrans.datasets import bundled
 from minitrans.datasets.squad import load_squad
 from minitrans.datasets.streaming import pad_batch
 from minitrans.models.bert import BertConfig, BertForQuestionAnswering
+from minitrans.nn import Dropout, set_dropout
 from minitrans.qa.extractive import (
     QuestionAnswerer,
     postprocess_qa_predictions,
@@ -24,6 +25,7 @@ from minitrans.qa.extractive import (
     qa_loss,
 )
 from minitrans.qa.metrics import squad_evaluate
+from minitrans.qa.squad import SMALL_DATA, SMALL_DATA_EPOCHS, choose_recipe
 from minitrans.tokenizers import WordPieceTokenizer
 from minitrans.training.trainer import Trainer, TrainingArguments
 
@@ -113,3 +115,33 @@ def test_a_context_longer_than_any_window_is_windowed(tiny_checkpoint):
     context = "Filler words keep going on. " * 300 + "The treasure is buried under the old oak."
     result = QuestionAnswerer(model, tokenizer, max_length=128, stride=32)("Where is the treasure?", context)
     assert context[result["start"]:result["end"]] == result["answer"] != ""
+
+
+def test_qa_train_chooses_its_recipe_from_the_data_size_and_says_so(tiny_checkpoint, tmp_path, capsys):
+    many, line = choose_recipe(88_524, 16)  # SQuAD 1.1 train: one pass, no dropout
+    assert many == {"epochs": 1, "learning_rate": 1e-4, "dropout": 0.0, "warmup_steps": 100}
+    assert "no dropout" in line and "88,524 windows" in line
+    few, line = choose_recipe(1_964, 16)  # a dozen articles: several passes with the checkpoint's dropout
+    assert few == {"epochs": SMALL_DATA_EPOCHS, "learning_rate": 1e-4, "dropout": None,
+                   "warmup_steps": SMALL_DATA_EPOCHS * 123 // 10}
+    assert "the checkpoint's dropout" in line and f"fewer than {SMALL_DATA:,}" in line
+    given, line = choose_recipe(1_964, 16, epochs=2, learning_rate=3e-5, warmup_steps=0, dropout=0.2)
+    assert given == {"epochs": 2, "learning_rate": 3e-5, "dropout": 0.2, "warmup_steps": 0} and line == ""
+
+    out = tmp_path / "run"
+    assert main(["qa", "train", "--model", str(tiny_checkpoint), "--train", str(bundled("mini_squad.json")),
+                 "--limit", "64", "--steps", "2", "--batch-size", "8", "--max-length", "128", "--stride", "32",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "recipe: the checkpoint's dropout, learning rate 1e-4, 0 warm-up steps" in printed
+    trained = json.loads((out / "training.json").read_text())
+    assert trained["dropout"] == 0.1 and trained["learning_rate"] == 1e-4 and trained["warmup_steps"] == 0
+
+    model = BertForQuestionAnswering(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                                intermediate_size=64), rngs=nnx.Rngs(0))
+    set_dropout(model, 0.0)
+    rates = [m.rate for _, m in nnx.iter_graph(model) if isinstance(m, Dropout)]
+    assert len(rates) >= 3 and set(rates) == {0.0}
+    assert model.config.hidden_dropout_prob == model.config.attention_probs_dropout_prob == 0.0
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        set_dropout(model, 1.0)

@@ -11,9 +11,12 @@ import json
 import time
 from pathlib import Path
 
+from flax import nnx
+
 from minitrans.datasets.squad import LoadReport, load_squad
 from minitrans.datasets.streaming import pad_batch
 from minitrans.models import load_for_task
+from minitrans.nn import Dropout, set_dropout
 from minitrans.qa.extractive import (
     FeatureReport,
     QuestionAnswerer,
@@ -46,14 +49,55 @@ def load_qa_model(folder: str | Path, scratch: bool = False, seed: int = 0, drop
     return model, tokenizer
 
 
+SMALL_DATA = 10_000  # training windows: with fewer, a run of minutes passes over them several times
+SMALL_DATA_EPOCHS = 4
+
+
+def choose_recipe(windows: int, batch_size: int, *, steps: int | None = None, epochs: int | None = None,
+                  learning_rate: float | None = None, warmup_steps: int | None = None,
+                  dropout: float | None = None) -> tuple[dict, str]:
+    """The fine-tuning recipe: what the caller gave, and for the rest what the data's size calls
+    for (benchmarks/RESULTS.md, "Fine-tuning on a dozen articles"). Returns (recipe, a line
+    saying what was chosen and why).
+
+    - Many windows (SQuAD's 88,524): one pass at most, so no window is seen twice; dropout off
+      (nothing to over-fit, and it costs a quarter of a CPU step).
+    - Fewer than SMALL_DATA: SMALL_DATA_EPOCHS passes, keeping the checkpoint's dropout (each
+      window is seen several times, and without dropout the model learns them by heart).
+    Both: learning rate 1e-4; a linear warm-up over a tenth of the planned steps, at most 100.
+    `dropout` None in the recipe keeps the checkpoint's rates.
+    """
+    small = windows < SMALL_DATA
+    chosen = {"epochs": epochs or (SMALL_DATA_EPOCHS if small else 1), "learning_rate": learning_rate or 1e-4,
+              "dropout": dropout if dropout is not None else (None if small else 0.0)}
+    planned = steps or chosen["epochs"] * -(-windows // batch_size)
+    chosen["warmup_steps"] = warmup_steps if warmup_steps is not None else min(100, planned // 10)
+    said = []
+    if epochs is None and steps is None:
+        said.append(f"{chosen['epochs']} epoch{'s' if chosen['epochs'] > 1 else ''}")
+    if dropout is None:
+        said.append("the checkpoint's dropout" if small else "no dropout")
+    if learning_rate is None:
+        said.append("learning rate 1e-4")
+    if warmup_steps is None:
+        said.append(f"{chosen['warmup_steps']} warm-up steps")
+    why = (f"{windows:,} windows, fewer than {SMALL_DATA:,}: several passes, dropout against learning them by heart"
+           if small else f"{windows:,} windows: each seen once at most, nothing to over-fit")
+    line = (f"recipe: {', '.join(said)} ({why}); --epochs, --dropout, --lr and --warmup choose them yourself"
+            if said else "")
+    return chosen, line
+
+
 def train_squad(model, tokenizer, train_file: str | Path, out_dir: str | Path, *, steps: int | None = None,
-                minutes: float | None = None, epochs: int = 1, batch_size: int = 32, learning_rate: float = 1e-4,
-                warmup_steps: int = 100, max_length: int = 384, stride: int = 128, limit: int | None = None,
+                minutes: float | None = None, epochs: int | None = None, batch_size: int = 16,
+                learning_rate: float | None = None, warmup_steps: int | None = None, dropout: float | None = None,
+                max_length: int = 384, stride: int = 128, limit: int | None = None,
                 seed: int = 0, started: float | None = None, version_2: bool = False, save_every: int | None = 200,
                 resume: bool = False, overwrite: bool = False):
     """Fine-tune for extractive QA on a SQuAD file; the clock (tokenisation included) starts at
-    `started`. A checkpoint (out_dir/latest) is saved every `save_every` steps and on Ctrl-C;
-    `resume` continues from it exactly."""
+    `started`. What is left None (epochs, learning rate, warm-up, dropout) `choose_recipe`
+    chooses from the number of windows, and says so. A checkpoint (out_dir/latest) is saved
+    every `save_every` steps and on Ctrl-C; `resume` continues from it exactly."""
     started = started or time.perf_counter()
     examples = load_squad(train_file)
     if limit:
@@ -66,13 +110,19 @@ def train_squad(model, tokenizer, train_file: str | Path, out_dir: str | Path, *
     print(f"features: {report} in {time.perf_counter() - started:.0f} s", flush=True)
     if not features:
         raise ValueError("no training features: every example was skipped")
+    recipe, line = choose_recipe(len(features), batch_size, steps=steps, epochs=epochs, learning_rate=learning_rate,
+                                 warmup_steps=warmup_steps, dropout=dropout)
+    if line:
+        print(line, flush=True)
+    if recipe["dropout"] is not None:
+        set_dropout(model, recipe["dropout"])
     budget = None
     if minutes:
         budget = minutes * 60 - (time.perf_counter() - started) - 30  # keep 30 s to save the model
         if budget <= 0:
             raise ValueError(f"the {minutes} minutes were spent before training started")
-    args = TrainingArguments(output_dir=str(out_dir), batch_size=batch_size, learning_rate=learning_rate,
-                             warmup_steps=warmup_steps, num_epochs=epochs, max_steps=steps, seed=seed,
+    args = TrainingArguments(output_dir=str(out_dir), batch_size=batch_size, learning_rate=recipe["learning_rate"],
+                             warmup_steps=recipe["warmup_steps"], num_epochs=recipe["epochs"], max_steps=steps, seed=seed,
                              group_by_length=True, max_seconds=budget, log_every=20, save_every=save_every,
                              overwrite_output_dir=overwrite)
     trainer = Trainer(model, features, args=args, loss_fn=qa_loss, collate=pad_batch)
@@ -84,13 +134,20 @@ def train_squad(model, tokenizer, train_file: str | Path, out_dir: str | Path, *
     seconds = time.perf_counter() - started
     info = {"train_file": str(train_file), "examples": len(examples), "features": len(features),
             "steps": trainer.step, "seconds": round(seconds, 1), "batch_size": batch_size,
-            "learning_rate": learning_rate, "max_length": max_length, "stride": stride}
+            "learning_rate": recipe["learning_rate"], "epochs": recipe["epochs"],
+            "warmup_steps": recipe["warmup_steps"], "dropout": dropout_rate(model),
+            "max_length": max_length, "stride": stride}
     model.save_pretrained(out / "model", card=squad_card(info))
     tokenizer.save_vocabulary(out / "model")
     (out / "training.json").write_text(json.dumps(info, indent=1))
     print(f"trained {trainer.step:,} steps ({trainer.step * batch_size:,} windows) in {seconds / 60:.1f} minutes "
           f"in all; saved {out / 'model'}", flush=True)
     return model
+
+
+def dropout_rate(model) -> float:
+    """The largest dropout rate in `model` (what a run trained with; 0 for none)."""
+    return max((m.rate for _, m in nnx.iter_graph(model) if isinstance(m, Dropout)), default=0.0)
 
 
 def squad_card(info: dict, scores: dict | None = None, eval_file=None) -> dict:
