@@ -16,6 +16,7 @@ Conventions (the same in every file of minitrans):
 - Layers print as the course's Trax listings do (`Serial[ Dense_16 Relu Dense_4 ]`).
 """
 
+import dataclasses
 import math
 from contextlib import contextmanager
 from typing import Callable
@@ -213,8 +214,6 @@ class Dropout(Layer):
 def set_dropout(model: nnx.Module, rate: float) -> None:
     """Set every Dropout layer of `model` to `rate`, and the dropout fields of its config (so a
     saved checkpoint says what it was trained with): a recipe chosen after the model was built."""
-    import dataclasses
-
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {rate}")
     for _, module in nnx.iter_graph(model):
