@@ -224,6 +224,11 @@ def set_dropout(model: nnx.Module, rate: float) -> None:
         model.config = dataclasses.replace(config, **{key: float(rate) for key in config.dropout_keys})
 
 
+def dropout_rate(model: nnx.Module) -> float:
+    """The largest rate of `model`'s Dropout layers (what a run trains with; 0 for none)."""
+    return max((m.rate for _, m in nnx.iter_graph(model) if isinstance(m, Dropout)), default=0.0)
+
+
 # --------------------------------------------------------------------------- activations
 
 

@@ -11,12 +11,10 @@ import json
 import time
 from pathlib import Path
 
-from flax import nnx
-
 from minitrans.datasets.squad import LoadReport, load_squad
 from minitrans.datasets.streaming import pad_batch
 from minitrans.models import load_for_task
-from minitrans.nn import Dropout, set_dropout
+from minitrans.nn import dropout_rate, set_dropout
 from minitrans.qa.extractive import (
     FeatureReport,
     QuestionAnswerer,
@@ -143,11 +141,6 @@ def train_squad(model, tokenizer, train_file: str | Path, out_dir: str | Path, *
     print(f"trained {trainer.step:,} steps ({trainer.step * batch_size:,} windows) in {seconds / 60:.1f} minutes "
           f"in all; saved {out / 'model'}", flush=True)
     return model
-
-
-def dropout_rate(model) -> float:
-    """The largest dropout rate in `model` (what a run trained with; 0 for none)."""
-    return max((m.rate for _, m in nnx.iter_graph(model) if isinstance(m, Dropout)), default=0.0)
 
 
 def squad_card(info: dict, scores: dict | None = None, eval_file=None) -> dict:
