@@ -9,10 +9,13 @@ decoder-only language model and prefix LM, and GPT-2. One function, `generate`:
 With a key/value cache (the default), each step computes only the new token's queries, keys
 and values: every attention layer keeps the keys and values of the tokens so far
 (`MultiHeadAttention.init_cache`), and the encoder's keys and values are computed once. The
-model's own forward pass runs each step, so no decoder pass is written twice here. The step is
-a pure function of the model's state and fixed-size arrays: `jax.jit` compiles it once and the
-Python loop only calls it. `use_cache=False` re-runs the whole model over everything so far at
-every step (the slow way; the same tokens, which the tests check).
+model's own forward pass runs each step, so no decoder pass is written twice here. A step is a
+pure function of the model's state and fixed-size arrays, so the whole generation compiles
+into one program: the prompt's step, then a `jax.lax.while_loop` over the new tokens that
+stops when every row has ended (no Python between tokens). Beam search follows the rules of
+transformers' `generate`, so that the same weights give the same sequences. `use_cache=False`
+re-runs the whole model over everything so far at every step, from a Python loop (the slow
+way; the same tokens, which the tests check).
 
 What comes back (numpy, int): for T5, the decoder's sequences, starting with the decoder start
 token (then the prefix, then the generated tokens); for a decoder-only model, the prompts
@@ -26,6 +29,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+
+from minitrans import kernels
+from minitrans.nn import MultiHeadAttention
 
 # --------------------------------------------------------------------------- choosing a token
 
@@ -49,7 +55,7 @@ def filter_logits(logits: jax.Array, temperature: float = 1.0, top_k: int | None
 def choose(logits: jax.Array, key: jax.Array, sampling: tuple) -> jax.Array:
     """The next token of each row (batch,): the argmax, or a draw with (temperature, top_k, top_p)."""
     if sampling is None:
-        return jnp.argmax(logits, axis=-1)
+        return kernels.top_k(logits, 1)[1][:, 0]  # jnp.argmax(logits, axis=-1), faster over a vocabulary
     return jax.random.categorical(key, filter_logits(logits, *sampling), axis=-1)
 
 
@@ -60,25 +66,126 @@ def is_encoder_decoder(model) -> bool:
     return hasattr(model, "encode")
 
 
-def logits_of(model, ids, extra):
+def logits_of(model, ids, extra: dict):
     """The model's next-token logits (batch, seq, vocab) for `ids`, as each family is called."""
     if is_encoder_decoder(model):
-        encoder_output, encoder_mask = extra
-        return model.decode(ids, encoder_output, encoder_mask)
-    key_mask, positions, prefix_lengths = extra
+        return model.decode(ids, extra["encoder_output"], extra["encoder_mask"])
     if model.config.model_type == "gpt2":
-        return model(ids, attention_mask=key_mask, position_ids=positions).logits
-    return model(ids, prefix_lengths=prefix_lengths, attention_mask=key_mask).logits
+        return model(ids, attention_mask=extra["key_mask"], position_ids=extra["positions"]).logits
+    return model(ids, prefix_lengths=extra["prefix_lengths"], attention_mask=extra["key_mask"]).logits
 
 
-@partial(jax.jit, static_argnums=(0, 6))
-def cached_step(graphdef, caches, params, ids, extra, key, sampling):
-    """New positions `ids` through the model with its caches -> (next tokens, their log-probabilities
-    (batch, vocab), the updated caches)."""
+def at(extra: dict, start, size: int) -> dict:
+    """The step's inputs for the positions start .. start + size: a decoder-only model needs
+    their position indices; the rest (masks over the whole buffer, the encoder's output) stays."""
+    if "positions" not in extra:
+        return extra
+    return {**extra, "positions": jax.lax.dynamic_slice_in_dim(extra["positions"], start, size, axis=1)}
+
+
+def cached_logits(graphdef, caches, params, ids, extra, origin=None):
+    """New positions `ids` (batch, new) through the model with its caches -> (the last
+    position's logits (batch, vocab), the updated caches). Beam search first gives each row the
+    self-attention cache of the beam it continues (`origin`, (batch,) rows; the encoder's keys
+    and values are the same for every beam of an example)."""
     model = nnx.merge(graphdef, caches, params)
-    logits = logits_of(model, ids, extra)[:, -1]  # (batch, vocab)
+    if origin is not None:
+        for _, module in nnx.iter_graph(model):
+            if isinstance(module, MultiHeadAttention):
+                module.reorder_cache(origin)
+    logits = logits_of(model, ids, extra)[:, -1]
     _, caches, _ = nnx.split(model, nnx.Cache, ...)
-    return choose(logits, key, sampling), jax.nn.log_softmax(logits.astype(jnp.float32)), caches
+    return logits, caches
+
+
+@partial(jax.jit, static_argnums=(0, 4, 7, 8, 9))
+def cached_generation(graphdef, caches, params, buffer, prompt_width, extra, key, sampling, eos, pad):
+    """Greedy or sampled generation with the cache, compiled whole: the prompt goes through the
+    model once, then a `lax.while_loop` feeds each new token back until the buffer (batch,
+    length) is full or every row has produced EOS -> (the buffer, the first position not written).
+    One call for every token: Python does not wait between them."""
+
+    def write(caches, buffer, done, key, position, token):
+        token = jnp.where(done, pad, token)  # (batch,): a row that has ended pads
+        buffer = jax.lax.dynamic_update_slice_in_dim(buffer, token[:, None], position, axis=1)
+        done = done | (token == eos) if eos is not None else done
+        return caches, buffer, done, key, position + 1
+
+    def one_token(state):
+        caches, buffer, done, key, position = state  # `position`: where the next token goes
+        key, draw = jax.random.split(key)
+        last = jax.lax.dynamic_slice_in_dim(buffer, position - 1, 1, axis=1)  # (batch, 1)
+        logits, caches = cached_logits(graphdef, caches, params, last, at(extra, position - 1, 1))
+        return write(caches, buffer, done, key, position, choose(logits, draw, sampling))
+
+    def going_on(state):
+        _, buffer, done, _, position = state
+        return (position < buffer.shape[1]) & ~done.all()
+
+    key, draw = jax.random.split(key)
+    logits, caches = cached_logits(graphdef, caches, params, buffer[:, :prompt_width], at(extra, 0, prompt_width))
+    done = jnp.zeros(len(buffer), bool)
+    state = write(caches, buffer, done, key, jnp.int32(prompt_width), choose(logits, draw, sampling))
+    _, buffer, _, _, position = jax.lax.while_loop(going_on, one_token, state)
+    return buffer, position
+
+
+@partial(jax.jit, static_argnums=(0, 4, 6, 7))
+def beam_generation(graphdef, caches, params, sequences, prompt_width, extra, eos, length_penalty):
+    """Beam search, compiled whole like `cached_generation`, with the rules of transformers'
+    `generate` (its defaults). `sequences` (batch, beams, length) holds the prompt in every beam.
+
+    Each step, the 2 x beams best continuations of an example by total log-probability are
+    taken; of those, the best `beams` that do not end go on (alive). A continuation ends with
+    EOS or when it fills the buffer; an ending one among the first `beams` joins the example's
+    `beams` best finished sequences, scored by log-probability / generated length **
+    length_penalty. An example is settled once it has `beams` finished sequences and its best
+    alive one, scored at its current length, cannot beat the worst of them; it then takes no
+    more. -> each example's best finished sequence (batch, length)."""
+    batch, beams, length = sequences.shape
+    rows = jnp.arange(batch)[:, None] * beams  # (batch, 1): the first row of each example's beams
+    first_beams = jnp.arange(2 * beams) < beams  # (2 * beams,)
+
+    def expand(state, ids, extra):
+        """The new positions `ids` of every beam through the model (each beam on the cache of
+        the one it continues), and the best continuations sorted into alive and finished."""
+        caches, origin, alive, scores, finished, finished_scores, searching, position = state
+        logits, caches = cached_logits(graphdef, caches, params, ids, extra, origin)
+        log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))  # (batch * beams, vocab)
+        total = scores[:, :, None] + log_probs.reshape(batch, beams, -1)  # (batch, beams, vocab)
+        best, flat = kernels.top_k(total.reshape(batch, -1), 2 * beams)  # (batch, 2 * beams), best first
+        beam, token = jnp.divmod(flat, log_probs.shape[-1])
+        candidates = jnp.take_along_axis(alive, beam[:, :, None], axis=1)  # (batch, 2 * beams, length)
+        candidates = candidates.at[:, :, position].set(token)
+        ends = (position == length - 1) | ((token == eos) if eos is not None else False)
+        generated = position - prompt_width + 1  # tokens generated so far, this one included
+        joins = ends & first_beams & jnp.isfinite(best) & searching[:, None]
+        ended_scores = jnp.where(joins, best / generated ** length_penalty, -jnp.inf)
+        finished_scores, keep = jax.lax.top_k(jnp.concatenate([finished_scores, ended_scores], axis=1), beams)
+        finished = jnp.take_along_axis(jnp.concatenate([finished, candidates], axis=1), keep[:, :, None], axis=1)
+        scores, keep = jax.lax.top_k(jnp.where(ends, -jnp.inf, best), beams)  # (batch, beams)
+        alive = jnp.take_along_axis(candidates, keep[:, :, None], axis=1)
+        origin = (jnp.take_along_axis(beam, keep, axis=1) + rows).reshape(-1)  # (batch * beams,)
+        searching &= (finished_scores[:, -1] == -jnp.inf) | (scores[:, 0] / generated ** length_penalty
+                                                              > finished_scores[:, -1])
+        return caches, origin, alive, scores, finished, finished_scores, searching, position + 1
+
+    def one_token(state):
+        alive, position = state[2], state[-1]
+        last = alive[:, :, position - 1].reshape(batch * beams, 1)
+        return expand(state, last, at(extra, position - 1, 1))
+
+    def going_on(state):
+        searching, position = state[-2], state[-1]
+        return (position < length) & searching.any()
+
+    scores = jnp.full((batch, beams), -jnp.inf).at[:, 0].set(0.0)  # the beams start identical: only the first expands
+    state = (caches, jnp.arange(batch * beams), sequences, scores, sequences, jnp.full((batch, beams), -jnp.inf),
+             jnp.ones(batch, bool), jnp.int32(prompt_width))
+    prompt = sequences[:, :, :prompt_width].reshape(batch * beams, prompt_width)
+    state = jax.lax.while_loop(going_on, one_token, expand(state, prompt, at(extra, 0, prompt_width)))
+    finished = state[4]
+    return finished[:, 0]  # (batch, length): the best, as top_k sorts
 
 
 @partial(jax.jit, static_argnums=(0, 6))
@@ -87,7 +194,7 @@ def full_step(graphdef, params, buffer, position, extra, key, sampling):
     `position` changes nothing), keeping the scores at `position`."""
     model = nnx.merge(graphdef, params)
     logits = jax.lax.dynamic_index_in_dim(logits_of(model, buffer, extra), position, axis=1, keepdims=False)
-    return choose(logits, key, sampling), jax.nn.log_softmax(logits.astype(jnp.float32))
+    return choose(logits, key, sampling)
 
 
 # --------------------------------------------------------------------------- checks and set-up
@@ -180,14 +287,14 @@ def generate(model, input_ids, attention_mask=None, *, max_new_tokens: int = 20,
     return sample_or_greedy(model, prompt, mask, setup, max_new_tokens, sampling, seed, eos, pad, use_cache)
 
 
-def step_inputs(model, setup: dict, key_mask: np.ndarray, prompt_width: int):
+def step_inputs(model, setup: dict, key_mask: np.ndarray, prompt_width: int) -> dict:
     """The per-family extra inputs of a step: the encoder's output and mask (T5), or the key
     mask over the whole buffer, each position's index and the prefix length (decoder-only)."""
     if is_encoder_decoder(model):
-        return setup["encoder_output"], setup["encoder_mask"]
+        return setup
     positions = np.maximum(np.cumsum(key_mask, axis=1) - 1, 0)  # left padding: count from the first real token
     prefix = jnp.full((len(key_mask),), prompt_width, jnp.int32) if getattr(model, "prefix_lm", False) else None
-    return jnp.asarray(key_mask), jnp.asarray(positions), prefix
+    return {"key_mask": jnp.asarray(key_mask), "positions": jnp.asarray(positions), "prefix_lengths": prefix}
 
 
 def start_cache(model, batch: int, length: int, setup: dict):
@@ -210,24 +317,19 @@ def sample_or_greedy(model, prompt, prompt_mask, setup, max_new_tokens, sampling
         key_mask[:, :width] = prompt_mask
     extra = step_inputs(model, setup, key_mask, width)
     key = jax.random.key(seed)
-    done = np.zeros(batch, bool)
     if use_cache:
         graphdef, caches, params = start_cache(model, batch, length, setup)
-    else:
-        graphdef, params = nnx.split(model)
-    for step in range(max_new_tokens):
-        position = width + step  # where the new token goes
+        buffer, end = cached_generation(graphdef, caches, params, jnp.asarray(buffer, jnp.int32), width, extra, key,
+                                        sampling, eos, pad)
+        return np.asarray(buffer, np.int64)[:, :int(end)]
+    graphdef, params = nnx.split(model)
+    done = np.zeros(batch, bool)
+    for position in range(width, length):  # where the new token goes
         key, draw = jax.random.split(key)
-        if use_cache:
-            new = slice(0, width) if step == 0 else slice(position - 1, position)  # the prompt first, then one token
-            step_extra = extra if is_encoder_decoder(model) else (extra[0], extra[1][:, new], extra[2])
-            token, _, caches = cached_step(graphdef, caches, params, jnp.asarray(buffer[:, new], jnp.int32),
-                                           step_extra, draw, sampling)
-        else:
-            visible = extra if is_encoder_decoder(model) else \
-                (jnp.asarray(key_mask & (np.arange(length) < position)), extra[1], extra[2])
-            token, _ = full_step(graphdef, params, jnp.asarray(buffer, jnp.int32), jnp.asarray(position - 1),
-                                 visible, draw, sampling)
+        visible = extra if is_encoder_decoder(model) else {**extra, "key_mask": jnp.asarray(
+            key_mask & (np.arange(length) < position))}
+        token = full_step(graphdef, params, jnp.asarray(buffer, jnp.int32), jnp.asarray(position - 1), visible, draw,
+                          sampling)
         token = np.where(done, pad, np.asarray(token))
         buffer[:, position] = token
         if eos is not None:
@@ -239,9 +341,8 @@ def sample_or_greedy(model, prompt, prompt_mask, setup, max_new_tokens, sampling
 
 def beam_search(model, prompt, prompt_mask, setup, max_new_tokens: int, num_beams: int, length_penalty: float,
                 eos, pad) -> np.ndarray:
-    """Keep the `num_beams` best partial sequences of each row by total log-probability; a
-    sequence that ends with EOS is finished and scored by log-probability / length **
-    length_penalty; return each row's best finished (or, at max_new_tokens, best unfinished) one."""
+    """Each row's most likely sequence by beam search (`beam_generation` has the rules), with
+    the prompt's positions and padding as in sample_or_greedy: (batch, prompt + max_new_tokens)."""
     batch, width = prompt.shape
     length = width + max_new_tokens
     expand = lambda x: np.repeat(np.asarray(x), num_beams, axis=0)  # (batch * beams, ...)
@@ -253,49 +354,7 @@ def beam_search(model, prompt, prompt_mask, setup, max_new_tokens: int, num_beam
         key_mask[:, :width] = expand(prompt_mask)
     extra = step_inputs(model, setup, key_mask, width)
     graphdef, caches, params = start_cache(model, batch * num_beams, length, setup)
-    sequences = np.full((batch, num_beams, length), pad, np.int64)
+    sequences = np.full((batch, num_beams, length), pad, np.int32)
     sequences[:, :, :width] = prompt[:, None]
-    scores = np.full((batch, num_beams), -np.inf)
-    scores[:, 0] = 0.0  # all beams start identical: only the first may expand at the first step
-    finished: list[list[tuple[float, np.ndarray]]] = [[] for _ in range(batch)]
-    key = jax.random.key(0)
-    for step in range(max_new_tokens):
-        position = width + step
-        new = slice(0, width) if step == 0 else slice(position - 1, position)
-        step_extra = extra if is_encoder_decoder(model) else (extra[0], extra[1][:, new], extra[2])
-        _, log_probs, caches = cached_step(graphdef, caches, params, jnp.asarray(
-            sequences[:, :, new].reshape(batch * num_beams, -1), jnp.int32), step_extra, key, None)
-        vocab = log_probs.shape[-1]
-        total = (scores[:, :, None] + np.asarray(log_probs).reshape(batch, num_beams, vocab)).reshape(batch, -1)
-        best = np.argsort(-total, axis=1)[:, :2 * num_beams]  # room to replace beams that finish
-        new_sequences, new_scores = np.copy(sequences), np.full_like(scores, -np.inf)
-        origin = np.zeros_like(scores, int)
-        for b in range(batch):
-            kept = 0
-            for flat in best[b]:
-                beam, token = divmod(int(flat), vocab)
-                score = total[b, flat]
-                if not np.isfinite(score):
-                    continue
-                candidate = sequences[b, beam].copy()
-                candidate[position] = token
-                if eos is not None and token == eos:
-                    finished[b].append((score / (step + 1) ** length_penalty, candidate[:position + 1]))
-                    continue
-                new_sequences[b, kept], new_scores[b, kept], origin[b, kept] = candidate, score, beam
-                kept += 1
-                if kept == num_beams:
-                    break
-        sequences, scores = new_sequences, new_scores
-        index = jnp.asarray((origin + np.arange(batch)[:, None] * num_beams).reshape(-1))
-        caches = jax.tree.map(lambda c: c[index] if c.ndim else c, caches)  # each beam takes its origin's cache
-        if all(len(f) >= num_beams and max(s for s, _ in f) >= scores[b].max() / max_new_tokens ** length_penalty
-               for b, f in enumerate(finished)):
-            break
-    out = np.full((batch, length), pad, np.int64)
-    for b in range(batch):
-        candidates = finished[b] or [(scores[b, k] / max_new_tokens ** length_penalty, sequences[b, k])
-                                     for k in range(num_beams) if np.isfinite(scores[b, k])]
-        _, best_sequence = max(candidates, key=lambda c: c[0])
-        out[b, :len(best_sequence)] = best_sequence
-    return out
+    out = beam_generation(graphdef, caches, params, jnp.asarray(sequences), width, extra, eos, float(length_penalty))
+    return np.asarray(out, np.int64)

@@ -7,7 +7,9 @@ The layers and losses call them; the measurements are in benchmarks/RESULTS.md.
 - `keep_mask`: dropout's random mask from 16-bit halves of each random word (half the random
   bits, which are most of dropout's cost);
 - `negative_log_likelihood`: cross entropy whose gradient is softmax - onehot in one pass
-  (autodiff builds and scatters into a tensor the size of the logits).
+  (autodiff builds and scatters into a tensor the size of the logits);
+- `top_k`: the k largest entries of long rows through the maxima of blocks (XLA:CPU's top-k
+  sorts, slowly on the 100,000-entry rows of beam search).
 """
 
 import math
@@ -90,3 +92,18 @@ def _nll_backward(saved, g):
 
 
 negative_log_likelihood.defvjp(_nll_forward, _nll_backward)
+
+
+def top_k(x: Array, k: int, block: int = 256) -> tuple[Array, Array]:
+    """jax.lax.top_k(x, k) on (rows, n), the same values and indices (ties to the lower index).
+
+    The k largest entries lie in the k blocks of `block` entries with the largest maxima: the
+    maxima of all blocks are one cheap pass, then a top-k of the maxima picks the blocks and a
+    top-k of those k * block entries the answer. Short rows go to jax.lax.top_k directly."""
+    rows, n = x.shape
+    if n < 16 * block or n // block < k:
+        return jax.lax.top_k(x, k)
+    blocks = jnp.pad(x, ((0, 0), (0, -n % block)), constant_values=-jnp.inf).reshape(rows, -1, block)
+    chosen = jnp.sort(jax.lax.top_k(blocks.max(axis=-1), k)[1], axis=1)  # (rows, k), in order: ties keep theirs
+    values, where = jax.lax.top_k(jnp.take_along_axis(blocks, chosen[:, :, None], axis=1).reshape(rows, -1), k)
+    return values, jnp.take_along_axis(chosen, where // block, axis=1) * block + where % block

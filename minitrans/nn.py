@@ -470,6 +470,12 @@ class MultiHeadAttention(Layer):
     def clear_cache(self) -> None:
         self.cached_key, self.cached_value, self.cache_index = nnx.data(None), nnx.data(None), nnx.data(None)
 
+    def reorder_cache(self, rows: Array) -> None:
+        """Beam search: row i of the self-attention cache becomes row `rows[i]` (the beam it
+        continues). A static cache stays: every beam of an example shares the encoder's keys."""
+        if self.cache_index is not None:
+            self.cached_key[...], self.cached_value[...] = self.cached_key[...][rows], self.cached_value[...][rows]
+
     def keys_and_values(self, x: Array, context: Array) -> tuple[Array, Array]:
         """(keys, values), each (batch, heads, key, head_dim): projected from `context`, or from
         the cache (the new positions `x` written into it first, for self-attention)."""

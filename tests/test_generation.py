@@ -98,23 +98,52 @@ def test_decoder_only_cached_and_uncached_agree_on_padded_prompts(name):
 
 
 def test_exhaustive_beam_search_finds_the_most_likely_finished_sequence():
+    # a beam as wide as every sequence finds the most likely one that ends with EOS or fills the
+    # buffer (length penalty 0: the total log-probability decides)
     vocab, eos, steps = 6, 1, 3
     model = small_t5(vocab=vocab, seed=4)
     ids = jnp.array([[2, 3, 4, 5, 1]])
     sequences = [list(s) for s in itertools.product(range(vocab), repeat=steps)]
     logits = model(jnp.repeat(ids, len(sequences), 0), decoder_input_ids=jnp.array([[0] + s[:-1] for s in sequences])).logits
     log_probs = np.asarray(jax.nn.log_softmax(logits, -1))  # (n, steps, vocab)
-    best, best_score = None, -np.inf
+    best, best_score, best_ending = None, -np.inf, None
     for n, s in enumerate(sequences):
         total = 0.0
         for t, token in enumerate(s):
             total += log_probs[n, t, token]
-            if token == eos:
+            if token == eos or t == steps - 1:
                 if total > best_score:
                     best, best_score = [0] + s[:t + 1], total
+                if token == eos and (best_ending is None or total > best_ending[1]):
+                    best_ending = ([0] + s[:t + 1], total)
                 break
+    assert best_ending[0] != best[:len(best_ending[0])]  # the case makes full-length sequences matter
     found = generate(model, ids, max_new_tokens=steps, num_beams=vocab ** (steps - 1) * 2, length_penalty=0.0)
     assert found[0, :len(best)].tolist() == best
+
+
+def end_at_eos(row, eos):
+    """The generated tokens up to the first EOS (transformers pads what follows with EOS when the
+    pad id is 0, minitrans with the pad id)."""
+    row = list(row[1:])
+    return row[:row.index(eos) + 1] if eos in row else row
+
+
+@pytest.mark.parametrize("eos", [None, 154])
+def test_beam_search_gives_the_reference_sequences(eos, tmp_path):
+    shutil.copy(FIXTURES / "t5_tiny_random_sharp" / "config.json", tmp_path / "config.json")
+    shutil.copy(FIXTURES / "t5_tiny_random_sharp" / "weights.safetensors", tmp_path / "model.safetensors")
+    model = T5ForConditionalGeneration.from_pretrained(tmp_path)
+    ref = np.load(FIXTURES / "t5_tiny_random_sharp_beams.npz")
+    ended = 0
+    for beams, penalty in ref["settings"]:
+        want = ref[f"eos{eos}_beams{int(beams)}_penalty{penalty}"]
+        got = generate(model, ref["input_ids"], ref["attention_mask"], max_new_tokens=10, num_beams=int(beams),
+                       length_penalty=float(penalty), eos_token_id=eos)
+        stop = model.config.eos_token_id if eos is None else eos
+        assert [end_at_eos(r, stop) for r in got] == [end_at_eos(r, stop) for r in want], (beams, penalty)
+        ended += sum(stop in r[1:] for r in want)
+    assert ended >= (15 if eos else 0)  # with EOS 154, beams end early in many rows
 
 
 def test_beam_search_runs_on_decoder_only_models():

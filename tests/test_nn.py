@@ -297,3 +297,16 @@ def test_keep_mask_rate_and_independence_of_the_two_halves():
     flat = keep.reshape(-1)[:-2]  # an even count: whole words
     low, high = flat[0::2], flat[1::2]  # the two halves of each 32-bit word
     assert abs(np.corrcoef(low, high)[0, 1]) < 0.01
+
+
+@pytest.mark.parametrize("rows, n, k", [(8, 128512, 8), (32, 32128, 1), (2, 100001, 20), (3, 5000, 4)])
+def test_top_k_by_blocks_equals_numpy(rows, n, k):
+    from minitrans.kernels import top_k
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((rows, n)).astype(np.float32)
+    x[:, n // 3:] = np.round(x[:, n // 3:], 1)  # ties: the lower index first
+    x[0, 7:] = -np.inf  # a row with fewer finite entries than k in some cases
+    values, indices = top_k(jnp.asarray(x), k)
+    order = np.lexsort((np.arange(n)[None].repeat(rows, 0), -x), axis=-1)[:, :k]  # by value, then index
+    np.testing.assert_array_equal(np.asarray(indices), order)
+    np.testing.assert_array_equal(np.asarray(values), np.take_along_axis(x, order, axis=1))
