@@ -1,9 +1,10 @@
 """Where a training step's time goes: XLA's operations ranked by time, from a JAX profile.
 
-    python benchmarks/profile_step.py t5|bert|qa [--steps 2] [--by-kind] [--top 25]
+    python benchmarks/profile_step.py t5|bert|qa [--steps 2] [--by-kind] [--top 25] [--length L --batch B]
 
 Builds the benchmark's T5-mini or BERT-mini pre-training step (benchmarks/training_throughput.py)
-or a MiniLM-sized question-answering step (16 windows of 192 tokens), compiles it, runs it
+(or at another sequence length and batch size, as its --scaling grid) or a MiniLM-sized
+question-answering step (16 windows of 192 tokens), compiles it, runs it
 under `jax.profiler.trace` and prints the operations of the compiled program with their time
 per step. Names are XLA's: `ynn_fusion` = a matrix product (XLA's XNNPACK/YNNPACK kernels),
 `copy`/`transpose` fusions = data being laid out again, `broadcast_add_fusion` in a step with
@@ -34,11 +35,12 @@ from flax import nnx
 from minitrans.training.step import TrainState, adamw_with_warmup
 
 
-def build(which: str, rng: np.random.Generator):
+def build(which: str, rng: np.random.Generator, batch: int = 32, length: int = 128):
     """(model, loss_fn, make_batch): the throughput benchmark's T5-mini and BERT-mini steps, or
     a MiniLM-sized question-answering step."""
     if which in ("t5", "bert"):
-        net, loss_fn, make_batch, _ = training_throughput.build(which, rng)
+        net, loss_fn, make_batch, _ = training_throughput.build(which, rng, training_throughput.shapes(which, batch,
+                                                                                                       length))
         return net, loss_fn, make_batch
     from minitrans.models.bert import BertConfig, BertForQuestionAnswering
     from minitrans.qa.extractive import qa_loss
@@ -57,10 +59,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--by-kind", action="store_true", help="sum the numbered copies of each operation")
+    parser.add_argument("--length", type=int, default=128, help="t5/bert: input length")
+    parser.add_argument("--batch", type=int, default=32, help="t5/bert: batch size")
     args = parser.parse_args()
     if args.steps < 1:
         raise SystemExit("--steps must be at least 1")
-    net, loss_fn, make_batch = build(args.model, np.random.default_rng(0))
+    net, loss_fn, make_batch = build(args.model, np.random.default_rng(0), args.batch, args.length)
     net.train()
     state = TrainState.create(net, adamw_with_warmup(1e-4, 10_000, 100), loss_fn)
     batch = make_batch()

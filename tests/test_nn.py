@@ -310,3 +310,14 @@ def test_top_k_by_blocks_equals_numpy(rows, n, k):
     order = np.lexsort((np.arange(n)[None].repeat(rows, 0), -x), axis=-1)[:, :k]  # by value, then index
     np.testing.assert_array_equal(np.asarray(indices), order)
     np.testing.assert_array_equal(np.asarray(values), np.take_along_axis(x, order, axis=1))
+
+
+def test_batch_broadcast_gradient_is_the_sum_over_the_batch():
+    from minitrans.kernels import batch_broadcast
+    rng = np.random.default_rng(5)
+    x, w = f32(rng.standard_normal((1, 3, 5, 7))), f32(rng.standard_normal((4, 3, 5, 7)))
+    out = batch_broadcast(x, 4)
+    np.testing.assert_array_equal(out, np.broadcast_to(np.asarray(x), (4, 3, 5, 7)))
+    grad = jax.jit(jax.grad(lambda x: (jnp.sin(batch_broadcast(x, 4)) * w).sum()))(x)
+    expected = (np.cos(np.asarray(x)) * np.asarray(w)).sum(axis=0, keepdims=True)  # d/dx of sum_b sin(x) w_b
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-6)

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from minitrans import kernels
 from minitrans.checkpoints import PretrainedModel, Tensor
 from minitrans.config import ConfigMixin
 from minitrans.losses import IGNORE
@@ -238,6 +239,7 @@ class T5Stack(nnx.Module):
             position_bias = self.relative_position_bias(x.shape[1], self.cache_length, offset=self.offset)
         else:
             position_bias = self.relative_position_bias(x.shape[1], x.shape[1])  # once, for every layer
+        position_bias = kernels.batch_broadcast(position_bias, x.shape[0])  # (batch, heads, query, key)
         x = self.dropout(x)
         for block in self.blocks:
             x = block(x, mask, position_bias, encoder_output, cross_mask)
