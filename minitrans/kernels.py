@@ -1,4 +1,4 @@
-"""Performance kernels: three computations written by hand for speed on a CPU, each with the
+"""Performance kernels: five computations written by hand for speed on a CPU, each with the
 same numbers as the plain version (tests/test_nn.py checks them against autodiff and numpy).
 The layers and losses call them; the measurements are in benchmarks/RESULTS.md.
 
