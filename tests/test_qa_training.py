@@ -55,13 +55,13 @@ def test_a_tiny_bert_learns_to_point_at_answers(tiny_checkpoint):
         return squad_evaluate(examples, predictions)["f1"]
 
     before = f1(model)
-    args = TrainingArguments(max_steps=400, batch_size=16, learning_rate=2e-3, warmup_steps=20, progress_bar=False,
+    args = TrainingArguments(max_steps=300, batch_size=16, learning_rate=2e-3, warmup_steps=20, progress_bar=False,
                              group_by_length=True, log_every=50)
     trainer = Trainer(model, prepare_train_features(examples, tokenizer, max_length=128, stride=32), args=args,
                       loss_fn=qa_loss, collate=pad_batch)
     trainer.train()
     after = f1(trainer.model)
-    assert before < 15 and after > 50, (before, after)  # measured: about 5 before
+    assert before < 15 and after > 50, (before, after)  # measured: about 5 before, 77 after
     answer = QuestionAnswerer(trainer.model, tokenizer)(examples[0].question, examples[0].context)
     assert 0 < answer["score"] <= 1 and examples[0].context[answer["start"]:answer["end"]] == answer["answer"]
 
