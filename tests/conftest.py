@@ -15,11 +15,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # hundreds of small eager operations every process needs (lesson 13 warm: 63 s -> 50 s).
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".jax_cache"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-# One XLA thread per test worker when the workers already fill the cores (`-n auto`): two
-# workers each running their operations on two threads only take turns on a 2-core machine
-# (the generation, Trainer and GLUE tests: 142 s -> 131 s).
-if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) >= (os.cpu_count() or 1):
-    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 SHARED_DATA = Path(os.environ.get("MINITRANS_DATA", ROOT.parent / "shared" / "data"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
