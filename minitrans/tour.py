@@ -63,10 +63,12 @@ def encoder_reads(folder: Path) -> list[str]:
 
     encoder = BertModel.from_pretrained(folder, verbose=False)
     tokenizer = WordPieceTokenizer.from_pretrained(folder)
-    picked = []
-    for question, context in QUESTIONS:
-        candidates = sentences_of(context)
-        vectors = sentence_embeddings(encoder, tokenizer, [question, *candidates])
+    groups = [[question, *sentences_of(context)] for question, context in QUESTIONS]
+    every = sentence_embeddings(encoder, tokenizer, [text for group in groups for text in group])  # one batch
+    picked, first = [], 0
+    for (question, _), group in zip(QUESTIONS, groups):
+        candidates, vectors = group[1:], every[first:first + len(group)]
+        first += len(group)
         similarity = vectors[1:] @ vectors[0]
         best = int(similarity.argmax())
         picked.append(candidates[best])

@@ -191,12 +191,9 @@ def generation_perplexity(model, encoded: list[list[int]], length: int) -> float
         logits = model(visible).logits[:, t]  # (batch, vocab): scores for word t + 1
         return token_nll(logits, ids[:, t + 1], (ids[:, t + 1] != 0))
 
-    def all_positions(ids):
-        total = count = 0.0
-        for t in range(length - 1):  # unrolled once at trace time
-            s, n = nll_at(ids, t)
-            total, count = total + s, count + n
-        return total, count
+    def all_positions(ids):  # one compiled forward pass, run for t = 0 .. length - 2
+        sums, counts = jax.lax.map(lambda t: nll_at(ids, t), jnp.arange(length - 1))
+        return sums.sum(), counts.sum()
 
     return math.exp(mean_over_batches(jax.jit(all_positions), [rows]))
 
