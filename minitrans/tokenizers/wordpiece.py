@@ -98,23 +98,27 @@ def is_chinese(char: str) -> bool:
         (0x2B740, 0x2B81F), (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)))
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def normalize_char(char: str, lowercase: bool, strip_accents: bool) -> str:
+    """What BERT's normaliser makes of one character: "" (dropped), " " (white space), the
+    character spaced out (Chinese), or the character lower-cased and without accents."""
+    if char in "\x00\ufffd" or is_control(char):
+        return ""
+    if char in WHITE_SPACE:
+        return " "
+    spaced = is_chinese(char)
+    if strip_accents:
+        char = "".join(c for c in unicodedata.normalize("NFD", char) if category(c) != "Mn")
+    if lowercase:
+        char = "".join(c.lower() for c in char)  # per character: no final-sigma rule
+    return f" {char} " if spaced else char
+
+
 def normalize(text: str, lowercase: bool, strip_accents: bool | None = None) -> list[tuple[str, int]]:
-    """BERT's normaliser as (character, index of the original character it came from) pairs."""
+    """BERT's normaliser as (character, index of the original character it came from) pairs.
+    Each character is normalised on its own, so each is worked out once (normalize_char)."""
     strip_accents = lowercase if strip_accents is None else strip_accents
-    out = []
-    for index, char in enumerate(text):
-        if char in "\x00\ufffd" or is_control(char):
-            continue
-        if char in WHITE_SPACE:
-            char = " "
-        pieces = [" ", char, " "] if is_chinese(char) else [char]
-        for piece in pieces:
-            if strip_accents:
-                piece = "".join(c for c in unicodedata.normalize("NFD", piece) if category(c) != "Mn")
-            if lowercase:
-                piece = "".join(c.lower() for c in piece)  # per character: no final-sigma rule
-            out.extend((c, index) for c in piece)
-    return out
+    return [(c, index) for index, char in enumerate(text) for c in normalize_char(char, lowercase, strip_accents)]
 
 
 def pre_tokenize(chars: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
