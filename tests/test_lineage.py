@@ -166,3 +166,24 @@ def test_hiding_the_future_changes_nothing_for_a_causal_model(facts):
     causal = GPT(config, causal=True, rngs=nnx.Rngs(0))
     assert lineage.generation_perplexity(causal, held, 16) == pytest.approx(lineage.gpt_perplexity(causal, held, 16),
                                                                             rel=1e-4)
+
+
+def test_generation_perplexity_of_a_peeking_model_equals_a_loop_over_positions(facts):
+    """A fully visible model's figure, against numpy: for each position t, the model run on words
+    0..t (padding after them), float64 log-softmax of its scores at t, the next word's share."""
+    vocab, _, held = facts
+    config = GPT2Config(vocab_size=len(vocab), n_positions=8, n_embd=32, n_layer=1, n_head=2,
+                        resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0)
+    peeking = GPT(config, causal=False, rngs=nnx.Rngs(1))
+    rows = lineage.pad_rows(held[:40], 8)
+    logits = jax.jit(lambda ids: peeking(ids).logits)  # (rows, 8, vocab)
+    total = count = 0.0
+    for t in range(7):
+        visible = np.where(np.arange(8)[None] <= t, rows, 0)
+        scores = np.asarray(logits(jnp.asarray(visible))[:, t], np.float64)
+        log_probs = scores - scores.max(-1, keepdims=True)
+        log_probs -= np.log(np.exp(log_probs).sum(-1, keepdims=True))
+        real = rows[:, t + 1] != 0
+        total -= (log_probs[np.arange(len(rows)), rows[:, t + 1]] * real).sum()
+        count += real.sum()
+    assert lineage.generation_perplexity(peeking, held[:40], 8) == pytest.approx(np.exp(total / count), rel=1e-4)
