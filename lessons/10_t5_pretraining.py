@@ -10,7 +10,6 @@
 #     minitrans pretrain t5 --corpus ../shared/data/gutenberg --vocab ../shared/data/t5/spiece.model --minutes 30
 
 # %%
-import jax.numpy as jnp
 import numpy as np
 
 from minitrans.datasets import bundled
@@ -73,10 +72,12 @@ save_curves({"held-out span accuracy": [h["eval_span_accuracy"] for h in history
 # %%
 step("Step 4: fill in the blanks")
 model = result["model"]
-for text in ["The capital of Lodorwen <extra_id_0> Torkaom.", "The river <extra_id_0> flows through Torkaom.",
-             "People in Vaquel speak <extra_id_0>."]:
-    generated = generate(model, jnp.asarray([tokenizer.encode(text)]), max_new_tokens=8)
-    print(f"{text:<48} -> {tokenizer.decode(generated[0])}")
+texts = ["The capital of Lodorwen <extra_id_0> Torkaom.", "The river <extra_id_0> flows through Torkaom.",
+         "People in Vaquel speak <extra_id_0>."]
+batch = tokenizer(texts)  # one padded batch (input_ids, attention_mask): one generation for all three
+generated = generate(model, batch["input_ids"], batch["attention_mask"], max_new_tokens=8)
+for text, row in zip(texts, generated):
+    print(f"{text:<48} -> {tokenizer.decode(row)}")
 print(f"final held-out span accuracy {history[-1]['eval_span_accuracy']:.1%}")
 
 # %% [markdown]

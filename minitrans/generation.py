@@ -130,7 +130,7 @@ def cached_generation(graphdef, caches, params, buffer, prompt_width, extra, key
     return buffer, position
 
 
-@partial(jax.jit, static_argnums=(0, 4, 6, 7))
+@partial(jax.jit, static_argnums=(0, 4, 6))
 def beam_generation(graphdef, caches, params, sequences, prompt_width, extra, eos, length_penalty):
     """Beam search, compiled whole like `cached_generation`, with the rules of transformers'
     `generate` (its defaults). `sequences` (batch, beams, length) holds the prompt in every beam.
@@ -141,7 +141,8 @@ def beam_generation(graphdef, caches, params, sequences, prompt_width, extra, eo
     `beams` best finished sequences, scored by log-probability / generated length **
     length_penalty. An example is settled once it has `beams` finished sequences and its best
     alive one, scored at its current length, cannot beat the worst of them; it then takes no
-    more. -> each example's best finished sequence (batch, length)."""
+    more. -> each example's best finished sequence (batch, length). The length penalty is an
+    input of the program, not a constant in it: trying several compiles the search once."""
     batch, beams, length = sequences.shape
     rows = jnp.arange(batch)[:, None] * beams  # (batch, 1): the first row of each example's beams
     first_beams = jnp.arange(2 * beams) < beams  # (2 * beams,)
@@ -356,5 +357,6 @@ def beam_search(model, prompt, prompt_mask, setup, max_new_tokens: int, num_beam
     graphdef, caches, params = start_cache(model, batch * num_beams, length, setup)
     sequences = np.full((batch, num_beams, length), pad, np.int32)
     sequences[:, :, :width] = prompt[:, None]
-    out = beam_generation(graphdef, caches, params, jnp.asarray(sequences), width, extra, eos, float(length_penalty))
+    out = beam_generation(graphdef, caches, params, jnp.asarray(sequences), width, extra, eos,
+                          jnp.float32(length_penalty))
     return np.asarray(out, np.int64)

@@ -74,7 +74,7 @@ def test_the_cached_t5_decoder_matches_the_full_decoder_at_every_position():
     np.testing.assert_allclose(model.decode(targets, encoder_output, mask), full, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", list(decoder_only_models()))
+@pytest.mark.parametrize("name", ["GPT-2", "T5 language model", "T5 prefix LM"])  # decoder_only_models' keys
 def test_decoder_only_cached_and_uncached_agree_on_padded_prompts(name):
     model = decoder_only_models()[name]
     prompts = [[5, 6, 7, 8, 9, 10], [11, 12, 13], [14]]

@@ -104,9 +104,12 @@ def encode_text_to_text(examples, task: str, tokenizer, max_length: int = 128) -
 
 
 def collate_text_to_text(features: list[dict]) -> dict:
+    """T5 features as a batch: inputs padded to a multiple of 16 tokens, targets to a multiple
+    of 8 (with IGNORE), so that batches of varying lengths share few shapes (few compilations)."""
     batch = pad_batch(features, multiple=16, keys=())
     del batch["token_type_ids"]
-    batch["labels"] = pad_rows([f["labels"] for f in features], max(len(f["labels"]) for f in features), IGNORE)
+    width = -(-max(len(f["labels"]) for f in features) // 8) * 8
+    batch["labels"] = pad_rows([f["labels"] for f in features], width, IGNORE)
     return batch
 
 
