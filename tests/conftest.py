@@ -19,12 +19,6 @@ SHARED_DATA = Path(os.environ.get("MINITRANS_DATA", ROOT.parent / "shared" / "da
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def pytest_collection_modifyitems(items):
-    """The slow tests (lessons, long training runs) first: the two workers then end the run on
-    short tests, and neither waits long for the other (the order within each group stays)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 def missing(what: str) -> None:
     """Skip a test whose real data or checkpoint is absent; in CI (CI=true), where they must be
     present, fail instead, so a test never passes by not running."""
