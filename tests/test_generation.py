@@ -122,6 +122,18 @@ def test_exhaustive_beam_search_finds_the_most_likely_finished_sequence():
     assert found[0, :len(best)].tolist() == best
 
 
+def test_another_length_penalty_compiles_nothing_new():
+    from minitrans.generation import beam_generation
+
+    model = small_t5(vocab=10, seed=5)
+    ids = jnp.array([[2, 3, 4, 1], [5, 6, 1, 0]])
+    generate(model, ids, max_new_tokens=4, num_beams=3, length_penalty=1.0)
+    compiled = beam_generation._cache_size()
+    for penalty in (0.0, 0.5, 2.0):  # an input of the compiled search, not a constant in it
+        generate(model, ids, max_new_tokens=4, num_beams=3, length_penalty=penalty)
+    assert beam_generation._cache_size() == compiled
+
+
 def end_at_eos(row, eos):
     """The generated tokens up to the first EOS (transformers pads what follows with EOS when the
     pad id is 0, minitrans with the pad id)."""
