@@ -21,6 +21,8 @@ What takes hours (fine-tuning on the real SQuAD, GLUE) is pointed to at the end,
 import time
 from pathlib import Path
 
+import numpy as np
+
 from minitrans.checkpoints import minilm_folder
 from minitrans.datasets import bundled
 from minitrans.datasets.squad import load_squad, write_squad
@@ -63,13 +65,12 @@ def encoder_reads(folder: Path) -> list[str]:
 
     encoder = BertModel.from_pretrained(folder, verbose=False)
     tokenizer = WordPieceTokenizer.from_pretrained(folder)
-    groups = [[question, *sentences_of(context)] for question, context in QUESTIONS]
+    groups = [[question, *sentences_of(context)] for question, context in QUESTIONS]  # question, candidates
     every = sentence_embeddings(encoder, tokenizer, [text for group in groups for text in group])  # one batch
-    picked, first = [], 0
-    for (question, _), group in zip(QUESTIONS, groups):
-        candidates, vectors = group[1:], every[first:first + len(group)]
-        first += len(group)
-        similarity = vectors[1:] @ vectors[0]
+    picked = []
+    for group, vectors in zip(groups, np.split(every, np.cumsum([len(group) for group in groups])[:-1])):
+        question, candidates = group[0], group[1:]
+        similarity = vectors[1:] @ vectors[0]  # (candidates,): cosines, the vectors have unit length
         best = int(similarity.argmax())
         picked.append(candidates[best])
         print(f"\nQ: {question}\n   closest sentence ({similarity[best]:.2f}): {candidates[best]!r}", flush=True)
