@@ -4,7 +4,18 @@ Start with `minitrans.nn` (the layers), `minitrans.masks` (the attention masks) 
 `minitrans.models.encoder` (the course's encoder); the lessons in lessons/ walk through them.
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# XLA:CPU's default scheduler starts independent work as early as it can, so a training step
+# computes parts of its backward pass during the forward pass and holds them to the end; the
+# other one orders by memory: 20% less at a training step's peak, no slower (benchmarks/
+# RESULTS.md, "The training step's memory"). XLA reads XLA_FLAGS once, when JAX first runs
+# something, so it is set on import; a value the user set for the flag is kept.
+_SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler"
+if _SCHEDULER_FLAG not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_SCHEDULER_FLAG}=false".strip()
 
 
 def from_pretrained(folder, **kwargs):

@@ -1,6 +1,9 @@
 """Every layer of minitrans.nn against an independent numpy re-computation."""
 
 import math
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -321,3 +324,18 @@ def test_batch_broadcast_gradient_is_the_sum_over_the_batch():
     grad = jax.jit(jax.grad(lambda x: (jnp.sin(batch_broadcast(x, 4)) * w).sum()))(x)
     expected = (np.cos(np.asarray(x)) * np.asarray(w)).sum(axis=0, keepdims=True)  # d/dx of sum_b sin(x) w_b
     np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("before, after", [
+    (None, "--xla_cpu_enable_concurrency_optimized_scheduler=false"),
+    ("--xla_force_host_platform_device_count=2",
+     "--xla_force_host_platform_device_count=2 --xla_cpu_enable_concurrency_optimized_scheduler=false"),
+    ("--xla_cpu_enable_concurrency_optimized_scheduler=true", "--xla_cpu_enable_concurrency_optimized_scheduler=true"),
+])
+def test_importing_minitrans_chooses_the_memory_ordered_scheduler_unless_the_user_chose(before, after):
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    if before is not None:
+        env["XLA_FLAGS"] = before
+    out = subprocess.run([sys.executable, "-c", "import os, minitrans; print(os.environ['XLA_FLAGS'])"],
+                         env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert out == after
