@@ -1,6 +1,8 @@
 """Performance kernels: five computations written by hand for speed on a CPU, each with the
-same numbers as the plain version (tests/test_nn.py checks them against autodiff and numpy).
-The layers and losses call them; the measurements are in benchmarks/RESULTS.md.
+same numbers as the plain version (tests/test_nn.py checks them against autodiff and numpy),
+and one memory measure. The layers and losses call them; the measurements are in
+benchmarks/RESULTS.md (XLA's scheduler flag, the other memory measure, is set in
+minitrans/__init__.py because it must come before JAX starts).
 
 - `linear`: x @ W with a backward pass that transposes the narrower operand (XLA:CPU copies one
   operand of each matrix product transposed; autodiff picks the wide gradient);
@@ -13,8 +15,13 @@ The layers and losses call them; the measurements are in benchmarks/RESULTS.md.
 - `batch_broadcast`: one array for every example of a batch (T5's position bias), its gradient
   summed over the batch by a product with ones (XLA:CPU sums a short leading axis of long rows
   100x slower: 47 ms against 0.45 ms for 8 x 1,048,576).
+- `release_compiler_memory`: after each long compilation, the memory XLA's compiler freed goes
+  back to the system (the C allocator keeps it otherwise, and a program's buffers come on top:
+  160 MB of a small T5 training step's peak).
 """
 
+import ctypes
+import ctypes.util
 import math
 from functools import partial
 
@@ -133,3 +140,24 @@ def top_k(x: Array, k: int, block: int = 256) -> tuple[Array, Array]:
     chosen = jnp.sort(jax.lax.top_k(blocks.max(axis=-1), k)[1], axis=1)  # (rows, k), in order: ties keep theirs
     values, where = jax.lax.top_k(jnp.take_along_axis(blocks, chosen[:, :, None], axis=1).reshape(rows, -1), k)
     return values, jnp.take_along_axis(chosen, where // block, axis=1) * block + where % block
+
+
+# ------------------------------------------------------------------ memory after compiling
+
+LONG_COMPILATION_S = 0.5  # shorter compilations leave little behind; trimming costs milliseconds
+_libc = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
+_malloc_trim = getattr(_libc, "malloc_trim", None)  # glibc's; elsewhere there is nothing to do
+
+
+def release_compiler_memory(event: str, seconds: float, **_) -> bool:
+    """A `jax.monitoring` listener: after an XLA compilation of LONG_COMPILATION_S or more, hand
+    the C allocator's free memory back to the system (glibc's malloc_trim). True if it did."""
+    if event != "/jax/core/compile/backend_compile_duration" or seconds < LONG_COMPILATION_S:
+        return False
+    if _malloc_trim is None:
+        return False
+    _malloc_trim(0)
+    return True
+
+
+jax.monitoring.register_event_duration_secs_listener(release_compiler_memory)

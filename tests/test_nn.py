@@ -339,3 +339,17 @@ def test_importing_minitrans_chooses_the_memory_ordered_scheduler_unless_the_use
     out = subprocess.run([sys.executable, "-c", "import os, minitrans; print(os.environ['XLA_FLAGS'])"],
                          env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert out == after
+
+
+def test_a_long_compilation_hands_the_compilers_memory_back(monkeypatch):
+    from minitrans import kernels
+
+    calls = []
+    monkeypatch.setattr(kernels, "_malloc_trim", calls.append)
+    assert kernels.release_compiler_memory("/jax/core/compile/backend_compile_duration", 2.0)
+    assert not kernels.release_compiler_memory("/jax/core/compile/backend_compile_duration", 0.01)
+    assert not kernels.release_compiler_memory("/jax/some/other/event", 2.0)
+    assert calls == [0]
+    monkeypatch.setattr(kernels, "LONG_COMPILATION_S", 0.0)  # now every compilation counts
+    jax.jit(lambda x: jnp.tanh(x) * 3.25 + 0.5)(np.ones(7, np.float32)).block_until_ready()  # a new program
+    assert calls == [0, 0]  # the listener is registered with jax.monitoring and ran for it
