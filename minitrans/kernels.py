@@ -145,16 +145,14 @@ def top_k(x: Array, k: int, block: int = 256) -> tuple[Array, Array]:
 # ------------------------------------------------------------------ memory after compiling
 
 LONG_COMPILATION_S = 0.5  # shorter compilations leave little behind; trimming costs milliseconds
-_libc = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
-_malloc_trim = getattr(_libc, "malloc_trim", None)  # glibc's; elsewhere there is nothing to do
+_libc_path = ctypes.util.find_library("c")
+_malloc_trim = getattr(ctypes.CDLL(_libc_path), "malloc_trim", None) if _libc_path else None  # glibc's only
 
 
 def release_compiler_memory(event: str, seconds: float, **_) -> bool:
     """A `jax.monitoring` listener: after an XLA compilation of LONG_COMPILATION_S or more, hand
     the C allocator's free memory back to the system (glibc's malloc_trim). True if it did."""
-    if event != "/jax/core/compile/backend_compile_duration" or seconds < LONG_COMPILATION_S:
-        return False
-    if _malloc_trim is None:
+    if event != "/jax/core/compile/backend_compile_duration" or seconds < LONG_COMPILATION_S or _malloc_trim is None:
         return False
     _malloc_trim(0)
     return True
