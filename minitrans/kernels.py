@@ -21,7 +21,6 @@ minitrans/__init__.py because it must come before JAX starts).
 """
 
 import ctypes
-import ctypes.util
 import math
 from functools import partial
 
@@ -145,8 +144,10 @@ def top_k(x: Array, k: int, block: int = 256) -> tuple[Array, Array]:
 # ------------------------------------------------------------------ memory after compiling
 
 LONG_COMPILATION_S = 0.5  # shorter compilations leave little behind; trimming costs milliseconds
-_libc_path = ctypes.util.find_library("c")
-_malloc_trim = getattr(ctypes.CDLL(_libc_path), "malloc_trim", None) if _libc_path else None  # glibc's only
+try:  # glibc's malloc_trim, found among the process's own symbols; other C libraries have none
+    _malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+except (OSError, TypeError):
+    _malloc_trim = None
 
 
 def release_compiler_memory(event: str, seconds: float, **_) -> bool:
