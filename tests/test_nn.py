@@ -1,4 +1,5 @@
-"""Every layer of minitrans.nn against an independent numpy re-computation."""
+"""Every layer of minitrans.nn against an independent numpy re-computation; the kernels against
+autodiff and numpy; the memory settings that importing minitrans makes."""
 
 import math
 import os
