@@ -1,6 +1,6 @@
 """Training throughput, ours against Hugging Face PyTorch, side by side on this machine.
 
-    python benchmarks/training_throughput.py [--reference-python /path/to/venv/bin/python]
+    python benchmarks/training_throughput.py [--reference-python /path/to/venv/bin/python] [--bfloat16]
     python benchmarks/training_throughput.py --scaling [--lengths 128 256 512] [--batches 8 32 64] \
         [--reference-python ...] [--out outputs]
 
@@ -11,6 +11,12 @@ seconds per step, tokens per second (input positions, 32 x 128 per step, the mea
 reference figures use), the time to compile (ours) or run (theirs) the first step, peak
 resident memory, and model FLOP utilisation: the matmul FLOPs each side executes per step
 (forward x 3) over the measured float32 matmul peak of this machine (a 2048 x 2048 matmul).
+
+`--bfloat16` adds mixed precision on both sides: ours inside `jax.default_matmul_precision(
+"bfloat16")` (the layers' products take bfloat16 operands, see `minitrans.kernels.linear`), the
+reference's forward pass under `torch.autocast("cpu", dtype=torch.bfloat16)`; float32 weights,
+optimizer and loss on both. The utilisation stays over the float32 peak; the bfloat16 peak of
+the same 2048 x 2048 product is printed beside it.
 
 Each measurement runs in its own process (so peak memory is its own) with the same number of
 threads (2, this machine's cores). The reference side needs torch and transformers: from this
@@ -78,13 +84,13 @@ def peak_rss_mb() -> float:
 
 # ---------------------------------------------------------------- our side (JAX)
 
-def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
+def matmul_peak(n: int = 2048, repeats: int = 10, dtype: str = "float32") -> float:
     import jax
     import jax.numpy as jnp
 
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-    dot = jax.jit(jnp.dot)
+    a = jax.random.normal(jax.random.key(0), (n, n), dtype)
+    b = jax.random.normal(jax.random.key(1), (n, n), dtype)
+    dot = jax.jit(lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32))
     dot(a, b).block_until_ready()
     best = float("inf")
     for _ in range(repeats):
@@ -130,7 +136,7 @@ def build(model: str, rng, c: dict | None = None):
     return net, span_corruption_loss, batch, 3 * t5_forward_flops(c)
 
 
-def ours(model: str, steps: int, c: dict) -> dict:
+def ours(model: str, steps: int, c: dict, precision: str = "float32") -> dict:
     import jax
     import numpy as np
 
@@ -140,23 +146,28 @@ def ours(model: str, steps: int, c: dict) -> dict:
     net.train()
     state = TrainState.create(net, adamw_with_warmup(1e-4, 10_000, 100), loss_fn)
     batches = [batch() for _ in range(3)]
-    start = time.perf_counter()
-    loss, _ = state.train_step(batches[0])
-    loss.block_until_ready()
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    for i in range(steps):
-        loss, _ = state.train_step(batches[i % 3])
-    loss.block_until_ready()
+    with jax.default_matmul_precision(None if precision == "float32" else precision):
+        start = time.perf_counter()
+        loss, _ = state.train_step(batches[0])
+        loss.block_until_ready()
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        for i in range(steps):
+            loss, _ = state.train_step(batches[i % 3])
+        loss.block_until_ready()
     per_step = (time.perf_counter() - start) / steps
-    return {"side": f"minitrans (jax {jax.__version__})", "model": model, "first_step_s": first,
-            "s_per_step": per_step, "tokens_per_s": c["batch"] * c["length"] / per_step,
-            "flops_per_step": flops, "peak_rss_mb": peak_rss_mb(), "matmul_peak_gflops": matmul_peak()}
+    peaks = {"matmul_peak_gflops": matmul_peak()}
+    if precision == "bfloat16":
+        peaks["bfloat16_peak_gflops"] = matmul_peak(dtype="bfloat16")
+    return {"side": f"minitrans (jax {jax.__version__})" + (", bfloat16 products" if precision == "bfloat16" else ""),
+            "model": model, "first_step_s": first, "s_per_step": per_step,
+            "tokens_per_s": c["batch"] * c["length"] / per_step, "flops_per_step": flops,
+            "peak_rss_mb": peak_rss_mb(), **peaks}
 
 
 # ---------------------------------------------------------------- the reference (PyTorch)
 
-def reference(model: str, steps: int, c: dict) -> dict:
+def reference(model: str, steps: int, c: dict, precision: str = "float32") -> dict:
     import torch
     import transformers
 
@@ -194,7 +205,8 @@ def reference(model: str, steps: int, c: dict) -> dict:
 
     def one(b):
         optimizer.zero_grad()
-        loss = net(**b).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            loss = net(**b).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
@@ -206,16 +218,18 @@ def reference(model: str, steps: int, c: dict) -> dict:
     for i in range(steps):
         one(batches[i % 3])
     per_step = (time.perf_counter() - start) / steps
-    return {"side": f"transformers {transformers.__version__} + torch {torch.__version__}", "model": model,
+    autocast = ", autocast bfloat16" if precision == "bfloat16" else ""
+    return {"side": f"transformers {transformers.__version__} + torch {torch.__version__}{autocast}", "model": model,
             "first_step_s": first, "s_per_step": per_step, "tokens_per_s": c["batch"] * c["length"] / per_step,
             "flops_per_step": flops, "peak_rss_mb": peak_rss_mb()}
 
 
 # ---------------------------------------------------------------- orchestration
 
-def both_sides(model: str, steps: int, c: dict, ref_python: str | None) -> list[dict | None]:
+def both_sides(model: str, steps: int, c: dict, ref_python: str | None,
+               precision: str = "float32") -> list[dict | None]:
     """[ours, the reference's (or None)] figures for one configuration, each in its own process."""
-    spec = {"model": model, "steps": steps, "shapes": c}
+    spec = {"model": model, "steps": steps, "shapes": c, "precision": precision}
     results = [run_side(__file__, sys.executable, {"side": "ours", **spec}, strict=False)]
     if ref_python:
         results.append(run_side(__file__, ref_python, {"side": "reference", **spec}, strict=False))
@@ -276,12 +290,15 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[128, 256, 512])
     parser.add_argument("--batches", type=int, nargs="+", default=[8, 32, 64])
     parser.add_argument("--out", default="outputs", help="--scaling: where the plot goes")
+    parser.add_argument("--bfloat16", action="store_true",
+                        help="also measure both sides with bfloat16 matrix products (mixed precision)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         spec = json.loads(args.child)
         side = ours if spec["side"] == "ours" else reference
-        print(json.dumps(side(spec["model"], spec["steps"], spec.get("shapes") or shapes(spec["model"]))))
+        print(json.dumps(side(spec["model"], spec["steps"], spec.get("shapes") or shapes(spec["model"]),
+                              spec.get("precision", "float32"))))
         return
     ref_python = args.reference_python or sys.executable
     if not has_torch(ref_python):
@@ -295,10 +312,14 @@ def main() -> None:
     for model in args.models.split(","):
         print(f"\n{model.upper()}-mini, {args.steps} timed steps after the first")
         results = both_sides(model, args.steps, shapes(model), ref_python)
+        mixed = both_sides(model, args.steps, shapes(model), ref_python, "bfloat16") if args.bfloat16 else []
         peak = results[0]["matmul_peak_gflops"] if results[0] else None
         if peak:
             print(f"  measured float32 matmul peak (2048 x 2048, jax): {peak:,.0f} GFLOP/s")
-        for r in results:
+        if mixed and mixed[0]:
+            print(f"  measured bfloat16 matmul peak (2048 x 2048, jax, float32 sums): "
+                  f"{mixed[0]['bfloat16_peak_gflops']:,.0f} GFLOP/s")
+        for r in results + mixed:
             if r is None:
                 continue
             mfu = r["flops_per_step"] / r["s_per_step"] / 1e9 / peak if peak else float("nan")
@@ -307,6 +328,11 @@ def main() -> None:
                   f"{r['flops_per_step'] / 1e9:,.0f} GFLOP/step  MFU {mfu:.0%}")
         if len(results) == 2 and all(results):
             print(f"  ratio (ours / reference, tokens/s): {results[0]['tokens_per_s'] / results[1]['tokens_per_s']:.2f}x")
+        if len(mixed) == 2 and all(mixed):
+            print(f"  ratio, both in bfloat16: {mixed[0]['tokens_per_s'] / mixed[1]['tokens_per_s']:.2f}x")
+        if mixed and mixed[0] and len(results) == 2 and all(results):
+            print(f"  ratio, ours in bfloat16 / the reference in float32: "
+                  f"{mixed[0]['tokens_per_s'] / results[1]['tokens_per_s']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """Performance kernels: five computations written by hand for speed on a CPU, each with the
-same numbers as the plain version (tests/test_nn.py checks them against autodiff and numpy),
-and one memory measure. The layers and losses call them; the measurements are in
+same numbers as the plain version in float32 (tests/test_nn.py checks them against autodiff and
+numpy), and one memory measure. The layers and losses call them; the measurements are in
 benchmarks/RESULTS.md (XLA's scheduler flag, the other memory measure, is set in
 minitrans/__init__.py because it must come before JAX starts).
 
 - `linear`: x @ W with a backward pass that transposes the narrower operand (XLA:CPU copies one
-  operand of each matrix product transposed; autodiff picks the wide gradient);
+  operand of each matrix product transposed; autodiff picks the wide gradient), its operands
+  in bfloat16 when asked (`matmul_dtype`: XLA:CPU ignores JAX's precision setting);
 - `keep_mask`: dropout's random mask from 16-bit halves of each random word (half the random
   bits, which are most of dropout's cost);
 - `negative_log_likelihood`: cross entropy whose gradient is softmax - onehot in one pass
@@ -30,7 +31,18 @@ import jax.numpy as jnp
 Array = jax.Array
 
 
-@jax.custom_vjp
+def matmul_dtype() -> jnp.dtype | None:
+    """bfloat16 inside `jax.default_matmul_precision("bfloat16")` (or with the environment's
+    JAX_DEFAULT_MATMUL_PRECISION=bfloat16), else None: the operands of `linear`'s products.
+
+    XLA:CPU ignores JAX's precision setting in its own products, so `linear` casts by hand. A
+    CPU with bfloat16 instructions (AVX512-BF16, AMX) multiplies them about twice as fast; the
+    sums and the results stay float32 (mixed precision, as torch.autocast's bfloat16). jit
+    keys its compiled programs on the setting, so a program traced outside it is not reused.
+    """
+    return jnp.dtype(jnp.bfloat16) if jax.config.jax_default_matmul_precision == "bfloat16" else None
+
+
 def linear(x: Array, kernel: Array) -> Array:
     """x @ kernel, (..., d_in) @ (d_in, d_out) -> (..., d_out), with its backward pass written out.
 
@@ -39,16 +51,34 @@ def linear(x: Array, kernel: Array) -> Array:
     lays out both operands of a matrix product with the contracted axis innermost, so it
     copies one of them transposed: autodiff computes (g^T x)^T and copies g, the wide one for a
     feed-forward block's first layer or a vocabulary projection; we transpose whichever of x
-    and g is narrower.
+    and g is narrower. Under `matmul_dtype()` the forward product and dx take bfloat16
+    operands; dkernel, a sum over every position that XLA:CPU runs in its own float32 kernel,
+    stays float32.
     """
-    return x @ kernel
+    dtype = matmul_dtype() if x.dtype == kernel.dtype == jnp.float32 else None
+    return _linear(x, kernel, dtype)
 
 
-def _linear_forward(x, kernel):
-    return x @ kernel, (x, kernel)
+def _contract(a: Array, b: Array, b_axis: int, dtype) -> Array:
+    """a's last axis against b's axis `b_axis`, operands cast to `dtype` (None: as they are),
+    summed in a's dtype. Written as one dot_general: with bfloat16 operands, XLA:CPU keeps its
+    fast kernel for this form, and falls back to float32 for a transpose followed by a product."""
+    if dtype is None:
+        return a @ (b if b_axis == 0 else b.T)
+    return jax.lax.dot_general(a.astype(dtype), b.astype(dtype), (((a.ndim - 1,), (b_axis,)), ((), ())),
+                               preferred_element_type=a.dtype)
 
 
-def _linear_backward(saved, g):
+@partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _linear(x: Array, kernel: Array, dtype) -> Array:
+    return _contract(x, kernel, 0, dtype)
+
+
+def _linear_forward(x, kernel, dtype):
+    return _contract(x, kernel, 0, dtype), (x, kernel)
+
+
+def _linear_backward(dtype, saved, g):
     x, kernel = saved
     d_in, d_out = kernel.shape
     x2, g2 = x.reshape(-1, d_in), g.reshape(-1, d_out)  # (positions, d_in), (positions, d_out)
@@ -56,10 +86,10 @@ def _linear_backward(saved, g):
         d_kernel = x2.T @ g2  # transposes x, the narrower one
     else:
         d_kernel = (g2.T @ x2).T  # transposes g, then the small (d_out, d_in) result
-    return (g @ kernel.T).astype(x.dtype), d_kernel.astype(kernel.dtype)
+    return _contract(g, kernel, 1, dtype).astype(x.dtype), d_kernel.astype(kernel.dtype)
 
 
-linear.defvjp(_linear_forward, _linear_backward)
+_linear.defvjp(_linear_forward, _linear_backward)
 
 
 def keep_mask(key: Array, shape: tuple[int, ...], rate: float) -> Array:

@@ -269,6 +269,42 @@ def test_linear_gradients_equal_autodiff_of_the_matmul(shape):
     np.testing.assert_allclose(ours[1], x2.T @ g2, rtol=1e-5, atol=1e-5)
 
 
+
+def bfloat16_rounded(x) -> np.ndarray:
+    """x rounded to bfloat16 (8 bits of mantissa), then held exactly in float64."""
+    return np.asarray(jnp.asarray(x, jnp.bfloat16).astype(jnp.float32), np.float64)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 16, 40), (7, 40, 16)])
+def test_linear_under_bfloat16_precision_multiplies_rounded_operands_and_sums_in_float32(shape):
+    """Inside jax.default_matmul_precision("bfloat16") nn.linear's forward product and dx take
+    bfloat16 operands and sum in float32: each equals the float64 product of the operands
+    rounded to bfloat16, within float32 rounding, and differs from the float32 product by the
+    rounding of its operands; dW stays a float32 product. Outside the setting, the same jitted
+    function is float32 again."""
+    *lead, d_in, d_out = shape
+    kx, kw, kg = jax.random.split(jax.random.key(1), 3)
+    x = jax.random.normal(kx, (*lead, d_in))
+    w = jax.random.normal(kw, (d_in, d_out))
+    probe = jax.random.normal(kg, (*lead, d_out))
+
+    @jax.jit
+    def value_and_grads(x, w):
+        return jax.value_and_grad(lambda x, w: (nn.linear(x, w) * probe).sum(), argnums=(0, 1))(x, w), nn.linear(x, w)
+
+    with jax.default_matmul_precision("bfloat16"):
+        (_, (dx, dw)), y = value_and_grads(x, w)
+    x64, w64, g64 = (np.asarray(a, np.float64) for a in (x, w, probe))
+    xb, wb, gb = bfloat16_rounded(x), bfloat16_rounded(w), bfloat16_rounded(probe)
+    for ours, exact, full in ((y, xb @ wb, x64 @ w64), (dx, gb @ wb.T, g64 @ w64.T)):
+        assert ours.dtype == jnp.float32
+        np.testing.assert_allclose(ours, exact, rtol=1e-5, atol=1e-4)
+        assert np.abs(np.asarray(ours) - full).max() > 1e-3  # the operands' rounding shows: about 2^-9 relative
+    np.testing.assert_allclose(dw, x64.reshape(-1, d_in).T @ g64.reshape(-1, d_out), rtol=1e-5, atol=1e-4)
+    (_, (dx32, _)), y32 = value_and_grads(x, w)  # the setting is part of jit's cache key
+    np.testing.assert_allclose(y32, np.asarray(x, np.float64) @ np.asarray(w, np.float64), rtol=1e-5, atol=1e-5)
+    assert np.abs(np.asarray(y32) - np.asarray(y)).max() > 1e-3
+
 def test_cross_entropy_gradient_is_softmax_minus_onehot_and_equals_autodiff():
     from minitrans.losses import accuracy, cross_entropy
     kl, kw = jax.random.split(jax.random.key(1))

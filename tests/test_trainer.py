@@ -207,3 +207,26 @@ def test_the_learning_rate_logged_is_the_one_the_optimizer_applied():
     for record in history:  # read from the optimizer's state: the rate of the update just made
         assert record["learning_rate"] == pytest.approx(float(schedule(record["step"] - 1)), rel=1e-5, abs=1e-12)
     assert trainer.state.learning_rate == pytest.approx(float(schedule(11)), abs=1e-12)
+
+
+def test_a_run_in_bfloat16_products_follows_the_float32_run_and_says_so(tmp_path):
+    """Inside jax.default_matmul_precision("bfloat16") the same run takes other numbers (the
+    products' operands are rounded) that stay close to float32's, and its checkpoint and card
+    record the precision; the float32 run's record says float32."""
+    import jax
+
+    def run(name):
+        args = TrainingArguments(output_dir=str(tmp_path / name), max_steps=12, batch_size=8, learning_rate=3e-3,
+                                 warmup_steps=2, log_every=1, save_every=12, progress_bar=False)
+        return Trainer(model(), toy_data(48), args=args, loss_fn=classification_loss).train()["history"]
+
+    full = [r["loss"] for r in run("float32")]
+    with jax.default_matmul_precision("bfloat16"):
+        mixed = [r["loss"] for r in run("bfloat16")]
+    assert mixed != full
+    np.testing.assert_allclose(mixed, full, rtol=2e-2)
+    for name in ("float32", "bfloat16"):
+        state = json.loads((tmp_path / name / "latest" / "trainer_state.json").read_text())
+        assert state["matmul_precision"] == name
+        card = (tmp_path / name / "latest" / "model" / "README.md").read_text()
+        assert ("bfloat16 operands" in card) == (name == "bfloat16")

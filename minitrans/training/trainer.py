@@ -414,7 +414,9 @@ class Trainer:
                                  "batch_size": self.args.batch_size,
                                  "gradient_accumulation_steps": self.args.gradient_accumulation_steps,
                                  "learning_rate": self.args.learning_rate, "warmup_steps": self.args.warmup_steps,
-                                 "weight_decay": self.args.weight_decay, "seed": self.args.seed},
+                                 "weight_decay": self.args.weight_decay, "seed": self.args.seed,
+                                 **({"matrix products": "bfloat16 operands, float32 sums"}
+                                    if jax.config.jax_default_matmul_precision == "bfloat16" else {})},
                     "figures": {"last logged training loss": round(recent[0]["loss"], 4)} if recent else None})
             save_file(flatten(state.params), str(tmp / "params.safetensors"))
             save_file(flatten(state.opt_state), str(tmp / "optimizer.safetensors"))
@@ -422,6 +424,7 @@ class Trainer:
             (tmp / "trainer_state.json").write_text(json.dumps({
                 "step": step, "seconds": round(seconds, 1), "model": type(model).__name__,
                 "args": dataclasses.asdict(self.args), "history": self.history,
+                "matmul_precision": jax.config.jax_default_matmul_precision or "float32",
                 "pending_losses": [float(x) for x in jax.device_get(pending or [])]}, indent=1))
             old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old.")) if folder.exists() else None
             if old is not None:
