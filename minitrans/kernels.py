@@ -37,7 +37,7 @@ def matmul_dtype() -> jnp.dtype | None:
 
     XLA:CPU ignores JAX's precision setting in its own products, so `linear` casts by hand. A
     CPU with bfloat16 instructions (AVX512-BF16, AMX) multiplies them about twice as fast; the
-    sums and the results stay float32 (mixed precision, as torch.autocast's bfloat16). jit
+    sums and the results stay float32 (mixed precision). jit
     keys its compiled programs on the setting, so a program traced outside it is not reused.
     """
     return jnp.dtype(jnp.bfloat16) if jax.config.jax_default_matmul_precision == "bfloat16" else None

@@ -43,6 +43,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from minitrans.datasets.streaming import length_grouped_order
+from minitrans.kernels import matmul_dtype
 from minitrans.losses import accuracy, cross_entropy
 from minitrans.plots import save_training_curves
 from minitrans.training.step import TrainState, adamw_with_warmup
@@ -416,7 +417,7 @@ class Trainer:
                                  "learning_rate": self.args.learning_rate, "warmup_steps": self.args.warmup_steps,
                                  "weight_decay": self.args.weight_decay, "seed": self.args.seed,
                                  **({"matrix products": "bfloat16 operands, float32 sums"}
-                                    if jax.config.jax_default_matmul_precision == "bfloat16" else {})},
+                                    if matmul_dtype() is not None else {})},
                     "figures": {"last logged training loss": round(recent[0]["loss"], 4)} if recent else None})
             save_file(flatten(state.params), str(tmp / "params.safetensors"))
             save_file(flatten(state.opt_state), str(tmp / "optimizer.safetensors"))
@@ -424,7 +425,7 @@ class Trainer:
             (tmp / "trainer_state.json").write_text(json.dumps({
                 "step": step, "seconds": round(seconds, 1), "model": type(model).__name__,
                 "args": dataclasses.asdict(self.args), "history": self.history,
-                "matmul_precision": jax.config.jax_default_matmul_precision or "float32",
+                "matmul_precision": str(matmul_dtype() or "float32"),
                 "pending_losses": [float(x) for x in jax.device_get(pending or [])]}, indent=1))
             old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old.")) if folder.exists() else None
             if old is not None:
