@@ -339,6 +339,29 @@ def test_keep_mask_rate_and_independence_of_the_two_halves():
     assert abs(np.corrcoef(low, high)[0, 1]) < 0.01
 
 
+def test_keep_mask_draws_look_independent_across_positions_and_keys():
+    """The mask's words are a hash of their position: neighbouring words, rows, and the masks of
+    neighbouring keys must be unrelated, and each 16-bit draw uniform (a plain counter, or a
+    hash without the seeds, fails these)."""
+    from scipy import stats
+    key = jax.random.key(11)
+    keep = np.asarray(nn.keep_mask(key, (512, 1000), 0.5)).astype(float)  # 512,000 draws: std of a correlation 0.0014
+    for a, b in [(keep[:, :-2], keep[:, 2:]),  # the next word
+                 (keep[:-1], keep[1:]),  # the next row
+                 (keep[:, :-256], keep[:, 256:])]:  # 128 words on
+        assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 0.007
+    masks = [np.asarray(nn.keep_mask(k, (512, 1000), 0.5)).astype(float).ravel()
+             for k in (*jax.random.split(key, 2), jax.random.fold_in(key, 7), jax.random.key(12))]
+    for i in range(len(masks)):
+        for j in range(i):
+            assert abs(np.corrcoef(masks[i], masks[j])[0, 1]) < 0.007
+        assert abs(np.corrcoef(masks[i], keep.ravel())[0, 1]) < 0.007
+    # each 16-bit draw is uniform: the rate at 64 thresholds, as a chi-square over 65 bins
+    draws = np.stack([np.asarray(nn.keep_mask(key, (200_000,), t / 65536)) for t in range(0, 65536, 1024)])
+    counts = -np.diff(np.concatenate([draws.sum(1), [0]]))  # draws in each 1,024-wide bin
+    assert stats.chisquare(counts).pvalue > 1e-4
+
+
 @pytest.mark.parametrize("rows, n, k", [(8, 128512, 8), (32, 32128, 1), (2, 100001, 20), (3, 5000, 4)])
 def test_top_k_by_blocks_equals_numpy(rows, n, k):
     from minitrans.kernels import top_k
