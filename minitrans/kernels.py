@@ -97,9 +97,9 @@ def keep_mask(key: Array, shape: tuple[int, ...], rate: float) -> Array:
 
     Dropout needs bits that look independent, not secret ones. Threefry, JAX's generator, spends
     about 50 integer operations per 32-bit word; here `key` gives two threefry words (the seeds)
-    and the mask's words are a hash of their position, about 12 operations each: a T5-mini
-    step's masks 214 -> 46 ms. Each word gives two draws: each 16-bit half is compared with
-    rate * 65536, rounded (0.1 becomes 6,554/65,536 = 0.100006).
+    and the mask's words are a hash of their position, about 18 operations each. Each word
+    gives two draws: each 16-bit half is compared with rate * 65536, rounded (0.1 becomes
+    6,554/65,536 = 0.100006).
     """
     size = math.prod(shape)
     threshold = round(rate * 65536)
