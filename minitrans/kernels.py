@@ -92,6 +92,14 @@ def _linear_backward(dtype, saved, g):
 _linear.defvjp(_linear_forward, _linear_backward)
 
 
+def _mix(x: Array) -> Array:
+    """MurmurHash3's 32-bit finaliser: a one-to-one map of uint32 in which each input bit flips
+    each output bit with probability about 1/2 (so consecutive positions give unrelated words)."""
+    x = (x ^ (x >> 16)) * jnp.uint32(0x85EBCA6B)
+    x = (x ^ (x >> 13)) * jnp.uint32(0xC2B2AE35)
+    return x ^ (x >> 16)
+
+
 def keep_mask(key: Array, shape: tuple[int, ...], rate: float) -> Array:
     """A boolean mask of `shape`, True with probability 1 - rate (to within 1/131,072).
 
@@ -108,14 +116,6 @@ def keep_mask(key: Array, shape: tuple[int, ...], rate: float) -> Array:
     words = _mix(_mix(position ^ seeds[0]) + seeds[1])  # (size / 2,): a different stream for every seed pair
     halves = jax.lax.bitcast_convert_type(words, jnp.uint16).reshape(-1)[:size].reshape(shape)
     return halves >= threshold
-
-
-def _mix(x: Array) -> Array:
-    """MurmurHash3's 32-bit finaliser: a one-to-one map of uint32 in which each input bit flips
-    each output bit with probability about 1/2 (so consecutive positions give unrelated words)."""
-    x = (x ^ (x >> 16)) * jnp.uint32(0x85EBCA6B)
-    x = (x ^ (x >> 13)) * jnp.uint32(0xC2B2AE35)
-    return x ^ (x >> 16)
 
 
 @jax.custom_vjp

@@ -356,7 +356,7 @@ def test_keep_mask_draws_look_independent_across_positions_and_keys():
         for j in range(i):
             assert abs(np.corrcoef(masks[i], masks[j])[0, 1]) < 0.007
         assert abs(np.corrcoef(masks[i], keep.ravel())[0, 1]) < 0.007
-    # each 16-bit draw is uniform: the rate at 64 thresholds, as a chi-square over 65 bins
+    # each 16-bit draw is uniform: the rates at 64 thresholds give the counts of 64 bins, 1,024 values wide
     draws = np.stack([np.asarray(nn.keep_mask(key, (200_000,), t / 65536)) for t in range(0, 65536, 1024)])
     counts = -np.diff(np.concatenate([draws.sum(1), [0]]))  # draws in each 1,024-wide bin
     assert stats.chisquare(counts).pvalue > 1e-4
