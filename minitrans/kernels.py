@@ -1,6 +1,7 @@
 """Performance kernels: five computations written by hand for speed on a CPU, each with the
 same numbers as the plain version in float32 (tests/test_nn.py checks them against autodiff and
-numpy), and one memory measure. The layers and losses call them; the measurements are in
+numpy; `keep_mask`, whose draws are its own, against the rate and independence a mask needs),
+and one memory measure. The layers and losses call them; the measurements are in
 benchmarks/RESULTS.md (XLA's scheduler flag, the other memory measure, is set in
 minitrans/__init__.py because it must come before JAX starts).
 
