@@ -4,7 +4,7 @@
 
 Builds the benchmark's T5-mini or BERT-mini pre-training step (benchmarks/training_throughput.py)
 (or at another sequence length and batch size, as its --scaling grid) or a MiniLM-sized
-question-answering step (16 windows of 192 tokens), compiles it, runs it
+question-answering step (16 windows of 192 tokens by default), compiles it, runs it
 under `jax.profiler.trace` and prints the operations of the compiled program with their time
 per step. Names are XLA's: `ynn_fusion` = a matrix product (XLA's XNNPACK/YNNPACK kernels),
 `copy`/`transpose` fusions = data being laid out again, `broadcast_add_fusion` in a step with
@@ -37,7 +37,7 @@ from minitrans.training.step import TrainState, adamw_with_warmup
 
 def build(which: str, rng: np.random.Generator, batch: int = 32, length: int = 128):
     """(model, loss_fn, make_batch): the throughput benchmark's T5-mini and BERT-mini steps, or
-    a MiniLM-sized question-answering step."""
+    a MiniLM-sized question-answering step (`batch` windows of `length` tokens)."""
     if which in ("t5", "bert"):
         net, loss_fn, make_batch, _ = training_throughput.build(which, rng, training_throughput.shapes(which, batch,
                                                                                                        length))
@@ -47,10 +47,10 @@ def build(which: str, rng: np.random.Generator, batch: int = 32, length: int = 1
     config = BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
     net = BertForQuestionAnswering(config, rngs=nnx.Rngs(params=0, dropout=1))
     return net, qa_loss, lambda: {
-        "input_ids": rng.integers(5, 30522, (16, 192), dtype=np.int32),
-        "token_type_ids": np.zeros((16, 192), np.int32), "attention_mask": np.ones((16, 192), np.int32),
-        "start_positions": rng.integers(0, 192, 16, dtype=np.int32),
-        "end_positions": rng.integers(0, 192, 16, dtype=np.int32)}
+        "input_ids": rng.integers(5, 30522, (batch, length), dtype=np.int32),
+        "token_type_ids": np.zeros((batch, length), np.int32), "attention_mask": np.ones((batch, length), np.int32),
+        "start_positions": rng.integers(0, length, batch, dtype=np.int32),
+        "end_positions": rng.integers(0, length, batch, dtype=np.int32)}
 
 
 def main() -> None:
@@ -59,9 +59,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--by-kind", action="store_true", help="sum the numbered copies of each operation")
-    parser.add_argument("--length", type=int, default=128, help="t5/bert: input length")
-    parser.add_argument("--batch", type=int, default=32, help="t5/bert: batch size")
+    parser.add_argument("--length", type=int, help="input length (default 128; qa 192)")
+    parser.add_argument("--batch", type=int, help="batch size (default 32; qa 16)")
     args = parser.parse_args()
+    qa = args.model == "qa"
+    args.length = args.length or (192 if qa else 128)
+    args.batch = args.batch or (16 if qa else 32)
     if args.steps < 1:
         raise SystemExit("--steps must be at least 1")
     net, loss_fn, make_batch = build(args.model, np.random.default_rng(0), args.batch, args.length)
