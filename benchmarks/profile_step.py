@@ -9,6 +9,12 @@ under `jax.profiler.trace` and prints the operations of the compiled program wit
 per step. Names are XLA's: `ynn_fusion` = a matrix product (XLA's XNNPACK/YNNPACK kernels),
 `copy`/`transpose` fusions = data being laid out again, `broadcast_add_fusion` in a step with
 dropout = mostly the random bits. With --by-kind, times are summed over the numbered copies.
+
+Some products (`dot`, `dot_general`: the ones XLA:CPU hands to Eigen, such as a weight gradient
+x^T g) run asynchronously: the trace holds their launch and an `end: NAME` marker, not their
+work. The time in which no traced operation runs is given to the asynchronous products in
+flight then (shared equally), marked "(async)"; what is left is the "(untraced)" line, so the
+ranking adds up to the steps' time on the device.
 This is how the hand-written backward passes of minitrans.nn.linear and
 minitrans.losses.negative_log_likelihood, and the two-draws-per-word dropout masks, were found.
 """
@@ -24,8 +30,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# the CPU runtime reports each operation to the profiler only with this flag (read when JAX starts)
-os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_xprof_traceme=true"
+if __name__ == "__main__":  # the CPU runtime reports each operation to the profiler only with this flag (read when JAX starts)
+    os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_xprof_traceme=true"
 
 import jax
 import numpy as np
@@ -85,16 +91,56 @@ def main() -> None:
             for _ in range(args.steps):
                 run()
         trace = json.load(gzip.open(next(Path(folder).rglob("*perfetto_trace.json.gz"))))
-    events = trace["traceEvents"] if isinstance(trace, dict) else trace
-    skip = ("Thunk", "$", "Pjit", "Slinky", "PjRt", "Handle input", "ParseArguments")
-    totals = collections.Counter()
-    for event in events:
-        name = event.get("name", "")
-        if event.get("ph") == "X" and not any(s in name for s in skip):
-            totals[re.sub(r"\.\d+$", "", name) if args.by_kind else name] += event.get("dur", 0)
-    print("operation time per step (ms; summed over both threads' work, so it may exceed the step):")
+    events = [e for e in (trace["traceEvents"] if isinstance(trace, dict) else trace) if e.get("ph") == "X"]
+    totals, device = operation_times(events)
+    if args.by_kind:
+        kinds = collections.Counter()
+        for name, micros in totals.items():
+            kinds[re.sub(r"\.\d+( \(async\))?$", lambda m: m.group(1) or "", name)] += micros
+        totals = kinds
+    print(f"on the device {device / 1e3 / args.steps:.1f} ms per step; operation time per step (ms; summed over "
+          "both threads' work, so it may exceed the step):")
     for name, micros in totals.most_common(args.top):
         print(f"{micros / 1e3 / args.steps:9.1f}  {name}")
+
+
+def operation_times(events: list[dict]) -> tuple[collections.Counter, float]:
+    """(microseconds per operation, microseconds the steps ran on the device) from a trace's
+    complete ("X") events: each operation's own events, then the time inside a step when none
+    runs, given to the asynchronous products in flight or to "(untraced)"."""
+    skip = ("Thunk", "$", "Pjit", "Slinky", "PjRt", "Handle input", "ParseArguments", "::", "Wait for")
+    ops = [e for e in events if not any(s in e["name"] for s in skip) and not e["name"].startswith("end: ")]
+    totals = collections.Counter()
+    for e in ops:
+        totals[e["name"]] += e["dur"]
+    launches, in_flight = collections.defaultdict(list), []  # (start, end, name) of each asynchronous product
+    for e in sorted(ops, key=lambda e: e["ts"]):
+        launches[e["name"]].append(e["ts"])
+    for e in sorted((e for e in events if e["name"].startswith("end: ")), key=lambda e: e["ts"]):
+        if launches.get(e["name"][5:]):
+            in_flight.append((launches[e["name"][5:]].pop(0), e["ts"] + e["dur"], f"{e['name'][5:]} (async)"))
+    steps = [(e["ts"], e["ts"] + e["dur"]) for e in events if e["name"] == "ThunkExecutor::Execute (wait for completion)"]
+    busy = sorted((e["ts"], e["ts"] + e["dur"]) for e in ops)
+    for step_start, step_end in steps:
+        cursor = step_start
+        for start, end in busy + [(step_end, step_end)]:  # the gaps between the operations inside the step
+            if end < step_start or start > step_end:
+                continue
+            start, end = max(start, step_start), min(end, step_end)
+            if start > cursor:
+                share_gap(cursor, start, in_flight, totals)
+            cursor = max(cursor, end)
+    return totals, sum(end - start for start, end in steps)
+
+
+def share_gap(start: float, end: float, in_flight: list, totals: collections.Counter) -> None:
+    """Gives the idle interval [start, end) to the asynchronous products running through it."""
+    running = [(max(a, start), min(b, end), name) for a, b, name in in_flight if a < end and b > start]
+    cuts = sorted({start, end, *(a for a, _, _ in running), *(b for _, b, _ in running)})
+    for left, right in zip(cuts, cuts[1:]):
+        names = [name for a, b, name in running if a <= left and b >= right]
+        for name in names or ["(untraced)"]:
+            totals[name] += (right - left) / max(len(names), 1)
 
 
 if __name__ == "__main__":
