@@ -8,6 +8,10 @@ CONSTRAINTS := $(shell $(PYTHON) -c 'import sys; print("-c constraints.txt" if s
 
 .PHONY: setup demo test test-fast lint notebooks browser clean
 
+# glibc's 2 MB pages for XLA's large buffers, for everything make runs (minitrans/__init__.py,
+# HUGE_PAGES: a training step 1.2x faster, the same numbers)
+export GLIBC_TUNABLES := $(if $(GLIBC_TUNABLES),$(GLIBC_TUNABLES):)glibc.malloc.hugetlb=1
+
 $(BIN)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip

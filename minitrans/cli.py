@@ -582,6 +582,8 @@ def run(args, rest) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the `minitrans` command itself, not a call from Python: glibc's huge pages
+        minitrans.restart_with_huge_pages()
     from minitrans.training.trainer import TrainingDiverged, TrainingInterrupted
 
     argv = sys.argv[1:] if argv is None else argv

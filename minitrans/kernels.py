@@ -2,8 +2,8 @@
 same numbers as the plain version in float32 (tests/test_nn.py checks them against autodiff and
 numpy; `keep_mask`, whose draws are its own, against the rate and independence a mask needs),
 and one memory measure. The layers and losses call them; the measurements are in
-benchmarks/RESULTS.md (XLA's scheduler flag, the other memory measure, is set in
-minitrans/__init__.py because it must come before JAX starts).
+benchmarks/RESULTS.md (XLA's scheduler flag and glibc's huge pages, the other memory measures,
+are in minitrans/__init__.py because they must come before JAX, or the process, starts).
 
 - `linear`: x @ W with a backward pass that transposes the narrower operand (XLA:CPU copies one
   operand of each matrix product transposed; autodiff picks the wide gradient), its operands
