@@ -12,8 +12,6 @@ import json
 import os
 import subprocess
 
-import minitrans
-
 ENVIRONMENTS = "ours with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (as the minitrans command sets it), the reference without"
 _told = False  # ENVIRONMENTS is printed once per benchmark run
 
@@ -25,6 +23,8 @@ def side_environment(side: str) -> dict:
     if tunables:
         env["GLIBC_TUNABLES"] = ":".join(tunables)
     if side == "ours":
+        import minitrans  # here, not above: the reference's Python imports this file too, without minitrans
+
         env = minitrans.huge_page_environment(env) or env
     return env
 
