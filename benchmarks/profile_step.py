@@ -12,9 +12,10 @@ dropout = mostly the random bits. With --by-kind, times are summed over the numb
 
 Some products (`dot`, `dot_general`: the ones XLA:CPU hands to Eigen, such as a weight gradient
 x^T g) run asynchronously: the trace holds their launch and an `end: NAME` marker, not their
-work. The time in which no traced operation runs is given to the asynchronous products in
-flight then (shared equally), marked "(async)"; what is left is the "(untraced)" line, so the
-ranking adds up to the steps' time on the device.
+work. The time in which no traced operation runs is given to the operations in flight then,
+between their launch and their `end:` marker (shared equally; mostly those products), marked
+"(async)"; what is left is the "(untraced)" line, so the ranking adds up to the steps' time on
+the device.
 This is how the hand-written backward passes of minitrans.nn.linear and
 minitrans.losses.negative_log_likelihood, and the two-draws-per-word dropout masks, were found.
 """
