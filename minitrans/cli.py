@@ -500,7 +500,8 @@ def build_parser() -> Parser:
     qa.add_argument("--epochs", type=positive_int, help="train: passes over the data (default: 1 for 10,000 windows "
                     "or more, else 4; `qa train` says what it chose)")
     qa.add_argument("--batch-size", type=positive_int, default=16, help="train: windows per step (default 16)")
-    qa.add_argument("--lr", type=positive_float, help="train: peak learning rate (default 1e-4)")
+    qa.add_argument("--lr", type=positive_float, help="train: peak learning rate (default 2e-4 for 10,000 "
+                    "windows or more, else 1e-4)")
     qa.add_argument("--warmup", type=int, help="train: warm-up steps (default a tenth of the steps, at most 100)")
     qa.add_argument("--max-length", type=positive_int, default=384, help="tokens per window (default 384)")
     qa.add_argument("--stride", type=positive_int, default=128, help="tokens shared by neighbouring windows (default 128)")

@@ -119,7 +119,7 @@ def test_a_context_longer_than_any_window_is_windowed(tiny_checkpoint):
 
 def test_qa_train_chooses_its_recipe_from_the_data_size_and_says_so(tiny_checkpoint, tmp_path, capsys):
     many, line = choose_recipe(88_524, 16)  # SQuAD 1.1 train: one pass, no dropout
-    assert many == {"epochs": 1, "learning_rate": 1e-4, "dropout": 0.0, "warmup_steps": 100}
+    assert many == {"epochs": 1, "learning_rate": 2e-4, "dropout": 0.0, "warmup_steps": 100}
     assert "no dropout" in line and "88,524 windows" in line
     few, line = choose_recipe(1_964, 16)  # a dozen articles: several passes with the checkpoint's dropout
     assert few == {"epochs": SMALL_DATA_EPOCHS, "learning_rate": 1e-4, "dropout": None,
