@@ -7,7 +7,8 @@ are in minitrans/__init__.py because they must come before JAX, or the process, 
 
 - `linear`: x @ W with a backward pass that transposes the narrower operand (XLA:CPU copies one
   operand of each matrix product transposed; autodiff picks the wide gradient), its operands
-  in bfloat16 when asked (`matmul_dtype`: XLA:CPU ignores JAX's precision setting);
+  in bfloat16 when asked (`matmul_dtype`: XLA:CPU ignores JAX's precision setting;
+  `bfloat16_products` asks, for the code inside it);
 - `keep_mask`: dropout's random mask from a counter hash seeded by two threefry words, two
   draws per 32-bit word (random bits were most of dropout's cost);
 - `negative_log_likelihood`: cross entropy whose gradient is softmax - onehot in one pass
@@ -22,9 +23,11 @@ are in minitrans/__init__.py because they must come before JAX, or the process, 
   160 MB of a small T5 training step's peak).
 """
 
+import contextlib
 import ctypes
 import math
 from functools import partial
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +45,23 @@ def matmul_dtype() -> jnp.dtype | None:
     keys its compiled programs on the setting, so a program traced outside it is not reused.
     """
     return jnp.dtype(jnp.bfloat16) if jax.config.jax_default_matmul_precision == "bfloat16" else None
+
+
+def bfloat16_products(enabled: bool = True):
+    """The context of mixed-precision training: inside it `linear`'s products take bfloat16
+    operands (`matmul_dtype`); a context that changes nothing when not `enabled`. The commands'
+    --bfloat16 trains inside it and scores the trained model outside, in float32."""
+    return jax.default_matmul_precision("bfloat16") if enabled else contextlib.nullcontext()
+
+
+def cpu_multiplies_bfloat16() -> bool | None:
+    """Whether this CPU has bfloat16 instructions (AVX512-BF16 or AMX, read from /proc/cpuinfo);
+    without them bfloat16 products run slower than float32 ones. None where it cannot tell."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def linear(x: Array, kernel: Array) -> Array:

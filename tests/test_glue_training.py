@@ -184,7 +184,8 @@ def test_sts_b_trains_a_regression_head_scored_by_pearson(tiny_bert, small_glue,
     assert from_cli.config.classifier_pooling == "mean"
     ids = np.array([[101, 2000, 2001, 102, 2003, 102]])
     np.testing.assert_allclose(from_cli(ids).logits, model(ids).logits, atol=1e-5)
-    assert "pooling: mean" in (tmp_path / "cli" / "model" / "README.md").read_text()
+    card = (tmp_path / "cli" / "model" / "README.md").read_text()
+    assert "pooling: mean" in card and "matmul_precision: float32" in card
     capsys.readouterr()
     assert main(["glue", "eval", "--task", "STS-B", "--model", str(tmp_path / "cli" / "model"), "--pooling", "cls"]) == 2
     assert "classification head was trained on 'mean' pooling, not 'cls'" in capsys.readouterr().err
@@ -272,6 +273,8 @@ def test_bad_glue_commands_are_named(tiny_bert, capsys):
     assert "needs --model" in capsys.readouterr().err
     assert main(["glue", "train", "--task", "RTE", "--model", str(tiny_bert), "--strategy", "lora"]) == 2
     assert "unknown strategy 'lora'" in capsys.readouterr().err
+    assert main(["glue", "eval", "--task", "RTE", "--model", str(tiny_bert), "--bfloat16"]) == 2
+    assert "--bfloat16 are for `glue train`" in capsys.readouterr().err
 
 
 def test_adapters_are_saved_beside_the_weights_and_come_back(tiny_bert, small_glue, tmp_path):

@@ -176,6 +176,10 @@ def test_pretrain_cli_runs_on_the_bundled_corpus(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "held-out masked-token accuracy" in out and "NSP accuracy" in out
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "vocab.txt").exists()
+    assert json.loads((tmp_path / "latest" / "trainer_state.json").read_text())["matmul_precision"] == "float32"
+    assert main(["pretrain", "bert", "--config", "tiny", "--steps", "2", "--batch-size", "4", "--max-length", "32",
+                 "--vocab", str(tmp_path / "vocab.txt"), "--bfloat16", "--out", str(tmp_path / "mixed")]) == 0
+    assert json.loads((tmp_path / "mixed" / "latest" / "trainer_state.json").read_text())["matmul_precision"] == "bfloat16"
     assert main(["pretrain", "bert", "--config", "huge", "--steps", "1", "--out", str(tmp_path / "other")]) == 2
     assert "--config must be one of tiny, mini, base" in capsys.readouterr().err
 

@@ -75,6 +75,7 @@ def test_minitrans_qa_commands(tiny_checkpoint, tmp_path, capsys):
     printed = capsys.readouterr().out
     saved = json.loads((out / "model" / "config.json").read_text())
     assert saved["hidden_dropout_prob"] == saved["attention_probs_dropout_prob"] == 0
+    assert json.loads((out / "training.json").read_text())["matmul_precision"] == "float32"
     assert "kept 1,080 questions, skipped 0" in printed and '"HasAns_f1"' in printed
     assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "vocab.txt").is_file()
     assert (out / "curves.png").is_file() and (out / "log.jsonl").is_file()
@@ -92,6 +93,35 @@ def test_minitrans_qa_commands(tiny_checkpoint, tmp_path, capsys):
                  "--context", "Ada Lovelace wrote it in 1843."]) == 0
     printed = capsys.readouterr().out
     assert "answer:" in printed or "no answer in this context" in printed
+
+
+def test_qa_train_bfloat16_trains_in_mixed_precision_and_scores_in_float32(tiny_checkpoint, tmp_path, capsys,
+                                                                          monkeypatch):
+    """--bfloat16 puts the training steps, and only them, under bfloat16 products: the
+    checkpoint and training.json record it, the scoring after training runs in float32, and
+    the commands that do not train refuse the flag."""
+    import minitrans.qa.squad as squad_module
+    from minitrans.kernels import matmul_dtype
+
+    seen = []
+    evaluate = squad_module.evaluate_squad
+
+    def spy(*args, **kwargs):
+        seen.append(matmul_dtype())
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(squad_module, "evaluate_squad", spy)
+    squad, out = str(bundled("mini_squad.json")), tmp_path / "run"
+    assert main(["qa", "train", "--model", str(tiny_checkpoint), "--train", squad, "--limit", "32", "--steps", "2",
+                 "--batch-size", "8", "--max-length", "128", "--stride", "32", "--eval", squad, "--eval-limit", "10",
+                 "--version-2", "--bfloat16", "--out", str(out)]) == 0
+    assert json.loads((out / "training.json").read_text())["matmul_precision"] == "bfloat16"
+    assert json.loads((out / "latest" / "trainer_state.json").read_text())["matmul_precision"] == "bfloat16"
+    assert "- matmul_precision: bfloat16" in (out / "model" / "README.md").read_text()
+    assert seen == [None]  # scored in float32
+    assert matmul_dtype() is None  # and nothing left behind
+    assert main(["qa", "eval", "--model", str(out / "model"), "--eval", squad, "--bfloat16"]) == 2
+    assert "--bfloat16 is for `qa train`" in capsys.readouterr().err
 
 
 def test_qa_bad_input_is_named(tiny_checkpoint, tmp_path, capsys):
