@@ -47,6 +47,11 @@ def matmul_dtype() -> jnp.dtype | None:
     return jnp.dtype(jnp.bfloat16) if jax.config.jax_default_matmul_precision == "bfloat16" else None
 
 
+def matmul_precision() -> str:
+    """What a run records of its products: "bfloat16" under `matmul_dtype()`, else "float32"."""
+    return str(matmul_dtype() or "float32")
+
+
 def bfloat16_products(enabled: bool = True):
     """The context of mixed-precision training: inside it `linear`'s products take bfloat16
     operands (`matmul_dtype`); a context that changes nothing when not `enabled`. The commands'

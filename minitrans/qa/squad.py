@@ -14,7 +14,7 @@ from pathlib import Path
 
 from minitrans.datasets.squad import LoadReport, load_squad
 from minitrans.datasets.streaming import pad_batch
-from minitrans.kernels import matmul_dtype
+from minitrans.kernels import matmul_precision
 from minitrans.models import load_for_task
 from minitrans.nn import dropout_rate, set_dropout
 from minitrans.qa.extractive import (
@@ -142,7 +142,7 @@ def train_squad(model, tokenizer, train_file: str | Path, out_dir: str | Path, *
             "steps": trainer.step, "seconds": round(seconds, 1), "batch_size": batch_size,
             "learning_rate": recipe["learning_rate"], "epochs": recipe["epochs"],
             "warmup_steps": recipe["warmup_steps"], "dropout": dropout_rate(model),
-            "max_length": max_length, "stride": stride, "matmul_precision": str(matmul_dtype() or "float32")}
+            "max_length": max_length, "stride": stride, "matmul_precision": matmul_precision()}
     model.save_pretrained(out / "model", card=squad_card(info))
     tokenizer.save_vocabulary(out / "model")
     (out / "training.json").write_text(json.dumps(info, indent=1))

@@ -26,7 +26,7 @@ from minitrans.checkpoints import atomic_write, read_config
 from minitrans.datasets.glue import TASKS, evaluate_glue, load_glue
 from minitrans.datasets.streaming import pad_batch, pad_rows
 from minitrans.datasets.text_to_text import glue_label, glue_target, glue_text
-from minitrans.kernels import matmul_dtype
+from minitrans.kernels import matmul_precision
 from minitrans.losses import IGNORE
 from minitrans.models import load_for_task
 from minitrans.tokenizers import load_tokenizer
@@ -282,7 +282,7 @@ def train_glue(model, tokenizer, task: str | list[str], out_dir: str | Path, *, 
             "batch_size": batch_size, "learning_rate": learning_rate, "warmup_steps": warmup,
             "max_length": max_length, "seed": seed, "trainable_parameters": trainable,
             "pooling": getattr(model.config, "classifier_pooling", None),
-            "matmul_precision": str(matmul_dtype() or "float32")}
+            "matmul_precision": matmul_precision()}
     if mixture is not None:
         info |= {"mixing": mixing, "mixing_limit": mixing_limit,
                  "rates": {k: round(v, 4) for k, v in mixture.rates.items()}}

@@ -43,7 +43,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from minitrans.datasets.streaming import length_grouped_order
-from minitrans.kernels import matmul_dtype
+from minitrans.kernels import matmul_dtype, matmul_precision
 from minitrans.losses import accuracy, cross_entropy
 from minitrans.plots import save_training_curves
 from minitrans.training.step import TrainState, adamw_with_warmup
@@ -425,7 +425,7 @@ class Trainer:
             (tmp / "trainer_state.json").write_text(json.dumps({
                 "step": step, "seconds": round(seconds, 1), "model": type(model).__name__,
                 "args": dataclasses.asdict(self.args), "history": self.history,
-                "matmul_precision": str(matmul_dtype() or "float32"),
+                "matmul_precision": matmul_precision(),
                 "pending_losses": [float(x) for x in jax.device_get(pending or [])]}, indent=1))
             old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old.")) if folder.exists() else None
             if old is not None:
