@@ -114,7 +114,7 @@ def test_mean_pooling_reads_the_average_of_the_real_tokens(tiny_random_folder):
     ids = jnp.array([[2, 7, 9, 4, 0, 0]])
     mask = jnp.array([[1, 1, 1, 1, 0, 0]])
     hidden = np.asarray(classifier.bert(ids, attention_mask=mask).last_hidden_state)[0, :4]  # the 4 real tokens
-    kernel, bias = np.asarray(classifier.classifier.kernel.value), np.asarray(classifier.classifier.bias.value)
+    kernel, bias = np.asarray(classifier.classifier.kernel[...]), np.asarray(classifier.classifier.bias[...])
     np.testing.assert_allclose(classifier(ids, attention_mask=mask).logits[0], hidden.mean(0) @ kernel + bias,
                                atol=1e-5)
     np.testing.assert_allclose(classifier(ids[:, :4]).logits, classifier(ids, attention_mask=mask).logits, atol=1e-5)

@@ -116,7 +116,7 @@ def make_accumulation_steps(graphdef, optimizer: optax.GradientTransformation, l
         grad_sum, weight = sums
         return rng_state, (jax.tree.map(jnp.add, grad_sum, grads), weight + n), loss, metrics
 
-    @functools.partial(jax.jit, donate_argnums=(0, 1, 2))
+    @functools.partial(jax.jit, donate_argnums=(0, 1))  # no output has the sums' shapes: nothing to donate them to
     def apply(params, opt_state, sums):
         grad_sum, weight = sums
         grads = jax.tree.map(lambda g: g / jnp.maximum(weight, 1e-12), grad_sum)
