@@ -40,7 +40,7 @@ browser:
 test: lint browser
 	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
-# the unit tests without the lessons and the long training runs (under 2 minutes on 2 cores)
+# the quick tests: no lessons, no training runs, nothing of 3 s or more (marker `slow`; about a minute on 2 cores)
 test-fast: setup
 	$(BIN)/python -m pytest -q -n auto -m "not slow"
 

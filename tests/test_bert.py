@@ -40,6 +40,7 @@ def tiny_random_folder(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_minilm_matches_transformers_on_a_padded_batch_with_a_pair(minilm):
     ref = np.load(FIXTURES / "bert_minilm_outputs.npz")
     assert ref["token_type_ids"].max() == 1 and ref["attention_mask"].min() == 0  # a pair, and padding
@@ -60,6 +61,7 @@ def test_minilm_under_jit_matches_eager(minilm):
     np.testing.assert_allclose(out, ref["last_hidden_state"], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_random_pretraining_model_matches_transformers(tiny_random_folder):
     ref = np.load(FIXTURES / "bert_tiny_random_outputs.npz")
     model = minitrans.from_pretrained(tiny_random_folder)
@@ -75,6 +77,7 @@ def test_random_pretraining_model_matches_transformers(tiny_random_folder):
                                atol=1e-4)
 
 
+@pytest.mark.slow
 def test_save_pretrained_round_trips_with_the_reference_names(tiny_random_folder, tmp_path):
     from safetensors.numpy import load_file
     model = BertForPreTraining.from_pretrained(tiny_random_folder)
@@ -108,6 +111,7 @@ def test_a_base_checkpoint_loads_into_task_models_and_names_the_new_head(tiny_ra
     np.testing.assert_allclose(mlm(ids).logits, full(ids).prediction_logits, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_mean_pooling_reads_the_average_of_the_real_tokens(tiny_random_folder):
     classifier = BertForSequenceClassification.from_pretrained(tiny_random_folder, num_labels=3, verbose=False,
                                                                 classifier_pooling="mean")
@@ -163,6 +167,7 @@ def test_bad_configs_and_checkpoints_say_what_is_wrong(tiny_random_folder, tmp_p
         minitrans.from_pretrained(tmp_path)
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_named():
     model = BertModel(BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
                                  intermediate_size=16, max_position_embeddings=6), rngs=nnx.Rngs(0))
@@ -178,6 +183,7 @@ def test_bad_inputs_are_named():
         model(jnp.ones((2,), jnp.int32))
 
 
+@pytest.mark.slow
 def test_dropout_is_off_unless_asked_for_training():
     model = BertForPreTraining(BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
                                           intermediate_size=16, max_position_embeddings=8),
@@ -189,6 +195,7 @@ def test_dropout_is_off_unless_asked_for_training():
     assert not np.allclose(model(ids).prediction_logits, first)
 
 
+@pytest.mark.slow
 def test_sentence_embeddings_rank_a_paraphrase_above_unrelated_sentences(minilm):
     from minitrans.embeddings import mean_pooling, sentence_embeddings
     from minitrans.tokenizers import WordPieceTokenizer

@@ -58,6 +58,7 @@ def masked_lm_folder(tmp_path: Path) -> Path:
 # --------------------------------------------------------------------------- attention
 
 
+@pytest.mark.slow
 def test_attention_page_draws_the_reference_weights_of_every_head(tmp_path, browser):
     reference = np.load(FIXTURES / "minilm_attention.npz")  # transformers + torch, reference/attention_fixture.py
     path = write_demo("attention", tmp_path / "attention.html", model=str(minilm_folder()), text=SENTENCE)
@@ -101,6 +102,7 @@ def test_attention_page_draws_the_reference_weights_of_every_head(tmp_path, brow
     assert browser.errors == []
 
 
+@pytest.mark.slow
 def test_a_text_longer_than_a_page_can_draw_is_cut_with_a_warning(tmp_path):
     folder = masked_lm_folder(tmp_path)
     with pytest.warns(UserWarning, match="the text has 62 tokens; the picture keeps 48"):
@@ -113,6 +115,7 @@ def test_a_text_longer_than_a_page_can_draw_is_cut_with_a_warning(tmp_path):
 # --------------------------------------------------------------------------- masking
 
 
+@pytest.mark.slow
 def test_masking_page_draws_bert_masking_with_the_models_predictions(tmp_path, browser):
     import jax.numpy as jnp
 
@@ -210,6 +213,7 @@ def test_span_corruption_page_shows_the_papers_example_and_random_spans(tmp_path
 # --------------------------------------------------------------------------- peek
 
 
+@pytest.mark.slow
 def test_peek_page_draws_both_curves_and_samples(tmp_path, browser):
     # a short run: the page, not the result (lesson 07 checks that the peeking model copies)
     path = write_demo("peek", tmp_path / "peek.html", steps=20)
@@ -238,6 +242,7 @@ def test_peek_page_draws_both_curves_and_samples(tmp_path, browser):
 # --------------------------------------------------------------------------- embeddings
 
 
+@pytest.mark.slow
 def test_embeddings_page_puts_cbow_on_one_point_and_elmo_on_many(tmp_path, browser):
     path = write_demo("embeddings", tmp_path / "embeddings.html", steps=3)
     data = page_data(path)

@@ -29,6 +29,7 @@ def folder(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_masked_lm_and_base_model_match_transformers(folder):
     ref = np.load(FIXTURES / "distilbert_tiny_random_outputs.npz")
     model = minitrans.from_pretrained(folder)  # config.json names DistilBertForMaskedLM
@@ -76,6 +77,7 @@ def test_base_preset_has_distilbert_base_parameter_count():
     assert count_parameters(model) == 66_362_880  # distilbert-base-uncased's DistilBertModel
 
 
+@pytest.mark.slow
 def test_minitrans_qa_fine_tunes_and_answers_with_distilbert(tmp_path, capsys):
     checkpoint = tmp_path / "distilbert"
     config = DistilBertConfig(n_layers=2, n_heads=4, dim=64, hidden_dim=128, max_position_embeddings=128)

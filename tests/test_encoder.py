@@ -17,6 +17,7 @@ def f32(x):
 
 
 @pytest.mark.parametrize("norm_position,activation", [("pre", "relu"), ("post", "gelu"), ("pre", "gated-gelu")])
+@pytest.mark.slow
 def test_feed_forward_block_matches_numpy(rng, norm_position, activation):
     block = FeedForwardBlock(8, 16, activation=activation, norm_position=norm_position, rngs=nnx.Rngs(0))
     x = rng.normal(size=(2, 3, 8))
@@ -31,6 +32,7 @@ def test_feed_forward_block_is_the_course_listing():
 
 
 @pytest.mark.parametrize("norm_position", ["pre", "post"])
+@pytest.mark.slow
 def test_encoder_block_matches_numpy_with_padding(rng, norm_position):
     block = EncoderBlock(8, 16, 2, norm_position=norm_position, activation="gelu", rngs=nnx.Rngs(0))
     x = rng.normal(size=(2, 5, 8))
@@ -56,6 +58,7 @@ def small_encoder(**kw):
                               rngs=nnx.Rngs(params=0, dropout=1), **kw)
 
 
+@pytest.mark.slow
 def test_transformer_encoder_matches_numpy_and_ignores_padding():
     model = small_encoder()
     ids = np.array([[3, 7, 9, 11, 2], [5, 6, 0, 0, 0]])
@@ -73,6 +76,7 @@ def test_transformer_encoder_parameter_count_matches_the_formula():
     assert sum(x.size for x in jax.tree.leaves(nnx.state(small_encoder(), nnx.Param))) == expected
 
 
+@pytest.mark.slow
 def test_train_and_eval_switch_dropout_everywhere():
     model = small_encoder(dropout_rate=0.3)
     ids = jnp.array([[3, 7, 9, 11, 2]])
@@ -84,6 +88,7 @@ def test_train_and_eval_switch_dropout_everywhere():
     np.testing.assert_array_equal(model(ids), first)
 
 
+@pytest.mark.slow
 def test_encoder_trains_under_one_jitted_step_with_finite_gradients():
     model = small_encoder(dropout_rate=0.1)
     model.train()
@@ -125,6 +130,7 @@ def test_encoder_rejects_bad_input():
         long(jnp.ones((1, 5), jnp.int32))
 
 
+@pytest.mark.slow
 def test_the_course_graders_encoder_block_512_with_6_heads():
     """The course's grader builds EncoderBlock(d_model=512, d_ff=2048, n_heads=6): 6 does not
     divide 512, so the block asks for head_dim, and takes it."""
@@ -141,6 +147,7 @@ def test_the_course_graders_encoder_block_512_with_6_heads():
     assert block(jnp.ones((1, 3, 512))).shape == (1, 3, 512)
 
 
+@pytest.mark.slow
 def test_transformer_encoder_pooling_is_a_choice():
     import jax.numpy as jnp
     import numpy as np

@@ -16,6 +16,7 @@ def test_the_foundation_exercises_exist():
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_checks_pass_on_the_reference_and_on_a_solved_copy(name, tmp_path):
     assert all(r.passed for r in exercises.run_checks(name, exercises.get(name).reference()))
     exercises.start(name, tmp_path, keep_solution=True)
@@ -25,6 +26,7 @@ def test_checks_pass_on_the_reference_and_on_a_solved_copy(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_every_check_fails_on_the_untouched_stub(name, tmp_path):
     path = exercises.start(name, tmp_path)
     source = path.read_text()
@@ -55,6 +57,7 @@ def test_a_half_done_encoder_block_fails_only_the_missing_part(tmp_path):
     assert [r.passed for r in results] == [True, True, True, False, True, True]
 
 
+@pytest.mark.slow
 def test_cli_start_check_hint_and_list(tmp_path, capsys):
     assert main(["exercise", "list"]) == 0
     assert "EncoderBlock" in capsys.readouterr().out

@@ -39,6 +39,7 @@ def decoder_only_models():
 
 
 @pytest.mark.parametrize("name", ["t5_tiny_random_sharp", "t5_v1_1_tiny_random_sharp"])
+@pytest.mark.slow
 def test_cached_greedy_gives_the_reference_ids(name, tmp_path):
     shutil.copy(FIXTURES / name / "config.json", tmp_path / "config.json")
     shutil.copy(FIXTURES / name / "weights.safetensors", tmp_path / "model.safetensors")
@@ -50,6 +51,7 @@ def test_cached_greedy_gives_the_reference_ids(name, tmp_path):
     assert uncached.tolist() == cached.tolist()
 
 
+@pytest.mark.slow
 def test_t5_cached_and_uncached_agree_with_the_exercise_with_eos_and_padding():
     model = small_t5(vocab=12)
     ids = jnp.array([[3, 4, 5, 6, 1], [7, 8, 1, 0, 0]])
@@ -58,6 +60,7 @@ def test_t5_cached_and_uncached_agree_with_the_exercise_with_eos_and_padding():
     assert generate(model, ids, max_new_tokens=8, use_cache=False).tolist() == want
 
 
+@pytest.mark.slow
 def test_the_cached_t5_decoder_matches_the_full_decoder_at_every_position():
     model = small_t5(vocab=12, sharpen=1.0)  # ordinary weights: float32 rounding stays far below 1e-5
     ids, targets = jnp.array([[3, 4, 5, 6, 1]]), jnp.array([[0, 9, 2, 7, 5]])
@@ -75,6 +78,7 @@ def test_the_cached_t5_decoder_matches_the_full_decoder_at_every_position():
 
 
 @pytest.mark.parametrize("name", ["GPT-2", "T5 language model", "T5 prefix LM"])  # decoder_only_models' keys
+@pytest.mark.slow
 def test_decoder_only_cached_and_uncached_agree_on_padded_prompts(name):
     model = decoder_only_models()[name]
     prompts = [[5, 6, 7, 8, 9, 10], [11, 12, 13], [14]]
@@ -97,6 +101,7 @@ def test_decoder_only_cached_and_uncached_agree_on_padded_prompts(name):
         assert (logits[0, 5:].argmax(-1) == single[0, 6:]).all()
 
 
+@pytest.mark.slow
 def test_exhaustive_beam_search_finds_the_most_likely_finished_sequence():
     # a beam as wide as every sequence finds the most likely one that ends with EOS or fills the
     # buffer (length penalty 0: the total log-probability decides)
@@ -122,6 +127,7 @@ def test_exhaustive_beam_search_finds_the_most_likely_finished_sequence():
     assert found[0, :len(best)].tolist() == best
 
 
+@pytest.mark.slow
 def test_another_length_penalty_compiles_nothing_new():
     from minitrans.generation import beam_generation
 
@@ -142,6 +148,7 @@ def end_at_eos(row, eos):
 
 
 @pytest.mark.parametrize("eos", [None, 154])
+@pytest.mark.slow
 def test_beam_search_gives_the_reference_sequences(eos, tmp_path):
     shutil.copy(FIXTURES / "t5_tiny_random_sharp" / "config.json", tmp_path / "config.json")
     shutil.copy(FIXTURES / "t5_tiny_random_sharp" / "weights.safetensors", tmp_path / "model.safetensors")
@@ -158,6 +165,7 @@ def test_beam_search_gives_the_reference_sequences(eos, tmp_path):
     assert ended >= (15 if eos else 0)  # with EOS 154, beams end early in many rows
 
 
+@pytest.mark.slow
 def test_beam_search_runs_on_decoder_only_models():
     model = decoder_only_models()["GPT-2"]
     ids = np.array([[5, 6, 7], [8, 9, 0]])
@@ -171,6 +179,7 @@ def test_beam_search_runs_on_decoder_only_models():
     assert log_likelihood(beams[0]) >= log_likelihood(one[0]) - 1e-4
 
 
+@pytest.mark.slow
 def test_sampling():
     model = decoder_only_models()["T5 language model"]
     ids = np.array([[5, 6, 7]])
@@ -193,6 +202,7 @@ def test_filter_logits_keeps_the_top_k_and_the_nucleus():
     np.testing.assert_allclose(filter_logits(logits, temperature=2.0), logits / 2.0, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_decoder_prefix_starts_the_answer():
     model = small_t5(vocab=12)
     ids = jnp.array([[3, 4, 5, 6, 1]])

@@ -19,6 +19,7 @@ SOURCES = ["summarize: The cat sat on the mat all day long.", "summarize: Rain f
 REFERENCES = ["The cat sat on the mat.", "Rain fell on the town.", "The budget was approved.", "Students walked."]
 
 
+@pytest.mark.slow
 def test_the_trainer_logs_bleu_and_rouge_equal_to_the_reference_scorers():
     tokenizer = T5Tokenizer(shared_data("t5/spiece.model"))
     model = T5ForConditionalGeneration(T5Config.tiny(vocab_size=tokenizer.vocab_size), rngs=nnx.Rngs(0))

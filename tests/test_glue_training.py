@@ -71,6 +71,7 @@ def test_scores_count_an_answer_that_is_no_label_as_wrong():
         glue.score_glue("RTE", [0, 1, 2, 0, 1], references)
 
 
+@pytest.mark.slow
 def test_gradual_unfreezing_thaws_the_blocks_from_the_top():
     model = BertForSequenceClassification(BertConfig(vocab_size=50, **CONFIG), rngs=nnx.Rngs(0))
     schedule = unfreezing_schedule(nnx.state(model, nnx.Param), every=2)
@@ -125,6 +126,7 @@ def test_strategies_by_name():
             apply_strategy(model, bad)
 
 
+@pytest.mark.slow
 def test_glue_train_then_eval_from_the_command_line(tiny_bert, small_glue, tmp_path, capsys):
     out = tmp_path / "rte"
     assert main(["glue", "train", "--task", "RTE", "--model", str(tiny_bert), "--data", str(small_glue),
@@ -166,6 +168,7 @@ def test_glue_train_then_eval_from_the_command_line(tiny_bert, small_glue, tmp_p
     assert not (tmp_path / "stsb" / "model").exists()
 
 
+@pytest.mark.slow
 def test_sts_b_trains_a_regression_head_scored_by_pearson(tiny_bert, small_glue, tmp_path, capsys):
     model, tokenizer = glue.load_glue_model(tiny_bert, "STS-B", pooling="mean")  # reading the tokens' mean
     assert model.config.num_labels == 1
@@ -203,6 +206,7 @@ def tiny_t5(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_t5_does_the_task_as_text(tmp_path, small_glue, tiny_t5):
     model, tokenizer = glue.load_glue_model(tiny_t5, "RTE")
     examples = [GlueExample("A dog ran.", "An animal moved.", 0), GlueExample("It rained.", "It was dry.", 1)] * 4
@@ -228,6 +232,7 @@ def test_t5_does_the_task_as_text(tmp_path, small_glue, tiny_t5):
                         data_folder=tmp_path)  # refused before reading any data
 
 
+@pytest.mark.slow
 def test_one_t5_learns_a_mixture_of_tasks(tiny_t5, tiny_bert, small_glue, tmp_path, capsys):
     out = tmp_path / "mixture"
     assert main(["glue", "train", "--task", "RTE,STS-B", "--model", str(tiny_t5), "--data", str(small_glue),
@@ -277,6 +282,7 @@ def test_bad_glue_commands_are_named(tiny_bert, capsys):
     assert "--bfloat16 are for `glue train`" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_adapters_are_saved_beside_the_weights_and_come_back(tiny_bert, small_glue, tmp_path):
     model, tokenizer = glue.load_glue_model(tiny_bert, "RTE")
     model = glue.train_glue(model, tokenizer, "RTE", tmp_path / "run", steps=3, batch_size=8, max_length=32,

@@ -61,6 +61,7 @@ def test_gpt_is_causal_and_the_bidirectional_variant_is_not():
         causal(jnp.ones((1, 9), jnp.int32))
 
 
+@pytest.mark.slow
 def test_sampling_and_generation():
     logits = jnp.log(jnp.array([[0.5, 0.3, 0.2]]))
     draws = [int(sample_top_k(logits, k, top_k=1)[0]) for k in jax.random.split(jax.random.key(0), 20)]
@@ -96,6 +97,7 @@ def test_lstm_scan_matches_a_python_loop_and_respects_padding():
     np.testing.assert_allclose(backward(x[1:2, :3], jnp.ones((1, 3)))[0], backward(x, mask)[1, :3], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_elmo_vectors_depend_on_context_and_cbow_vectors_do_not():
     elmo = ELMo(40, 16, rngs=nnx.Rngs(0))
     first, second = jnp.array([[2, 5, 6, 7, 8, 3]]), jnp.array([[2, 5, 6, 7, 9, 3]])
@@ -135,6 +137,7 @@ def facts():
     return vocab, lineage.encode(train, vocab, 24), lineage.encode(held, vocab, 24)
 
 
+@pytest.mark.slow
 def test_cbow_learns_and_groups_words_used_alike(facts):
     vocab, train, held = facts
     contexts, centres = lineage.cbow_examples(train, 2)

@@ -79,6 +79,7 @@ def test_correlations_equal_scipy_with_ties():
 
 @pytest.mark.parametrize("smooth", ["exp", "floor", "add-k", "none"])
 @pytest.mark.parametrize("lowercase", [False, True])
+@pytest.mark.slow
 def test_corpus_bleu_equals_sacrebleu(smooth, lowercase):
     import sacrebleu
     references = sentences()

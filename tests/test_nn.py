@@ -229,6 +229,7 @@ def test_learned_positions_add_one_vector_per_position(rng):
         layer(jnp.zeros((1, 9, 4)))
 
 
+@pytest.mark.slow
 def test_gradients_are_finite_and_jit_agrees(rng):
     layer = nn.MultiHeadAttention(8, 2, rngs=nnx.Rngs(0))
     x = f32(rng.normal(size=(2, 4, 8)))
@@ -251,6 +252,7 @@ def test_gradients_are_finite_and_jit_agrees(rng):
 
 
 @pytest.mark.parametrize("shape", [(3, 5, 4, 9), (7, 9, 4), (2, 3, 6, 6)])
+@pytest.mark.slow
 def test_linear_gradients_equal_autodiff_of_the_matmul(shape):
     """nn.linear's hand-written backward (it orders x^T g for the CPU) against jax.grad of x @ w,
     for a widening, a narrowing and a square kernel, with a cotangent that is not all ones."""
@@ -275,6 +277,7 @@ def bfloat16_rounded(x) -> np.ndarray:
 
 
 @pytest.mark.parametrize("shape", [(3, 5, 16, 40), (7, 40, 16)])
+@pytest.mark.slow
 def test_linear_under_bfloat16_precision_multiplies_rounded_operands_and_sums_in_float32(shape):
     """Inside jax.default_matmul_precision("bfloat16") nn.linear's forward product and dx take
     bfloat16 operands and sum in float32: each equals the float64 product of the operands
@@ -305,6 +308,7 @@ def test_linear_under_bfloat16_precision_multiplies_rounded_operands_and_sums_in
     np.testing.assert_allclose(dx32, g64 @ w64.T, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_cross_entropy_gradient_is_softmax_minus_onehot_and_equals_autodiff():
     from minitrans.losses import accuracy, cross_entropy
     kl, kw = jax.random.split(jax.random.key(1))
@@ -363,6 +367,7 @@ def test_keep_mask_draws_look_independent_across_positions_and_keys():
 
 
 @pytest.mark.parametrize("rows, n, k", [(8, 128512, 8), (32, 32128, 1), (2, 100001, 20), (3, 5000, 4)])
+@pytest.mark.slow
 def test_top_k_by_blocks_equals_numpy(rows, n, k):
     from minitrans.kernels import top_k
     rng = np.random.default_rng(n)

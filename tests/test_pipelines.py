@@ -27,6 +27,7 @@ def checkpoints(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_fill_mask_equals_transformers(checkpoints):
     fill = pipeline("fill-mask", checkpoints / "masked_lm")
     texts = list(EXPECTED["fill-mask"])
@@ -51,6 +52,7 @@ def test_text_classification_equals_transformers(checkpoints):
             [(w["label"], round(w["score"], 5)) for w in EXPECTED["text-classification-all"][text]]
 
 
+@pytest.mark.slow
 def test_feature_extraction_equals_transformers_and_the_stages_compose(checkpoints):
     extract = pipeline("feature-extraction", checkpoints / "masked_lm")
     for text, want in EXPECTED["feature-extraction"].items():
@@ -94,6 +96,7 @@ def test_bad_requests_are_named(tmp_path, checkpoints):
         pipeline("text-classification", tmp_path)
 
 
+@pytest.mark.slow
 def test_text2text_pipelines_add_t5s_prefixes_and_generate():
     from conftest import shared_data
     from flax import nnx
@@ -113,6 +116,7 @@ def test_text2text_pipelines_add_t5s_prefixes_and_generate():
     assert run([text, text]) == [run(text)] * 2
 
 
+@pytest.mark.slow
 def test_the_pipeline_command(capsys, checkpoints):
     from minitrans.cli import main
     assert main(["pipeline", "fill-mask", "--model", str(checkpoints / "masked_lm"), "Paris is the [MASK] of France."]) == 0

@@ -51,6 +51,7 @@ def test_make_nsp_pairs_is_half_true_next_sentences():
         make_nsp_pairs([["a b c", "d e f"], []], np.random.default_rng(0))
 
 
+@pytest.mark.slow
 def test_losses_match_numpy(rng):
     logits = rng.normal(size=(3, 5, 7))
     labels = rng.integers(0, 7, size=(3, 5))
@@ -119,6 +120,7 @@ def test_make_batch_lists_the_masked_positions(facts_tokenizer):
     np.testing.assert_array_equal(batch.next_sentence_labels, [label for _, _, label in pairs])
 
 
+@pytest.mark.slow
 def test_adamw_schedule_and_decay_mask():
     tx = adamw_with_warmup(1e-3, total_steps=100, warmup_steps=10)
     params = {"kernel": jnp.ones((2, 2)), "bias": jnp.ones((2,))}
@@ -170,6 +172,7 @@ def test_tiny_pretraining_learns_and_saves(facts_tokenizer, tmp_path):
     np.testing.assert_allclose(saved(ids).prediction_logits, result["model"](ids).prediction_logits, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_pretrain_cli_runs_on_the_bundled_corpus(tmp_path, capsys):
     assert main(["pretrain", "bert", "--config", "tiny", "--steps", "4", "--batch-size", "4", "--max-length", "32",
                  "--eval-every", "2", "--vocab-size", "1500", "--out", str(tmp_path)]) == 0

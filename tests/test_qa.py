@@ -58,6 +58,7 @@ def test_length_batches_group_similar_lengths_in_few_shapes():
     assert not batches[-1][1]["attention_mask"][1:].any()  # the rows that only fill the shape are empty
 
 
+@pytest.mark.slow
 def test_windows_and_labels_match_hugging_face(tokenizer, squad_train):
     with gzip.open(FIXTURES / "squad_windows_hf.json.gz", "rt") as f:
         reference = json.load(f)

@@ -66,6 +66,7 @@ def test_a_tiny_bert_learns_to_point_at_answers(tiny_checkpoint):
     assert 0 < answer["score"] <= 1 and examples[0].context[answer["start"]:answer["end"]] == answer["answer"]
 
 
+@pytest.mark.slow
 def test_minitrans_qa_commands(tiny_checkpoint, tmp_path, capsys):
     squad = str(bundled("mini_squad.json"))
     out = tmp_path / "run"
@@ -95,6 +96,7 @@ def test_minitrans_qa_commands(tiny_checkpoint, tmp_path, capsys):
     assert "answer:" in printed or "no answer in this context" in printed
 
 
+@pytest.mark.slow
 def test_qa_train_bfloat16_trains_in_mixed_precision_and_scores_in_float32(tiny_checkpoint, tmp_path, capsys,
                                                                           monkeypatch):
     """--bfloat16 puts the training steps, and only them, under bfloat16 products: the
@@ -147,6 +149,7 @@ def test_a_context_longer_than_any_window_is_windowed(tiny_checkpoint):
     assert context[result["start"]:result["end"]] == result["answer"] != ""
 
 
+@pytest.mark.slow
 def test_qa_train_chooses_its_recipe_from_the_data_size_and_says_so(tiny_checkpoint, tmp_path, capsys):
     many, line = choose_recipe(88_524, 16)  # SQuAD 1.1 train: one pass, no dropout
     assert many == {"epochs": 1, "learning_rate": 2e-4, "dropout": 0.0, "warmup_steps": 100}

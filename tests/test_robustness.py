@@ -66,6 +66,7 @@ def qa_train(checkpoint, out, *extra):
                  *extra])
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_qa_train_saves_and_resume_equals_an_uninterrupted_run(checkpoint, tmp_path, monkeypatch,
                                                                             capsys):
     assert qa_train(checkpoint, tmp_path / "straight") == 0
@@ -82,6 +83,7 @@ def test_ctrl_c_during_qa_train_saves_and_resume_equals_an_uninterrupted_run(che
         np.testing.assert_allclose(a[key], b[key], atol=1e-6, err_msg=key)
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_pretrain_saves_and_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch, capsys):
     def pretrain(out, *extra):
         return main(["pretrain", "bert", "--config", "tiny", "--steps", "6", "--batch-size", "4", "--max-length",
@@ -126,6 +128,7 @@ def classifier():
     return BertForSequenceClassification(config, rngs=nnx.Rngs(0))
 
 
+@pytest.mark.slow
 def test_two_runs_never_share_a_folder(tmp_path):
     args = TrainingArguments(output_dir=str(tmp_path), max_steps=2, batch_size=4, progress_bar=False)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -145,6 +148,7 @@ def test_two_runs_never_share_a_folder(tmp_path):
     assert len(losses(tmp_path)) == 1  # one run's log, not two runs mixed
 
 
+@pytest.mark.slow
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     def poisoned(model, batch):
         loss, metrics = classification_loss(model, batch)
@@ -219,6 +223,7 @@ def copy_of(name, tmp_path, replace=None):
     return path
 
 
+@pytest.mark.slow
 def test_the_grader_survives_an_endless_loop_an_exit_and_reports_failures(tmp_path, capsys):
     copy_of("causal_mask", tmp_path, ("    key_length = query_length if key_length is None else key_length\n",
                                       "    while True:\n        pass\n"))

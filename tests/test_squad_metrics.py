@@ -85,6 +85,7 @@ def test_each_question_scores_as_the_official_script_scores_it(version, name):
 
 
 @pytest.mark.parametrize("version,name", SETS)
+@pytest.mark.slow
 def test_totals_equal_the_official_command_lines(version, name, capsys):
     dataset = dev_sets()[0 if version == "v1.1" else 1]
     predictions, probs = prediction_sets()[version][name]

@@ -35,6 +35,7 @@ def folder_for(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_logits_match_transformers(name, tmp_path):
     ref = np.load(FIXTURES / f"{name}_outputs.npz")
     model = T5ForConditionalGeneration.from_pretrained(folder_for(name, tmp_path))
@@ -44,6 +45,7 @@ def test_logits_match_transformers(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", [n + "_sharp" for n in NAMES])  # sharpened weights: varied ids
+@pytest.mark.slow
 def test_greedy_generation_gives_the_reference_ids(name, tmp_path):
     ref = np.load(FIXTURES / f"{name}_outputs.npz")
     model = T5ForConditionalGeneration.from_pretrained(folder_for(name, tmp_path))
@@ -56,6 +58,7 @@ def test_the_sharp_fixtures_generate_varied_ids():
     assert len(set(generated[0].tolist())) > 5  # so the generation test above can fail
 
 
+@pytest.mark.slow
 def test_save_pretrained_writes_the_reference_names(tmp_path):
     from safetensors.numpy import load_file
     model = T5ForConditionalGeneration.from_pretrained(folder_for("t5_v1_1_tiny_random", tmp_path))
@@ -69,6 +72,7 @@ def test_save_pretrained_writes_the_reference_names(tmp_path):
     np.testing.assert_array_equal(again(ids, labels=ids).logits, model(ids, labels=ids).logits)
 
 
+@pytest.mark.slow
 def test_parameter_counts_equal_t5_small_and_base():
     # nnx.eval_shape builds the model with shapes only: no 220M random numbers drawn
     small = nnx.eval_shape(lambda: T5ForConditionalGeneration(T5Config.small(), rngs=nnx.Rngs(0)))
@@ -104,6 +108,7 @@ def test_shift_right_is_teacher_forcing():
     np.testing.assert_array_equal(shift_right(jnp.array([[5, -100, -100]])), [[0, 5, 0]])
 
 
+@pytest.mark.slow
 def test_bad_input_and_checkpoints(tmp_path):
     model = T5ForConditionalGeneration(T5Config.tiny(vocab_size=50), rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="give decoder_input_ids or labels"):
@@ -207,6 +212,7 @@ def test_span_corruption_rates_and_round_trip():
     assert abs(np.mean(counts) / 1000 - 0.15) < 0.02  # the course's version masks ~15%
 
 
+@pytest.mark.slow
 def test_t5_pretraining_learns_and_saves(tmp_path):
     from minitrans.datasets import bundled
     from minitrans.datasets.span_corruption import make_span_batch, raw_length_for

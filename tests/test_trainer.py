@@ -38,6 +38,7 @@ def model():
     return BertForSequenceClassification(CONFIG, rngs=nnx.Rngs(params=0, dropout=1))
 
 
+@pytest.mark.slow
 def test_trainer_learns_and_evaluates(tmp_path):
     args = TrainingArguments(output_dir=str(tmp_path), num_epochs=8, batch_size=16, learning_rate=3e-3,
                              warmup_steps=5, eval_every=40, keep_best="accuracy", log_every=5, progress_bar=False)
@@ -56,6 +57,7 @@ def test_trainer_learns_and_evaluates(tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
     args = TrainingArguments(output_dir=str(tmp_path / "a"), num_epochs=2, batch_size=8, learning_rate=1e-3,
                              warmup_steps=2, log_every=1, progress_bar=False)
@@ -71,6 +73,7 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
     np.testing.assert_allclose(losses(resumed["history"]), losses(straight["history"]), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     import safetensors.numpy
     args = TrainingArguments(output_dir=str(tmp_path), num_epochs=1, batch_size=8, log_every=1, progress_bar=False)
@@ -160,6 +163,7 @@ def ragged_data(n, seed=0):
     return out
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_equals_one_big_batch_with_unequal_token_counts():
     """Two micro-batches of 2 rows = one batch of 4 rows, the loss a mean over real tokens: the
     micro-batches are weighted by their token counts (averaging their means would not match)."""
@@ -180,6 +184,7 @@ def test_gradient_accumulation_equals_one_big_batch_with_unequal_token_counts():
         np.testing.assert_allclose(np.asarray(a[...]), np.asarray(b[...]), atol=2e-6, err_msg=str(path))
 
 
+@pytest.mark.slow
 def test_dropout_draws_a_new_mask_at_every_jitted_step_and_none_in_eval_mode():
     import optax
 
@@ -197,6 +202,7 @@ def test_dropout_draws_a_new_mask_at_every_jitted_step_and_none_in_eval_mode():
             assert len(set(losses)) == 1, losses
 
 
+@pytest.mark.slow
 def test_the_learning_rate_logged_is_the_one_the_optimizer_applied():
     args = TrainingArguments(max_steps=12, batch_size=4, learning_rate=2e-3, warmup_steps=4, log_every=1,
                              progress_bar=False, schedule="cosine")
@@ -209,6 +215,7 @@ def test_the_learning_rate_logged_is_the_one_the_optimizer_applied():
     assert trainer.state.learning_rate == pytest.approx(float(schedule(11)), abs=1e-12)
 
 
+@pytest.mark.slow
 def test_a_run_in_bfloat16_products_follows_the_float32_run_and_says_so(tmp_path):
     """Inside jax.default_matmul_precision("bfloat16") the same run takes other numbers (the
     products' operands are rounded) that stay close to float32's, and its checkpoint and card

@@ -42,6 +42,7 @@ def train_a_few_steps(model, mask, steps=3):
 
 
 @pytest.mark.parametrize("strategy", ["all", "feature_based", "adapters"])
+@pytest.mark.slow
 def test_frozen_parameters_do_not_move_and_trained_ones_do(strategy):
     model = BertForQuestionAnswering(CONFIG, rngs=nnx.Rngs(0))
     if strategy == "adapters":
@@ -60,6 +61,7 @@ def test_frozen_parameters_do_not_move_and_trained_ones_do(strategy):
     print(describe_trainable(nnx.state(model, nnx.Param), mask, strategy))
 
 
+@pytest.mark.slow
 def test_a_new_adapter_leaves_the_output_unchanged():
     model = BertForQuestionAnswering(CONFIG, rngs=nnx.Rngs(0))
     before = model(IDS).start_logits

@@ -50,6 +50,7 @@ def test_truncation_matches_the_reference(tok, case):
 
 
 @pytest.mark.filterwarnings("ignore:the text has")  # 56 pairs are longer than 512 tokens, encoded whole on purpose
+@pytest.mark.slow
 def test_every_squad_dev_question_and_context_matches_the_reference(tok):
     data = json.loads(gzip.open(shared_data("squad/dev-v1.1.json.gz"), "rt", encoding="utf-8").read())
     expected = json.loads(gzip.open(FIXTURES / "wordpiece_squad_dev_digests.json.gz", "rt").read())["digests"]
@@ -66,6 +67,7 @@ def test_every_squad_dev_question_and_context_matches_the_reference(tok):
     assert not mismatches, f"{len(mismatches)} pairs differ from the reference, e.g. {mismatches[:3]}"
 
 
+@pytest.mark.slow
 def test_every_code_point_of_planes_0_to_2_and_14_matches_the_reference(tok):
     fixture = json.loads(gzip.open(FIXTURES / "wordpiece_unicode_sweep_digests.json.gz", "rt").read())
     size, differing = fixture["block_size"], []

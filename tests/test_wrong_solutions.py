@@ -278,6 +278,7 @@ def test_every_exercise_has_plausible_wrong_solutions():
 
 
 @pytest.mark.parametrize("name,mistake,old,new", CASES, ids=[f"{c[0]}: {c[1]}" for c in CASES])
+@pytest.mark.slow
 def test_the_checks_catch_it(name, mistake, old, new, tmp_path):
     path = exercises.start(name, tmp_path, keep_solution=True)
     source = path.read_text()
