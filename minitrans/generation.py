@@ -52,11 +52,14 @@ def filter_logits(logits: jax.Array, temperature: float = 1.0, top_k: int | None
     return logits
 
 
-def choose(logits: jax.Array, key: jax.Array, sampling: tuple) -> jax.Array:
-    """The next token of each row (batch,): the argmax, or a draw with (temperature, top_k, top_p)."""
+def choose(logits: jax.Array, key: jax.Array, knobs: tuple, sampling: tuple | None) -> jax.Array:
+    """The next token of each row (batch,): the argmax (`sampling` None), or a draw. `sampling`
+    = (top_k, nucleus?) decides what the program computes (top_k fixes a shape); `knobs` =
+    (temperature, top_p) are its inputs, so another temperature or top_p compiles nothing new."""
     if sampling is None:
         return kernels.top_k(logits, 1)[1][:, 0]  # jnp.argmax(logits, axis=-1), faster over a vocabulary
-    return jax.random.categorical(key, filter_logits(logits, *sampling), axis=-1)
+    (top_k, nucleus), (temperature, top_p) = sampling, knobs
+    return jax.random.categorical(key, filter_logits(logits, temperature, top_k, top_p if nucleus else None), axis=-1)
 
 
 # --------------------------------------------------------------------------- the models' calls
@@ -98,8 +101,8 @@ def cached_logits(graphdef, caches, params, ids, extra, origin=None):
     return logits, caches
 
 
-@partial(jax.jit, static_argnums=(0, 4, 7, 8, 9))
-def cached_generation(graphdef, caches, params, buffer, prompt_width, extra, key, sampling, eos, pad):
+@partial(jax.jit, static_argnums=(0, 4, 8, 9, 10))
+def cached_generation(graphdef, caches, params, buffer, prompt_width, extra, key, knobs, sampling, eos, pad):
     """Greedy or sampled generation with the cache, compiled whole: the prompt goes through the
     model once, then a `lax.while_loop` feeds each new token back until the buffer (batch,
     length) is full or every row has produced EOS -> (the buffer, the first position not written).
@@ -116,7 +119,7 @@ def cached_generation(graphdef, caches, params, buffer, prompt_width, extra, key
         key, draw = jax.random.split(key)
         last = jax.lax.dynamic_slice_in_dim(buffer, position - 1, 1, axis=1)  # (batch, 1)
         logits, caches = cached_logits(graphdef, caches, params, last, at(extra, position - 1, 1))
-        return write(caches, buffer, done, key, position, choose(logits, draw, sampling))
+        return write(caches, buffer, done, key, position, choose(logits, draw, knobs, sampling))
 
     def going_on(state):
         _, buffer, done, _, position = state
@@ -125,7 +128,7 @@ def cached_generation(graphdef, caches, params, buffer, prompt_width, extra, key
     key, draw = jax.random.split(key)
     logits, caches = cached_logits(graphdef, caches, params, buffer[:, :prompt_width], at(extra, 0, prompt_width))
     done = jnp.zeros(len(buffer), bool)
-    state = write(caches, buffer, done, key, jnp.int32(prompt_width), choose(logits, draw, sampling))
+    state = write(caches, buffer, done, key, jnp.int32(prompt_width), choose(logits, draw, knobs, sampling))
     _, buffer, _, _, position = jax.lax.while_loop(going_on, one_token, state)
     return buffer, position
 
@@ -189,13 +192,13 @@ def beam_generation(graphdef, caches, params, sequences, prompt_width, extra, eo
     return finished[:, 0]  # (batch, length): the best, as top_k sorts
 
 
-@partial(jax.jit, static_argnums=(0, 6))
-def full_step(graphdef, params, buffer, position, extra, key, sampling):
+@partial(jax.jit, static_argnums=(0, 7))
+def full_step(graphdef, params, buffer, position, extra, key, knobs, sampling):
     """Without a cache: the whole model over the fixed-size buffer (causal, so what comes after
     `position` changes nothing), keeping the scores at `position`."""
     model = nnx.merge(graphdef, params)
     logits = jax.lax.dynamic_index_in_dim(logits_of(model, buffer, extra), position, axis=1, keepdims=False)
-    return choose(logits, key, sampling)
+    return choose(logits, key, knobs, sampling)
 
 
 # --------------------------------------------------------------------------- checks and set-up
@@ -273,7 +276,8 @@ def generate(model, input_ids, attention_mask=None, *, max_new_tokens: int = 20,
         use_cache = False  # a bidirectional model's earlier positions would see the later tokens
     if num_beams > 1 and not use_cache:
         raise ValueError("beam search runs with the cache only (use_cache=True)")
-    sampling = (float(temperature), top_k, top_p) if do_sample else None
+    sampling = (top_k, top_p is not None) if do_sample else None  # compiled into the program
+    knobs = (jnp.float32(temperature), jnp.float32(1.0 if top_p is None else top_p))  # inputs of it
     model.eval()
     if is_encoder_decoder(model):
         start = [config.decoder_start_token_id] + [int(t) for t in (decoder_prefix or [])]
@@ -285,7 +289,7 @@ def generate(model, input_ids, attention_mask=None, *, max_new_tokens: int = 20,
         setup = {}
     if num_beams > 1:
         return beam_search(model, prompt, mask, setup, max_new_tokens, num_beams, length_penalty, eos, pad)
-    return sample_or_greedy(model, prompt, mask, setup, max_new_tokens, sampling, seed, eos, pad, use_cache)
+    return sample_or_greedy(model, prompt, mask, setup, max_new_tokens, knobs, sampling, seed, eos, pad, use_cache)
 
 
 def step_inputs(model, setup: dict, key_mask: np.ndarray, prompt_width: int) -> dict:
@@ -308,7 +312,7 @@ def start_cache(model, batch: int, length: int, setup: dict):
     return graphdef, caches, params
 
 
-def sample_or_greedy(model, prompt, prompt_mask, setup, max_new_tokens, sampling, seed, eos, pad, use_cache):
+def sample_or_greedy(model, prompt, prompt_mask, setup, max_new_tokens, knobs, sampling, seed, eos, pad, use_cache):
     batch, width = prompt.shape
     length = width + max_new_tokens
     buffer = np.full((batch, length), pad, np.int64)
@@ -321,7 +325,7 @@ def sample_or_greedy(model, prompt, prompt_mask, setup, max_new_tokens, sampling
     if use_cache:
         graphdef, caches, params = start_cache(model, batch, length, setup)
         buffer, end = cached_generation(graphdef, caches, params, jnp.asarray(buffer, jnp.int32), width, extra, key,
-                                        sampling, eos, pad)
+                                        knobs, sampling, eos, pad)
         return np.asarray(buffer, np.int64)[:, :int(end)]
     graphdef, params = nnx.split(model)
     done = np.zeros(batch, bool)
@@ -330,7 +334,7 @@ def sample_or_greedy(model, prompt, prompt_mask, setup, max_new_tokens, sampling
         visible = extra if is_encoder_decoder(model) else {**extra, "key_mask": jnp.asarray(
             key_mask & (np.arange(length) < position))}
         token = full_step(graphdef, params, jnp.asarray(buffer, jnp.int32), jnp.asarray(position - 1), visible, draw,
-                          sampling)
+                          knobs, sampling)
         token = np.where(done, pad, np.asarray(token))
         buffer[:, position] = token
         if eos is not None:

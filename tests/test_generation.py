@@ -193,6 +193,22 @@ def test_sampling():
     assert tuple(again[0]) in draws  # the same seed, the same sample
 
 
+def test_another_temperature_or_top_p_compiles_nothing_new():
+    from minitrans.generation import cached_generation
+
+    model = decoder_only_models()["GPT-2"]
+    ids = np.array([[5, 6, 7]])
+    first = generate(model, ids, max_new_tokens=4, do_sample=True, temperature=0.8, top_p=0.9, eos_token_id=-1)
+    compiled = cached_generation._cache_size()
+    for temperature, top_p in ((1.5, 0.5), (0.3, 0.99)):  # inputs of the compiled loop, not constants in it
+        generate(model, ids, max_new_tokens=4, do_sample=True, temperature=temperature, top_p=top_p, eos_token_id=-1)
+    assert cached_generation._cache_size() == compiled
+    again = generate(model, ids, max_new_tokens=4, do_sample=True, temperature=0.8, top_p=0.9, eos_token_id=-1)
+    assert again.tolist() == first.tolist()  # the values still reach the draw: the same ones, the same sample
+    nearly_greedy = generate(model, ids, max_new_tokens=4, do_sample=True, temperature=0.8, top_p=1e-6, eos_token_id=-1)
+    assert nearly_greedy.tolist() == generate(model, ids, max_new_tokens=4, eos_token_id=-1).tolist()
+
+
 def test_filter_logits_keeps_the_top_k_and_the_nucleus():
     logits = jnp.log(jnp.array([[0.5, 0.3, 0.1, 0.06, 0.04]]))
     kept = lambda **kw: np.isfinite(np.asarray(filter_logits(logits, **kw)))[0].tolist()
