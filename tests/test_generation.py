@@ -193,6 +193,7 @@ def test_sampling():
     assert tuple(again[0]) in draws  # the same seed, the same sample
 
 
+@pytest.mark.slow
 def test_another_temperature_or_top_p_compiles_nothing_new():
     from minitrans.generation import cached_generation
 
