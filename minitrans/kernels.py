@@ -1,4 +1,4 @@
-"""Performance kernels: five computations written by hand for speed on a CPU, each with the
+"""Performance kernels: seven computations written by hand for speed on a CPU, each with the
 same numbers as the plain version in float32 (tests/test_nn.py checks them against autodiff and
 numpy; `keep_mask`, whose draws are its own, against the rate and independence a mask needs),
 and one memory measure. The layers and losses call them; the measurements are in
@@ -18,6 +18,9 @@ are in minitrans/__init__.py because they must come before JAX, or the process, 
 - `batch_broadcast`: one array for every example of a batch (T5's position bias), its gradient
   summed over the batch by a product with ones (XLA:CPU sums a short leading axis of long rows
   100x slower: 47 ms against 0.45 ms for 8 x 1,048,576).
+- `normal`, `lecun_normal`: the initialisers of `nnx.initializers`, bit for bit, drawn at a
+  power-of-two size and cut to the shape (XLA compiles a random draw once for every shape,
+  0.2-0.4 s each on 2 cores: most of the time it took to build a small model);
 - `release_compiler_memory`: after each long compilation, the memory XLA's compiler freed goes
   back to the system (the C allocator keeps it otherwise, and a program's buffers come on top:
   160 MB of a small T5 training step's peak).
@@ -31,6 +34,8 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from flax import nnx
 
 Array = jax.Array
 
@@ -212,6 +217,45 @@ def top_k(x: Array, k: int, block: int = 256) -> tuple[Array, Array]:
 # ------------------------------------------------------------------ memory after compiling
 
 LONG_COMPILATION_S = 0.5  # shorter compilations leave little behind; trimming costs milliseconds
+def _cut_draw(draw, key: Array, shape: tuple[int, ...], dtype) -> np.ndarray | None:
+    """draw(key, shape) as a numpy array, from one draw of the next power of two of its size.
+
+    With partitionable threefry (JAX's default) the i-th number of a draw depends only on the key
+    and i, so the first `size` numbers of a longer draw are the draw at `size`, reshaped: one
+    compiled program serves every tensor of up to that many numbers. None where this does not
+    hold or cannot run: inside a trace (jit, eval_shape), another dtype, threefry not partitionable.
+    """
+    if isinstance(key, jax.core.Tracer) or jnp.dtype(dtype) != jnp.float32 or not jax.config.jax_threefry_partitionable:
+        return None
+    size = math.prod(shape)
+    padded = 1 << max(size - 1, 0).bit_length()  # the next power of two
+    return np.asarray(draw(key, (padded,), dtype))[:size].reshape(shape)
+
+
+def normal(stddev: float = 1e-2):
+    """The initialiser nnx.initializers.normal(stddev): N(0, stddev^2), the same numbers."""
+    def init(key: Array, shape: tuple[int, ...], dtype=jnp.float32) -> Array:
+        values = _cut_draw(jax.random.normal, key, shape, dtype)
+        if values is None:
+            return nnx.initializers.normal(stddev)(key, shape, dtype)
+        return jnp.asarray(values * np.float32(stddev))  # one float32 product, as JAX's
+    return init
+
+
+def lecun_normal():
+    """The initialiser nnx.initializers.lecun_normal(): a normal truncated to two standard
+    deviations, scaled to variance 1 / fan_in (fan_in: every axis but the last), the same numbers."""
+    def init(key: Array, shape: tuple[int, ...], dtype=jnp.float32) -> Array:
+        values = _cut_draw(lambda k, s, d: jax.random.truncated_normal(k, -2, 2, s, d), key, shape, dtype)
+        if values is None or len(shape) < 2:
+            return nnx.initializers.lecun_normal()(key, shape, dtype)
+        fan_in = math.prod(shape) // shape[-1]
+        # JAX's float32 steps: sqrt(variance) / the standard deviation of the truncated normal
+        stddev = np.sqrt(np.float32(1.0 / fan_in)) / np.float32(0.87962566103423978)
+        return jnp.asarray(values * stddev)
+    return init
+
+
 try:  # glibc's malloc_trim, found among the process's own symbols; other C libraries have none
     _malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
 except (OSError, TypeError):

@@ -26,12 +26,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from minitrans.kernels import keep_mask, linear
+from minitrans.kernels import keep_mask, lecun_normal, linear, normal
 
 Array = jax.Array
 
-default_kernel_init = nnx.initializers.lecun_normal()
-default_embedding_init = nnx.initializers.normal(stddev=1.0)
+default_kernel_init = lecun_normal()
+default_embedding_init = normal(stddev=1.0)
 
 
 def is_concrete(x) -> bool:
@@ -553,7 +553,7 @@ class LearnedPositionalEmbedding(Layer):
     """Adds a learned vector per position to x (BERT, GPT-2)."""
 
     def __init__(self, max_length: int, features: int, *,
-                 embedding_init=nnx.initializers.normal(stddev=0.02), rngs: nnx.Rngs):
+                 embedding_init=normal(stddev=0.02), rngs: nnx.Rngs):
         self.max_length, self.features = max_length, features
         self.table = Embedding(max_length, features, embedding_init=embedding_init, rngs=rngs)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from minitrans import nn
+from minitrans import kernels, nn
 from minitrans.exercises import numpy_reference as ref
 
 
@@ -378,6 +378,37 @@ def test_top_k_by_blocks_equals_numpy(rows, n, k):
     order = np.lexsort((np.arange(n)[None].repeat(rows, 0), -x), axis=-1)[:, :k]  # by value, then index
     np.testing.assert_array_equal(np.asarray(indices), order)
     np.testing.assert_array_equal(np.asarray(values), np.take_along_axis(x, order, axis=1))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (16, 16), (33, 17), (384, 1536), (2, 5, 7)])
+def test_initialisers_are_flaxs_bit_for_bit(shape):
+    """kernels.normal / lecun_normal cut a power-of-two draw to the shape: the same numbers as
+    nnx.initializers' draw at the shape, eagerly, inside jit and in another dtype."""
+    key = jax.random.key(11)
+    for stddev in (1.0, 0.02, 0.13):
+        np.testing.assert_array_equal(kernels.normal(stddev)(key, shape), nnx.initializers.normal(stddev)(key, shape))
+    np.testing.assert_array_equal(kernels.lecun_normal()(key, shape), nnx.initializers.lecun_normal()(key, shape))
+    traced = jax.jit(lambda k: kernels.lecun_normal()(k, shape))(key)
+    np.testing.assert_array_equal(traced, nnx.initializers.lecun_normal()(key, shape))
+    half = kernels.normal(0.02)(key, shape, jnp.bfloat16)
+    assert half.dtype == jnp.bfloat16
+    np.testing.assert_array_equal(half, nnx.initializers.normal(0.02)(key, shape, jnp.bfloat16))
+
+
+def test_initialisers_compile_one_draw_for_every_size_up_to_a_power_of_two():
+    compiled = []
+
+    def count(event, seconds, **info):
+        if event == "/jax/core/compile/backend_compile_duration" and "normal" in info.get("fun_name", ""):
+            compiled.append(info["fun_name"])
+
+    jax.monitoring.register_event_duration_secs_listener(count)
+    try:
+        for shape in [(3, 41), (41, 3), (100, 1), (127,)]:  # 123 to 127 numbers: one draw of 128
+            kernels.normal(0.5)(jax.random.key(5), shape)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(count)
+    assert len(compiled) <= 1, compiled
 
 
 def test_batch_broadcast_gradient_is_the_sum_over_the_batch():

@@ -23,6 +23,7 @@ from flax import nnx
 
 from minitrans.checkpoints import PretrainedModel, Tensor, dense_tensors, norm_tensors
 from minitrans.config import ConfigMixin
+from minitrans.kernels import normal
 from minitrans.masks import padding_mask
 from minitrans.models.encoder import EncoderBlock
 from minitrans.models.outputs import MaskedLMOutput, QuestionAnsweringOutput, SequenceClassifierOutput
@@ -88,7 +89,7 @@ class BertEmbeddings(nnx.Module):
     """word + segment (token type) + position embeddings, then LayerNorm and dropout."""
 
     def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
-        init = nnx.initializers.normal(config.initializer_range)
+        init = normal(config.initializer_range)
         self.word_embeddings = Embedding(config.vocab_size, config.hidden_size, embedding_init=init, rngs=rngs)
         self.position_embeddings = Embedding(config.max_position_embeddings, config.hidden_size,
                                              embedding_init=init, rngs=rngs)
@@ -161,7 +162,7 @@ class BertModel(BertPretrainedModel):
 
     def __init__(self, config: BertConfig, *, add_pooling_layer: bool = True, rngs: nnx.Rngs):
         self.config = config
-        init = nnx.initializers.normal(config.initializer_range)
+        init = normal(config.initializer_range)
         self.embeddings = BertEmbeddings(config, rngs=rngs)
         self.encoder = Serial(*[
             EncoderBlock(config.hidden_size, config.intermediate_size, config.num_attention_heads,
@@ -193,7 +194,7 @@ class BertPredictionHead(nnx.Module):
     embedding (the output matrix is the input embedding matrix: weight tying) plus a bias."""
 
     def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
-        init = nnx.initializers.normal(config.initializer_range)
+        init = normal(config.initializer_range)
         self.dense = Dense(config.hidden_size, config.hidden_size, kernel_init=init, rngs=rngs)
         self.activation = Activation(config.hidden_act)
         self.norm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -229,7 +230,7 @@ class BertForPreTraining(BertPretrainedModel):
         self.config = config
         self.bert = BertModel(config, rngs=rngs)
         self.predictions = BertPredictionHead(config, rngs=rngs)
-        init = nnx.initializers.normal(config.initializer_range)
+        init = normal(config.initializer_range)
         self.seq_relationship = Dense(config.hidden_size, 2, kernel_init=init, rngs=rngs)
         self.eval()
 
@@ -293,7 +294,7 @@ class BertForSequenceClassification(BertPretrainedModel):
         self.bert = BertModel(config, rngs=rngs)
         self.dropout = Dropout(config.hidden_dropout_prob, rngs=rngs)
         self.classifier = Dense(config.hidden_size, config.num_labels,
-                                kernel_init=nnx.initializers.normal(config.initializer_range), rngs=rngs)
+                                kernel_init=normal(config.initializer_range), rngs=rngs)
         self.eval()
 
     def __call__(self, input_ids, token_type_ids=None, attention_mask=None) -> SequenceClassifierOutput:
@@ -319,7 +320,7 @@ class BertForQuestionAnswering(BertPretrainedModel):
         self.config = config
         self.bert = BertModel(config, add_pooling_layer=False, rngs=rngs)
         self.qa_outputs = Dense(config.hidden_size, 2,
-                                kernel_init=nnx.initializers.normal(config.initializer_range), rngs=rngs)
+                                kernel_init=normal(config.initializer_range), rngs=rngs)
         self.eval()
 
     def __call__(self, input_ids, token_type_ids=None, attention_mask=None) -> QuestionAnsweringOutput:

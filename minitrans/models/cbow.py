@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from minitrans.kernels import normal
 from minitrans.losses import cross_entropy
 from minitrans.models.outputs import SequenceClassifierOutput
 from minitrans.nn import Dense, Embedding
@@ -37,7 +38,7 @@ class CBOW(nnx.Module):
     """context ids (batch, 2C) -> scores for the centre word (batch, vocab)."""
 
     def __init__(self, vocab_size: int, dim: int = 64, *, rngs: nnx.Rngs):
-        self.embedding = Embedding(vocab_size, dim, embedding_init=nnx.initializers.normal(0.1), rngs=rngs)
+        self.embedding = Embedding(vocab_size, dim, embedding_init=normal(0.1), rngs=rngs)
         self.hidden_bias = nnx.Param(jnp.zeros((dim,)))
         self.output = Dense(dim, vocab_size, rngs=rngs)
 

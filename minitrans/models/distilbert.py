@@ -16,6 +16,7 @@ from flax import nnx
 
 from minitrans.checkpoints import PretrainedModel, Tensor, dense_tensors, norm_tensors
 from minitrans.config import ConfigMixin
+from minitrans.kernels import normal
 from minitrans.masks import padding_mask
 from minitrans.models.encoder import EncoderBlock
 from minitrans.models.outputs import BaseModelOutput, MaskedLMOutput, QuestionAnsweringOutput
@@ -58,7 +59,7 @@ class DistilBertEmbeddings(nnx.Module):
     """word + position embeddings (no segments), then LayerNorm and dropout."""
 
     def __init__(self, config: DistilBertConfig, *, rngs: nnx.Rngs):
-        init = nnx.initializers.normal(config.initializer_range)
+        init = normal(config.initializer_range)
         self.word_embeddings = Embedding(config.vocab_size, config.dim, embedding_init=init, rngs=rngs)
         self.position_embeddings = Embedding(config.max_position_embeddings, config.dim, embedding_init=init, rngs=rngs)
         if config.sinusoidal_pos_embds:  # the original transformer's fixed table as the starting point
@@ -85,7 +86,7 @@ class DistilBertModel(DistilBertPretrainedModel):
 
     def __init__(self, config: DistilBertConfig, *, rngs: nnx.Rngs):
         self.config = config
-        init = nnx.initializers.normal(config.initializer_range)
+        init = normal(config.initializer_range)
         self.embeddings = DistilBertEmbeddings(config, rngs=rngs)
         self.transformer = Serial(*[
             EncoderBlock(config.dim, config.hidden_dim, config.n_heads, dropout_rate=config.dropout,
@@ -130,7 +131,7 @@ class DistilBertForMaskedLM(DistilBertPretrainedModel):
 
     def __init__(self, config: DistilBertConfig, *, rngs: nnx.Rngs):
         self.config = config
-        init = nnx.initializers.normal(config.initializer_range)
+        init = normal(config.initializer_range)
         self.distilbert = DistilBertModel(config, rngs=rngs)
         self.vocab_transform = Dense(config.dim, config.dim, kernel_init=init, rngs=rngs)
         self.activation = Activation(config.activation)
@@ -160,7 +161,7 @@ class DistilBertForQuestionAnswering(DistilBertPretrainedModel):
         self.config = config
         self.distilbert = DistilBertModel(config, rngs=rngs)
         self.dropout = Dropout(config.qa_dropout, rngs=rngs)
-        self.qa_outputs = Dense(config.dim, 2, kernel_init=nnx.initializers.normal(config.initializer_range), rngs=rngs)
+        self.qa_outputs = Dense(config.dim, 2, kernel_init=normal(config.initializer_range), rngs=rngs)
         self.eval()
 
     def __call__(self, input_ids, token_type_ids=None, attention_mask=None) -> QuestionAnsweringOutput:

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from minitrans.kernels import normal
 from minitrans.losses import cross_entropy
 from minitrans.nn import Dense, Embedding
 
@@ -78,7 +79,7 @@ class ELMo(nnx.Module):
     """A two-layer bidirectional LSTM language model with a scalar mix of its layers."""
 
     def __init__(self, vocab_size: int, dim: int = 128, *, rngs: nnx.Rngs):
-        self.embedding = Embedding(vocab_size, dim, embedding_init=nnx.initializers.normal(0.1), rngs=rngs)
+        self.embedding = Embedding(vocab_size, dim, embedding_init=normal(0.1), rngs=rngs)
         self.forward1, self.forward2 = (LSTM(dim, dim, rngs=rngs) for _ in range(2))
         self.backward1, self.backward2 = (LSTM(dim, dim, reverse=True, rngs=rngs) for _ in range(2))
         self.softmax = Dense(dim, vocab_size, rngs=rngs)  # shared by both directions, as in ELMo

@@ -18,6 +18,7 @@ from flax import nnx
 
 from minitrans.checkpoints import PretrainedModel, Tensor, norm_tensors
 from minitrans.config import ConfigMixin
+from minitrans.kernels import normal
 from minitrans.losses import cross_entropy
 from minitrans.masks import cached_causal_mask, causal_mask, combine_masks, padding_mask
 from minitrans.models.encoder import EncoderBlock
@@ -90,7 +91,7 @@ class GPT(PretrainedModel):
 
     def __init__(self, config: GPT2Config, *, causal: bool = True, rngs: nnx.Rngs):
         self.config, self.causal = config, causal
-        init = nnx.initializers.normal(config.initializer_range)
+        init = normal(config.initializer_range)
         self.wte = Embedding(config.vocab_size, config.n_embd, embedding_init=init, rngs=rngs)
         self.wpe = Embedding(config.n_positions, config.n_embd, embedding_init=init, rngs=rngs)
         self.drop = Dropout(config.embd_pdrop, rngs=rngs)

@@ -24,6 +24,7 @@ from flax import nnx
 from minitrans import kernels
 from minitrans.checkpoints import PretrainedModel, Tensor
 from minitrans.config import ConfigMixin
+from minitrans.kernels import normal
 from minitrans.losses import IGNORE
 from minitrans.masks import cached_causal_mask, causal_mask, combine_masks, padding_mask, prefix_lm_mask
 from minitrans.models.outputs import CausalLMOutput, Seq2SeqLMOutput
@@ -158,7 +159,7 @@ class RelativePositionBias(nnx.Module):
         self.bidirectional = bidirectional
         self.num_buckets, self.max_distance = config.relative_attention_num_buckets, config.relative_attention_max_distance
         std = config.initializer_factor * config.d_model ** -0.5
-        self.embedding = Embedding(self.num_buckets, config.num_heads, embedding_init=nnx.initializers.normal(std), rngs=rngs)
+        self.embedding = Embedding(self.num_buckets, config.num_heads, embedding_init=normal(std), rngs=rngs)
 
     def __call__(self, query_length: int, key_length: int, offset: int = 0) -> jax.Array:
         """(1, heads, query, key); queries sit at positions offset .. offset + query_length - 1."""
@@ -174,11 +175,11 @@ class T5FeedForward(nnx.Module):
     def __init__(self, config: T5Config, *, rngs: nnx.Rngs):
         d, ff, f = config.d_model, config.d_ff, config.initializer_factor
         self.activation = ACTIVATIONS[config.activation]
-        self.wi = Dense(d, ff, use_bias=False, kernel_init=nnx.initializers.normal(f * d ** -0.5), rngs=rngs)
-        self.wi_gate = Dense(d, ff, use_bias=False, kernel_init=nnx.initializers.normal(f * d ** -0.5),
+        self.wi = Dense(d, ff, use_bias=False, kernel_init=normal(f * d ** -0.5), rngs=rngs)
+        self.wi_gate = Dense(d, ff, use_bias=False, kernel_init=normal(f * d ** -0.5),
                              rngs=rngs) if config.gated else None
         self.dropout = Dropout(config.dropout_rate, rngs=rngs)
-        self.wo = Dense(ff, d, use_bias=False, kernel_init=nnx.initializers.normal(f * ff ** -0.5), rngs=rngs)
+        self.wo = Dense(ff, d, use_bias=False, kernel_init=normal(f * ff ** -0.5), rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         h = self.activation(self.wi(x))  # (batch, seq, d_ff)
@@ -192,7 +193,7 @@ def t5_attention(config: T5Config, rngs: nnx.Rngs) -> MultiHeadAttention:
     # T5's initialisation: queries get an extra 1/sqrt(d_kv), standing in for the unscaled scores
     attention = MultiHeadAttention(d, config.num_heads, head_dim=config.d_kv, use_bias=False, scaled=False,
                                    dropout_rate=config.dropout_rate, rngs=rngs,
-                                   kernel_init=nnx.initializers.normal(f * d ** -0.5))
+                                   kernel_init=normal(f * d ** -0.5))
     attention.query.kernel[...] = attention.query.kernel[...] * config.d_kv ** -0.5
     attention.output.kernel[...] = attention.output.kernel[...] * (d ** 0.5) * inner ** -0.5
     return attention
@@ -295,12 +296,12 @@ class T5ForConditionalGeneration(PretrainedModel):
     def __init__(self, config: T5Config, *, rngs: nnx.Rngs):
         self.config = config
         self.shared = Embedding(config.vocab_size, config.d_model,
-                                embedding_init=nnx.initializers.normal(config.initializer_factor), rngs=rngs)
+                                embedding_init=normal(config.initializer_factor), rngs=rngs)
         self.encoder = T5Stack(config, decoder=False, rngs=rngs)
         self.decoder = T5Stack(config, decoder=True, rngs=rngs)
         self.lm_head = None if config.tie_word_embeddings else Dense(
             config.d_model, config.vocab_size, use_bias=False,
-            kernel_init=nnx.initializers.normal(config.initializer_factor), rngs=rngs)
+            kernel_init=normal(config.initializer_factor), rngs=rngs)
         self.eval()
 
     def check_ids(self, name: str, ids) -> jax.Array:
@@ -437,7 +438,7 @@ class T5DecoderOnly(PretrainedModel):
     def __init__(self, config: T5Config, *, prefix_lm: bool = False, rngs: nnx.Rngs):
         self.config, self.prefix_lm = config, prefix_lm
         self.shared = Embedding(config.vocab_size, config.d_model,
-                                embedding_init=nnx.initializers.normal(config.initializer_factor), rngs=rngs)
+                                embedding_init=normal(config.initializer_factor), rngs=rngs)
         self.stack = T5Stack(config, decoder=True, cross_attention=False, bidirectional=prefix_lm, rngs=rngs)
         self.eval()
 
