@@ -85,8 +85,8 @@ def test_minitrans_qa_fine_tunes_and_answers_with_distilbert(tmp_path, capsys):
     shutil.copy(minilm_folder() / "vocab.txt", checkpoint / "vocab.txt")
     from minitrans.datasets import bundled
     assert main(["qa", "train", "--model", str(checkpoint), "--train", str(bundled("mini_squad.json")),
-                 "--out", str(tmp_path / "run"), "--steps", "4", "--batch-size", "4", "--max-length", "128",
-                 "--stride", "32", "--limit", "40"]) == 0
+                 "--out", str(tmp_path / "run"), "--steps", "4", "--batch-size", "4", "--max-length", "32",
+                 "--stride", "8", "--limit", "40"]) == 0
     assert json.loads((tmp_path / "run" / "model" / "config.json").read_text())["architectures"] == \
         ["DistilBertForQuestionAnswering"]
     capsys.readouterr()

@@ -16,7 +16,8 @@ from minitrans.training.trainer import Trainer, TrainingArguments, generated_tex
 
 SOURCES = ["summarize: The cat sat on the mat all day long.", "summarize: Rain fell over the quiet town at night.",
            "summarize: The committee approved the new budget today.", "summarize: Students walked to school."]
-REFERENCES = ["The cat sat on the mat.", "Rain fell on the town.", "The budget was approved.", "Students walked."]
+# every reference is at most 8 tokens with its end token: every batch pads its labels to 8, one compiled step
+REFERENCES = ["A cat on the mat.", "Rain fell on the town.", "The budget was approved.", "Students walked."]
 
 
 @pytest.mark.slow

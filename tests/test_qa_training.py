@@ -71,7 +71,7 @@ def test_minitrans_qa_commands(tiny_checkpoint, tmp_path, capsys):
     squad = str(bundled("mini_squad.json"))
     out = tmp_path / "run"
     assert main(["qa", "train", "--model", str(tiny_checkpoint), "--train", squad, "--limit", "64", "--steps", "4",
-                 "--batch-size", "8", "--max-length", "128", "--stride", "32", "--eval", squad,
+                 "--batch-size", "8", "--max-length", "64", "--stride", "16", "--eval", squad,
                  "--eval-limit", "20", "--version-2", "--dropout", "0", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     saved = json.loads((out / "model" / "config.json").read_text())
@@ -163,8 +163,8 @@ def test_qa_train_chooses_its_recipe_from_the_data_size_and_says_so(tiny_checkpo
 
     out = tmp_path / "run"
     assert main(["qa", "train", "--model", str(tiny_checkpoint), "--train", str(bundled("mini_squad.json")),
-                 "--limit", "64", "--steps", "2", "--batch-size", "8", "--max-length", "128", "--stride", "32",
-                 "--out", str(out)]) == 0
+                 "--limit", "64", "--steps", "1", "--batch-size", "8", "--max-length", "128", "--stride", "32",
+                 "--out", str(out)]) == 0  # one step: one compiled program
     printed = capsys.readouterr().out
     assert "recipe: the checkpoint's dropout, learning rate 1e-4, 0 warm-up steps" in printed
     trained = json.loads((out / "training.json").read_text())

@@ -62,7 +62,7 @@ def losses(folder: Path) -> list[tuple[int, float]]:
 
 def qa_train(checkpoint, out, *extra):
     return main(["qa", "train", "--model", str(checkpoint), "--train", SQUAD, "--out", str(out), "--steps", "8",
-                 "--batch-size", "4", "--max-length", "96", "--stride", "32", "--limit", "60", "--save-every", "2",
+                 "--batch-size", "4", "--max-length", "64", "--stride", "16", "--limit", "60", "--save-every", "2",
                  *extra])
 
 
