@@ -227,8 +227,8 @@ def copy_of(name, tmp_path, replace=None):
 def test_the_grader_survives_an_endless_loop_an_exit_and_reports_failures(tmp_path, capsys):
     copy_of("causal_mask", tmp_path, ("    key_length = query_length if key_length is None else key_length\n",
                                       "    while True:\n        pass\n"))
-    assert main(["exercise", "check", "causal_mask", "--dir", str(tmp_path), "--timeout", "8"]) == 1
-    assert "did not finish within 8 s" in capsys.readouterr().out
+    assert main(["exercise", "check", "causal_mask", "--dir", str(tmp_path), "--timeout", "4"]) == 1
+    assert "did not finish within 4 s" in capsys.readouterr().out
     copy_of("prefix_lm_mask", tmp_path, ("import jax.numpy as jnp\n", "import jax.numpy as jnp\nimport sys\nsys.exit(0)\n"))
     assert main(["exercise", "check", "prefix_lm_mask", "--dir", str(tmp_path)]) == 1
     assert "ended the program" in capsys.readouterr().out
