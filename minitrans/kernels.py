@@ -214,9 +214,9 @@ def top_k(x: Array, k: int, block: int = 256) -> tuple[Array, Array]:
     return values, jnp.take_along_axis(chosen, where // block, axis=1) * block + where % block
 
 
-# ------------------------------------------------------------------ memory after compiling
+# ------------------------------------------------------------------ initialisers
 
-LONG_COMPILATION_S = 0.5  # shorter compilations leave little behind; trimming costs milliseconds
+
 def _cut_draw(draw, key: Array, shape: tuple[int, ...], dtype) -> np.ndarray | None:
     """draw(key, shape) as a numpy array, from one draw of the next power of two of its size.
 
@@ -256,6 +256,9 @@ def lecun_normal():
     return init
 
 
+# ------------------------------------------------------------------ memory after compiling
+
+LONG_COMPILATION_S = 0.5  # shorter compilations leave little behind; trimming costs milliseconds
 try:  # glibc's malloc_trim, found among the process's own symbols; other C libraries have none
     _malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
 except (OSError, TypeError):
