@@ -246,8 +246,9 @@ def lecun_normal():
     """The initialiser nnx.initializers.lecun_normal(): a normal truncated to two standard
     deviations, scaled to variance 1 / fan_in (fan_in: every axis but the last), the same numbers."""
     def init(key: Array, shape: tuple[int, ...], dtype=jnp.float32) -> Array:
-        values = _cut_draw(lambda k, s, d: jax.random.truncated_normal(k, -2, 2, s, d), key, shape, dtype)
-        if values is None or len(shape) < 2:
+        values = None if len(shape) < 2 else \
+            _cut_draw(lambda k, s, d: jax.random.truncated_normal(k, -2, 2, s, d), key, shape, dtype)
+        if values is None:  # flax's own where the cut does not apply (or a shape without fan-in)
             return nnx.initializers.lecun_normal()(key, shape, dtype)
         fan_in = math.prod(shape) // shape[-1]
         # JAX's float32 steps: sqrt(variance) / the standard deviation of the truncated normal
