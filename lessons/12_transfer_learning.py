@@ -82,7 +82,7 @@ params = nnx.state(model, nnx.Param)
 print(describe_trainable(params, strategy_mask(model, "all"), "all parameters"))
 print(describe_trainable(params, strategy_mask(model, "feature_based"), "feature-based (head only)"))
 for size in (32, 128, 512, 2048):
-    with_adapters = BertForSequenceClassification.from_pretrained(folder, num_labels=2, verbose=False)
+    with_adapters = nnx.clone(model)  # a copy: the adapters go into it, `model` stays as loaded
     add_adapters(with_adapters.bert.encoder, with_adapters.config.hidden_size, size, rngs=nnx.Rngs(1))
     print(describe_trainable(nnx.state(with_adapters, nnx.Param), strategy_mask(with_adapters, "adapters"),
                              f"adapters d={size}"))
