@@ -101,17 +101,18 @@ def cached_logits(graphdef, caches, params, ids, extra, origin=None):
     return logits, caches
 
 
-@partial(jax.jit, static_argnums=(0, 4, 8, 9, 10))
+@partial(jax.jit, static_argnums=(0, 4, 8))
 def cached_generation(graphdef, caches, params, buffer, prompt_width, extra, key, knobs, sampling, eos, pad):
     """Greedy or sampled generation with the cache, compiled whole: the prompt goes through the
     model once, then a `lax.while_loop` feeds each new token back until the buffer (batch,
     length) is full or every row has produced EOS -> (the buffer, the first position not written).
-    One call for every token: Python does not wait between them."""
+    One call for every token: Python does not wait between them. `eos` (-1: none) and `pad` are
+    int32 inputs of the program, so another EOS compiles nothing new."""
 
     def write(caches, buffer, done, key, position, token):
         token = jnp.where(done, pad, token)  # (batch,): a row that has ended pads
         buffer = jax.lax.dynamic_update_slice_in_dim(buffer, token[:, None], position, axis=1)
-        done = done | (token == eos) if eos is not None else done
+        done = done | (token == eos)  # eos -1 matches no token
         return caches, buffer, done, key, position + 1
 
     def one_token(state):
@@ -133,7 +134,7 @@ def cached_generation(graphdef, caches, params, buffer, prompt_width, extra, key
     return buffer, position
 
 
-@partial(jax.jit, static_argnums=(0, 4, 6))
+@partial(jax.jit, static_argnums=(0, 4))
 def beam_generation(graphdef, caches, params, sequences, prompt_width, extra, eos, length_penalty):
     """Beam search, compiled whole like `cached_generation`, with the rules of transformers'
     `generate` (its defaults). `sequences` (batch, beams, length) holds the prompt in every beam.
@@ -144,8 +145,9 @@ def beam_generation(graphdef, caches, params, sequences, prompt_width, extra, eo
     `beams` best finished sequences, scored by log-probability / generated length **
     length_penalty. An example is settled once it has `beams` finished sequences and its best
     alive one, scored at its current length, cannot beat the worst of them; it then takes no
-    more. -> each example's best finished sequence (batch, length). The length penalty is an
-    input of the program, not a constant in it: trying several compiles the search once."""
+    more. -> each example's best finished sequence (batch, length). The length penalty and `eos`
+    (-1: none) are inputs of the program, not constants in it: trying several compiles the
+    search once."""
     batch, beams, length = sequences.shape
     rows = jnp.arange(batch)[:, None] * beams  # (batch, 1): the first row of each example's beams
     first_beams = jnp.arange(2 * beams) < beams  # (2 * beams,)
@@ -161,7 +163,7 @@ def beam_generation(graphdef, caches, params, sequences, prompt_width, extra, eo
         beam, token = jnp.divmod(flat, log_probs.shape[-1])
         candidates = jnp.take_along_axis(alive, beam[:, :, None], axis=1)  # (batch, 2 * beams, length)
         candidates = candidates.at[:, :, position].set(token)
-        ends = (position == length - 1) | ((token == eos) if eos is not None else False)
+        ends = (position == length - 1) | (token == eos)
         generated = position - prompt_width + 1  # tokens generated so far, this one included
         joins = ends & first_beams & jnp.isfinite(best) & searching[:, None]
         ended_scores = jnp.where(joins, best / generated ** length_penalty, -jnp.inf)
@@ -302,6 +304,11 @@ def step_inputs(model, setup: dict, key_mask: np.ndarray, prompt_width: int) -> 
     return {"key_mask": jnp.asarray(key_mask), "positions": jnp.asarray(positions), "prefix_lengths": prefix}
 
 
+def token_id(token: int | None) -> jax.Array:
+    """A token id as an int32 input of a compiled generation (None, no such token: -1)."""
+    return jnp.int32(-1 if token is None else token)
+
+
 def start_cache(model, batch: int, length: int, setup: dict):
     if is_encoder_decoder(model):
         model.init_cache(batch, length, setup["encoder_output"])
@@ -325,7 +332,7 @@ def sample_or_greedy(model, prompt, prompt_mask, setup, max_new_tokens, knobs, s
     if use_cache:
         graphdef, caches, params = start_cache(model, batch, length, setup)
         buffer, end = cached_generation(graphdef, caches, params, jnp.asarray(buffer, jnp.int32), width, extra, key,
-                                        knobs, sampling, eos, pad)
+                                        knobs, sampling, token_id(eos), token_id(pad))
         return np.asarray(buffer, np.int64)[:, :int(end)]
     graphdef, params = nnx.split(model)
     done = np.zeros(batch, bool)
@@ -361,6 +368,6 @@ def beam_search(model, prompt, prompt_mask, setup, max_new_tokens: int, num_beam
     graphdef, caches, params = start_cache(model, batch * num_beams, length, setup)
     sequences = np.full((batch, num_beams, length), pad, np.int32)
     sequences[:, :, :width] = prompt[:, None]
-    out = beam_generation(graphdef, caches, params, jnp.asarray(sequences), width, extra, eos,
+    out = beam_generation(graphdef, caches, params, jnp.asarray(sequences), width, extra, token_id(eos),
                           jnp.float32(length_penalty))
     return np.asarray(out, np.int64)

@@ -128,16 +128,22 @@ def test_exhaustive_beam_search_finds_the_most_likely_finished_sequence():
 
 
 @pytest.mark.slow
-def test_another_length_penalty_compiles_nothing_new():
-    from minitrans.generation import beam_generation
+def test_another_length_penalty_or_eos_compiles_nothing_new():
+    from minitrans.generation import beam_generation, cached_generation
 
     model = small_t5(vocab=10, seed=5)
     ids = jnp.array([[2, 3, 4, 1], [5, 6, 1, 0]])
     generate(model, ids, max_new_tokens=4, num_beams=3, length_penalty=1.0)
-    compiled = beam_generation._cache_size()
-    for penalty in (0.0, 0.5, 2.0):  # an input of the compiled search, not a constant in it
+    greedy = generate(model, ids, max_new_tokens=4, eos_token_id=-1)
+    compiled = beam_generation._cache_size(), cached_generation._cache_size()
+    for penalty in (0.0, 0.5, 2.0):  # inputs of the compiled programs, not constants in them
         generate(model, ids, max_new_tokens=4, num_beams=3, length_penalty=penalty)
-    assert beam_generation._cache_size() == compiled
+    first = int(greedy[0, 1])  # row 0's first token made EOS: row 0 must stop there, so the value reaches the loop
+    stopped = generate(model, ids, max_new_tokens=4, eos_token_id=first)
+    generate(model, ids, max_new_tokens=4, num_beams=3, eos_token_id=first)
+    assert (beam_generation._cache_size(), cached_generation._cache_size()) == compiled
+    assert stopped[0, 1] == first and (stopped[0, 2:] == model.config.pad_token_id).all()
+    assert stopped.shape[1] < greedy.shape[1] or (stopped[1] == greedy[1]).all()
 
 
 def end_at_eos(row, eos):
