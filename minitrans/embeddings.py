@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from minitrans.kernels import compiled_call
+
 
 def mean_pooling(last_hidden_state: jax.Array, attention_mask: jax.Array) -> jax.Array:
     """(batch, seq, hidden), (batch, seq) -> (batch, hidden): the average over real tokens."""
@@ -31,6 +33,6 @@ def sentence_embeddings(model, tokenizer, sentences: list[str], batch_size: int 
     out = []
     for start in range(0, len(sentences), batch_size):
         batch = tokenizer(sentences[start:start + batch_size], max_length=max_length, truncation=True)
-        hidden = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]).last_hidden_state
+        hidden = compiled_call(model, batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]).last_hidden_state
         out.append(np.asarray(normalize(mean_pooling(hidden, batch["attention_mask"]))))
     return np.concatenate(out)

@@ -284,7 +284,7 @@ def generate(model, input_ids, attention_mask=None, *, max_new_tokens: int = 20,
     if is_encoder_decoder(model):
         start = [config.decoder_start_token_id] + [int(t) for t in (decoder_prefix or [])]
         prompt = np.tile(np.asarray(start, np.int64), (len(ids), 1))  # (batch, 1 + prefix)
-        encoder_output = model.encode(jnp.asarray(ids), jnp.asarray(mask))
+        encoder_output = kernels.compiled_call(model, jnp.asarray(ids), jnp.asarray(mask), method="encode")
         setup = {"encoder_output": encoder_output, "encoder_mask": jnp.asarray(mask)}
     else:
         prompt, mask = left_aligned(ids, mask, pad)

@@ -1,8 +1,8 @@
 """Performance kernels: seven computations written by hand for speed on a CPU, each with the
 same numbers as the plain version in float32 (tests/test_nn.py checks them against autodiff and
 numpy; `keep_mask`, whose draws are its own, against the rate and independence a mask needs),
-and one memory measure. The layers and losses call them; the measurements are in
-benchmarks/RESULTS.md (XLA's scheduler flag and glibc's huge pages, the other memory measures,
+one memory measure, and one way to run a model for inference. The layers and losses call them;
+the measurements are in benchmarks/RESULTS.md (XLA's scheduler flag and glibc's huge pages, the other memory measures,
 are in minitrans/__init__.py because they must come before JAX, or the process, starts).
 
 - `linear`: x @ W with a backward pass that transposes the narrower operand (XLA:CPU copies one
@@ -23,7 +23,10 @@ are in minitrans/__init__.py because they must come before JAX, or the process, 
   0.2-0.4 s each on 2 cores: most of the time it took to build a small model);
 - `release_compiler_memory`: after each long compilation, the memory XLA's compiler freed goes
   back to the system (the C allocator keeps it otherwise, and a program's buffers come on top:
-  160 MB of a small T5 training step's peak).
+  160 MB of a small T5 training step's peak);
+- `compiled_call`: a model's forward for inference as one compiled program (run eagerly, JAX
+  compiles each operation anew for every input shape: a small T5's first forward 5.8 s, as one
+  program 1.3 s).
 """
 
 import contextlib
@@ -255,6 +258,23 @@ def lecun_normal():
         stddev = np.sqrt(np.float32(1.0 / fan_in)) / np.float32(0.87962566103423978)
         return jnp.asarray(values * stddev)
     return init
+
+
+# ------------------------------------------------------------------ inference as one program
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _compiled_call(graphdef, method: str, state, args: tuple, kwargs: dict):
+    return getattr(nnx.merge(graphdef, state), method)(*args, **kwargs)
+
+
+def compiled_call(model: nnx.Module, *args, method: str = "__call__", **kwargs):
+    """model(*args, **kwargs), or model.<method>(...), as one XLA program compiled once per
+    model structure and input shapes, for inference: the arguments are arrays (or None), the
+    model's state is read and not changed (no dropout draws, no cache writes). The same numbers
+    as the eager call to within float32 rounding (XLA fuses the operations)."""
+    graphdef, state = nnx.split(model)
+    return _compiled_call(graphdef, method, state, args, kwargs)
 
 
 # ------------------------------------------------------------------ memory after compiling

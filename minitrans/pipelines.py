@@ -25,6 +25,7 @@ import numpy as np
 from minitrans.checkpoints import read_config
 from minitrans.datasets.streaming import pad_rows
 from minitrans.generation import generate
+from minitrans.kernels import compiled_call
 from minitrans.qa.extractive import (
     FeatureReport,
     SquadExample,
@@ -74,7 +75,8 @@ class Pipeline:
 
     def encoder_states(self, batch: dict) -> jax.Array:
         encoder = getattr(self.model, "bert", None) or getattr(self.model, "distilbert", None) or self.model
-        return encoder(jnp.asarray(batch["input_ids"]), attention_mask=jnp.asarray(batch["attention_mask"])).last_hidden_state
+        return compiled_call(encoder, jnp.asarray(batch["input_ids"]),
+                             attention_mask=jnp.asarray(batch["attention_mask"])).last_hidden_state
 
     def row(self, outputs: dict, i: int) -> dict:
         return {name: value[i] for name, value in outputs.items()}
@@ -120,7 +122,7 @@ class TextClassificationPipeline(Pipeline):
 
     def forward(self, batch: dict) -> dict:
         args = (jnp.asarray(batch["input_ids"]), jnp.asarray(batch["token_type_ids"]), jnp.asarray(batch["attention_mask"]))
-        return {"logits": np.asarray(self.model(*args).logits)}
+        return {"logits": np.asarray(compiled_call(self.model, *args).logits)}
 
     def postprocess(self, outputs: dict, top_k: int | None = 1) -> list[dict]:
         logits = outputs["logits"].astype(np.float64)  # (labels,)
@@ -146,7 +148,7 @@ class FillMaskPipeline(Pipeline):
 
     def forward(self, batch: dict) -> dict:
         args = (jnp.asarray(batch["input_ids"]), jnp.asarray(batch["token_type_ids"]), jnp.asarray(batch["attention_mask"]))
-        return {"logits": np.asarray(self.model(*args).logits)}
+        return {"logits": np.asarray(compiled_call(self.model, *args).logits)}
 
     def postprocess(self, outputs: dict, top_k: int = 5) -> list[dict]:
         ids, position = outputs["inputs"]["input_ids"], outputs["inputs"]["mask_position"]

@@ -14,6 +14,7 @@ from flax import nnx
 
 import minitrans
 from minitrans.checkpoints import CheckpointError
+from minitrans.kernels import compiled_call
 from minitrans.models.bert import (
     BertConfig,
     BertForMaskedLM,
@@ -66,13 +67,13 @@ def test_random_pretraining_model_matches_transformers(tiny_random_folder):
     ref = np.load(FIXTURES / "bert_tiny_random_outputs.npz")
     model = minitrans.from_pretrained(tiny_random_folder)
     assert isinstance(model, BertForPreTraining)
-    out = model(jnp.asarray(ref["input_ids"]), jnp.asarray(ref["token_type_ids"]), jnp.asarray(ref["attention_mask"]))
+    out = compiled_call(model, ref["input_ids"], ref["token_type_ids"], ref["attention_mask"])
     np.testing.assert_allclose(out.prediction_logits, ref["prediction_logits"], atol=1e-4)
     np.testing.assert_allclose(out.seq_relationship_logits, ref["seq_relationship_logits"], atol=1e-4)
     # scoring only the masked positions gives the same numbers at those positions
     positions = jnp.array([[1, 4, 7], [0, 2, 8]])
-    gathered = model(jnp.asarray(ref["input_ids"]), jnp.asarray(ref["token_type_ids"]),
-                     jnp.asarray(ref["attention_mask"]), masked_positions=positions).prediction_logits
+    gathered = compiled_call(model, ref["input_ids"], ref["token_type_ids"], ref["attention_mask"],
+                             masked_positions=positions).prediction_logits
     np.testing.assert_allclose(gathered, np.take_along_axis(ref["prediction_logits"], np.asarray(positions)[..., None], 1),
                                atol=1e-4)
 

@@ -15,6 +15,7 @@ from flax import nnx
 
 from minitrans.exercises.t5 import compiled
 from minitrans.generation import filter_logits, generate
+from minitrans.kernels import compiled_call
 from minitrans.models.gpt import GPT, GPT2Config
 from minitrans.models.t5 import T5Config, T5DecoderOnly, T5ForConditionalGeneration, greedy_generate
 
@@ -97,7 +98,7 @@ def test_decoder_only_cached_and_uncached_agree_on_padded_prompts(name):
     # every generated token is the argmax of the full model's scores at the position before it
     if name == "GPT-2":
         single = generate(model, np.array([prompts[0]]), max_new_tokens=8, eos_token_id=-1)
-        logits = np.asarray(model(jnp.asarray(single[:, :-1])).logits)
+        logits = np.asarray(compiled_call(model, single[:, :-1]).logits)
         assert (logits[0, 5:].argmax(-1) == single[0, 6:]).all()
 
 
@@ -109,7 +110,8 @@ def test_exhaustive_beam_search_finds_the_most_likely_finished_sequence():
     model = small_t5(vocab=vocab, seed=4)
     ids = jnp.array([[2, 3, 4, 5, 1]])
     sequences = [list(s) for s in itertools.product(range(vocab), repeat=steps)]
-    logits = model(jnp.repeat(ids, len(sequences), 0), decoder_input_ids=jnp.array([[0] + s[:-1] for s in sequences])).logits
+    logits = compiled_call(model, jnp.repeat(ids, len(sequences), 0),
+                           decoder_input_ids=jnp.array([[0] + s[:-1] for s in sequences])).logits
     log_probs = np.asarray(jax.nn.log_softmax(logits, -1))  # (n, steps, vocab)
     best, best_score, best_ending = None, -np.inf, None
     for n, s in enumerate(sequences):
@@ -180,7 +182,7 @@ def test_beam_search_runs_on_decoder_only_models():
     assert beams.shape == one.shape == (2, 8)
     # a beam of width 3 finds a sequence at least as likely as greedy's
     def log_likelihood(seq):
-        logits = np.asarray(jax.nn.log_softmax(model(jnp.asarray(seq[None, :-1])).logits, -1))[0]
+        logits = np.asarray(jax.nn.log_softmax(compiled_call(model, seq[None, :-1]).logits, -1))[0]
         return sum(logits[t - 1, seq[t]] for t in range(3, 8))
     assert log_likelihood(beams[0]) >= log_likelihood(one[0]) - 1e-4
 
@@ -232,7 +234,7 @@ def test_a_decoder_prefix_starts_the_answer():
     prefix = [7, 9]
     out = generate(model, ids, max_new_tokens=5, decoder_prefix=prefix, eos_token_id=-1)
     assert out[0, :3].tolist() == [0, 7, 9]
-    logits = np.asarray(model(ids, decoder_input_ids=jnp.asarray(out[:, :-1])).logits)[0]
+    logits = np.asarray(compiled_call(model, ids, decoder_input_ids=out[:, :-1]).logits)[0]
     assert (logits[2:].argmax(-1) == out[0, 3:]).all()  # greedy after the prefix
     assert generate(model, ids, max_new_tokens=5, decoder_prefix=prefix, eos_token_id=-1, use_cache=False).tolist() \
         == out.tolist()

@@ -14,6 +14,7 @@ from minitrans.checkpoints import CheckpointError
 from minitrans.datasets import bundled
 from minitrans.experiments import lineage
 from minitrans.generation import generate
+from minitrans.kernels import compiled_call
 from minitrans.models.cbow import CBOW, analogy, cbow_loss, context_windows, nearest
 from minitrans.models.elmo import LSTM, ELMo, elmo_loss
 from minitrans.models.gpt import GPT, GPT2Config, sample_top_k
@@ -32,7 +33,7 @@ def gpt2_folder(tmp_path):
 def test_gpt2_checkpoint_matches_transformers(gpt2_folder, tmp_path):
     ref = np.load(FIXTURES / "gpt2_tiny_random_outputs.npz")
     model = GPT.from_pretrained(gpt2_folder)
-    np.testing.assert_allclose(model(jnp.asarray(ref["input_ids"])).logits, ref["logits"], atol=1e-4)
+    np.testing.assert_allclose(compiled_call(model, ref["input_ids"]).logits, ref["logits"], atol=1e-4)
     from safetensors.numpy import load_file
     saved = model.save_pretrained(tmp_path / "ours")
     ours, theirs = load_file(saved / "model.safetensors"), load_file(gpt2_folder / "model.safetensors")
@@ -74,7 +75,7 @@ def test_sampling_and_generation():
     # greedy generation equals the argmax of a full forward pass at each step
     ids = [1, 2]
     for _ in range(5):
-        ids.append(int(np.asarray(model(jnp.array([ids])).logits)[0, -1].argmax()))
+        ids.append(int(np.asarray(compiled_call(model, np.array([ids])).logits)[0, -1].argmax()))
     assert out == ids
     with pytest.raises(ValueError, match="temperature must be > 0"):
         generate(model, np.array([[1]]), max_new_tokens=3, do_sample=True, temperature=-1.0)

@@ -411,6 +411,28 @@ def test_initialisers_compile_one_draw_for_every_size_up_to_a_power_of_two():
     assert len(compiled) <= 1, compiled
 
 
+
+def test_compiled_call_is_the_eager_call_as_one_program_per_shape():
+    from minitrans.models.t5 import T5Config, T5ForConditionalGeneration
+    model = T5ForConditionalGeneration(T5Config.tiny(vocab_size=30), rngs=nnx.Rngs(3))
+    ids, mask = np.array([[3, 4, 5, 1], [6, 7, 8, 1]]), np.array([[1, 1, 1, 1], [1, 1, 0, 0]])  # not ids != pad
+    programs = []
+
+    def count(event, seconds, **info):
+        if event == "/jax/core/compile/backend_compile_duration":
+            programs.append(info.get("fun_name"))
+
+    jax.monitoring.register_event_duration_secs_listener(count)
+    try:
+        got = kernels.compiled_call(model, ids, attention_mask=mask, method="encode")  # a method, a keyword
+        kernels.compiled_call(model, ids + 1, attention_mask=mask, method="encode")  # the same shapes: no new program
+    finally:
+        jax.monitoring.unregister_event_duration_listener(count)
+    assert programs == ["jit(_compiled_call)"], programs
+    want = model.encode(ids, mask)  # eagerly
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert not np.allclose(want[1], model.encode(ids, mask * 0 + 1)[1], atol=1e-3)  # the mask counts
+
 def test_batch_broadcast_gradient_is_the_sum_over_the_batch():
     from minitrans.kernels import batch_broadcast
     rng = np.random.default_rng(5)

@@ -14,6 +14,7 @@ from flax import nnx
 from minitrans.checkpoints import CheckpointError
 from minitrans.exercises import numpy_reference as ref
 from minitrans.exercises.t5 import compiled  # the same model, its encode and decode compiled
+from minitrans.kernels import compiled_call
 from minitrans.models.t5 import (
     T5Config,
     T5ForConditionalGeneration,
@@ -40,7 +41,7 @@ def test_logits_match_transformers(name, tmp_path):
     ref = np.load(FIXTURES / f"{name}_outputs.npz")
     model = T5ForConditionalGeneration.from_pretrained(folder_for(name, tmp_path))
     assert ref["input_ids"].shape[1] > model.config.relative_attention_max_distance  # far buckets used
-    out = model(ref["input_ids"], ref["attention_mask"], labels=ref["labels"])
+    out = compiled_call(model, ref["input_ids"], ref["attention_mask"], labels=ref["labels"])
     np.testing.assert_allclose(out.logits, ref["logits"], atol=1e-4)
 
 

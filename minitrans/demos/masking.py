@@ -10,12 +10,12 @@ positions, and keeps the running count of the three outcomes.
 import html
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 
 from minitrans.checkpoints import read_config
 from minitrans.datasets.masking import mask_tokens
 from minitrans.demos.page import checkpoint_name, html_page, script
+from minitrans.kernels import compiled_call
 from minitrans.models import load_for_task
 from minitrans.pipelines import softmax_ranking
 from minitrans.tokenizers import WordPieceTokenizer
@@ -60,7 +60,7 @@ def masking_data(folder=None, text: str = SENTENCE, draws: int = 40, seed: int =
     rng = np.random.default_rng(seed)
     rows, labels = mask_tokens(np.repeat(ids[None], draws, 0), mask_token_id=tokenizer.mask_id,
                                vocab_size=tokenizer.vocab_size, special_ids=special, rng=rng)
-    logits = np.asarray(model(jnp.asarray(rows), jnp.zeros_like(jnp.asarray(rows)), jnp.ones_like(jnp.asarray(rows))).logits)
+    logits = np.asarray(compiled_call(model, rows, np.zeros_like(rows), np.ones_like(rows)).logits)
     shown = []
     for row, label, scores in zip(rows, labels, logits):
         chosen = []

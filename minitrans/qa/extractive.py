@@ -24,13 +24,12 @@
 import warnings
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from minitrans.datasets.squad import SquadExample
 from minitrans.datasets.streaming import pad_batch
+from minitrans.kernels import compiled_call
 from minitrans.losses import cross_entropy
 
 
@@ -168,19 +167,12 @@ def predict_logits(model, features: list[dict], batch_size: int = 64, progress: 
     from tqdm.auto import tqdm
 
     model.eval()
-    graphdef, state = nnx.split(model)
-
-    @jax.jit
-    def forward(state, input_ids, token_type_ids, attention_mask):
-        out = nnx.merge(graphdef, state)(input_ids, token_type_ids, attention_mask)
-        return out.start_logits, out.end_logits
-
     starts, ends = [None] * len(features), [None] * len(features)
     batches = tqdm(length_batches(features, batch_size), total=-(-len(features) // batch_size),
                    disable=not progress, desc="predicting")
     for chosen, batch in batches:
-        s, e = forward(state, batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
-        s, e = np.asarray(s), np.asarray(e)
+        out = compiled_call(model, batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+        s, e = np.asarray(out.start_logits), np.asarray(out.end_logits)
         for row, i in enumerate(chosen):
             n = len(features[i]["input_ids"])
             starts[i], ends[i] = s[row, :n], e[row, :n]

@@ -14,11 +14,8 @@ to the nearest 0.2 ("3.8"); an answer that is none of the task's labels counts a
 import json
 import shutil
 import time
-from functools import partial
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -26,7 +23,7 @@ from minitrans.checkpoints import atomic_write, read_config
 from minitrans.datasets.glue import TASKS, evaluate_glue, load_glue
 from minitrans.datasets.streaming import pad_batch, pad_rows
 from minitrans.datasets.text_to_text import glue_label, glue_target, glue_text
-from minitrans.kernels import matmul_precision
+from minitrans.kernels import compiled_call, matmul_precision
 from minitrans.losses import IGNORE
 from minitrans.models import load_for_task
 from minitrans.tokenizers import load_tokenizer
@@ -123,13 +120,6 @@ def encode(model, tokenizer, task: str, examples, max_length: int) -> list[dict]
 # --------------------------------------------------------------------------- predicting and scoring
 
 
-@partial(jax.jit, static_argnums=0)
-def classification_logits(graphdef, state, input_ids, token_type_ids, attention_mask):
-    """A classification model's logits, compiled once per model structure (`graphdef`) and
-    batch shape, so evaluating every few hundred steps compiles nothing new."""
-    return nnx.merge(graphdef, state)(input_ids, token_type_ids, attention_mask).logits
-
-
 def predict_glue(model, tokenizer, task: str, examples, *, max_length: int = 128, batch_size: int = 64) -> list:
     """The model's answer for each example: a class id, a score (STS-B), or None (T5 wrote
     something that is none of the task's labels)."""
@@ -140,7 +130,6 @@ def predict_glue(model, tokenizer, task: str, examples, *, max_length: int = 128
     features = encode(model, tokenizer, task, examples, max_length)
     order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")  # similar lengths: less padding
     answers: list = [None] * len(features)
-    graphdef, state = nnx.split(model)
     if is_text_to_text(model):  # room for the longest label's pieces and EOS
         longest_target = max(len(tokenizer.encode(glue_target(task, label))) for label in
                              (range(num_labels(task)) if TASKS[task].labels else (0.0, 2.4, 5.0)))
@@ -151,8 +140,9 @@ def predict_glue(model, tokenizer, task: str, examples, *, max_length: int = 128
             rows = generate(model, batch["input_ids"], batch["attention_mask"], max_new_tokens=longest_target + 1)
             outputs = [glue_label(task, tokenizer.decode(row)) for row in rows]
         else:
-            logits = np.asarray(classification_logits(graphdef, state, *(jnp.asarray(batch[k]) for k in
-                                                  ("input_ids", "token_type_ids", "attention_mask"))))
+            # compiled once per batch shape: evaluating every few hundred steps compiles nothing new
+            logits = np.asarray(compiled_call(model, batch["input_ids"], batch["token_type_ids"],
+                                              batch["attention_mask"]).logits)
             outputs = logits[:, 0].tolist() if task == "STS-B" else logits.argmax(-1).tolist()
         for i, output in zip(chosen, outputs):
             answers[int(i)] = output
