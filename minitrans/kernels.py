@@ -1,9 +1,10 @@
 """Performance kernels: seven computations written by hand for speed on a CPU, each with the
 same numbers as the plain version in float32 (tests/test_nn.py checks them against autodiff and
 numpy; `keep_mask`, whose draws are its own, against the rate and independence a mask needs),
-one memory measure, and one way to run a model for inference. The layers and losses call them;
-the measurements are in benchmarks/RESULTS.md (XLA's scheduler flag and glibc's huge pages, the other memory measures,
-are in minitrans/__init__.py because they must come before JAX, or the process, starts).
+one memory measure, and one way to run a model for inference. The layers, losses and
+predictions call them; the measurements are in benchmarks/RESULTS.md (XLA's scheduler flag and
+glibc's huge pages, the other memory measures, are in minitrans/__init__.py because they must
+come before JAX, or the process, starts).
 
 - `linear`: x @ W with a backward pass that transposes the narrower operand (XLA:CPU copies one
   operand of each matrix product transposed; autodiff picks the wide gradient), its operands
@@ -270,9 +271,10 @@ def _compiled_call(graphdef, method: str, state, args: tuple, kwargs: dict):
 
 def compiled_call(model: nnx.Module, *args, method: str = "__call__", **kwargs):
     """model(*args, **kwargs), or model.<method>(...), as one XLA program compiled once per
-    model structure and input shapes, for inference: the arguments are arrays (or None), the
-    model's state is read and not changed (no dropout draws, no cache writes). The same numbers
-    as the eager call to within float32 rounding (XLA fuses the operations)."""
+    model structure and input shapes. For inference with a model in eval mode: the arguments are
+    arrays (or None), and the model's state is read, never written back (in train mode a dropout
+    stream would repeat its draws; a key/value cache would not fill). The same numbers as the
+    eager call to within float32 rounding (XLA fuses the operations)."""
     graphdef, state = nnx.split(model)
     return _compiled_call(graphdef, method, state, args, kwargs)
 
