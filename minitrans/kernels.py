@@ -265,16 +265,18 @@ def lecun_normal():
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _compiled_call(graphdef, method: str, state, args: tuple, kwargs: dict):
-    return getattr(nnx.merge(graphdef, state), method)(*args, **kwargs)
+def _compiled_call(graphdef, method, state, args: tuple, kwargs: dict):
+    model = nnx.merge(graphdef, state)
+    return getattr(model, method)(*args, **kwargs) if isinstance(method, str) else method(model, *args, **kwargs)
 
 
-def compiled_call(model: nnx.Module, *args, method: str = "__call__", **kwargs):
-    """model(*args, **kwargs), or model.<method>(...), as one XLA program compiled once per
-    model structure and input shapes. For inference with a model in eval mode: the arguments are
-    arrays (or None), and the model's state is read, never written back (in train mode a dropout
-    stream would repeat its draws; a key/value cache would not fill). The same numbers as the
-    eager call to within float32 rounding (XLA fuses the operations)."""
+def compiled_call(model: nnx.Module, *args, method="__call__", **kwargs):
+    """model(*args, **kwargs), or model.<method>(...) for a method's name, or method(model, ...)
+    for a function, as one XLA program compiled once per model structure and input shapes. For
+    inference with a model in eval mode: the arguments are arrays (or None), and the model's state
+    is read, never written back (in train mode a dropout stream would repeat its draws; a
+    key/value cache would not fill). The same numbers as the eager call to within float32
+    rounding (XLA fuses the operations)."""
     graphdef, state = nnx.split(model)
     return _compiled_call(graphdef, method, state, args, kwargs)
 
