@@ -33,7 +33,10 @@ folder = minilm_folder(required=True)
 # `preprocess` turns each text into ids; `collate` pads a batch and marks the real tokens;
 # `forward` runs the encoder; `postprocess` hands back one vector per token. Averaging the
 # real tokens' vectors (what all-MiniLM-L6-v2 was trained for) gives sentence vectors whose
-# dot products say which sentences mean alike.
+# dot products say which sentences mean alike. `forward` calls the model through
+# `minitrans.kernels.compiled_call`: the whole forward pass compiled as one XLA program per batch
+# shape, where calling `model(...)` directly would compile each operation on its own, a few times
+# slower the first time a shape is seen.
 
 # %%
 step("Step 1: feature extraction, stage by stage")
