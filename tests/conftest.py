@@ -45,6 +45,18 @@ def minilm_folder() -> Path:
     return folder
 
 
+def rows_for_16_kb(ids, hidden_size: int) -> np.ndarray:
+    """`ids` (batch, length) with its rows repeated until one float32 activation of the batch,
+    (batch, length, hidden_size), holds 16 KB. Under that size XLA:CPU recomputes the residual
+    stream inside every fused kernel that reads it, through all the layers below, rather than
+    keep it in memory: a training step of a tiny model compiles several times slower, more so the
+    deeper it is (benchmarks/RESULTS.md, "Tiny batches compile slowly"). The same rows, so the
+    same mean loss where no dropout draws differ."""
+    ids = np.asarray(ids)
+    floats = ids.shape[0] * ids.shape[1] * hidden_size
+    return np.tile(ids, (-(-4096 // floats), 1))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import rows_for_16_kb
 from flax import nnx
 
 from minitrans.exercises import numpy_reference as ref
@@ -96,8 +97,8 @@ def test_encoder_trains_under_one_jitted_step_with_finite_gradients():
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     tx = optax.adam(1e-2)
     opt_state = tx.init(params)
-    ids = jnp.array([[3, 7, 9, 11, 2], [5, 6, 0, 0, 0], [8, 8, 1, 2, 0], [4, 0, 0, 0, 0]])
-    labels = jnp.array([0, 1, 2, 3])
+    ids = jnp.asarray(rows_for_16_kb([[3, 7, 9, 11, 2], [5, 6, 0, 0, 0], [8, 8, 1, 2, 0], [4, 0, 0, 0, 0]], 16))
+    labels = jnp.tile(jnp.array([0, 1, 2, 3]), len(ids) // 4)  # 52 rows, the four examples 13 times
 
     @jax.jit
     def step(params, rest, opt_state):

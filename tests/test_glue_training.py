@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import optax
 import pytest
-from conftest import minilm_folder, shared_data
+from conftest import minilm_folder, rows_for_16_kb, shared_data
 from flax import nnx
 from scipy.stats import pearsonr
 from sklearn.metrics import accuracy_score
@@ -80,7 +80,7 @@ def test_gradual_unfreezing_thaws_the_blocks_from_the_top():
     assert starts["bert/encoder/layers/1/layers/0/body/layers/0/query/kernel"] == 2  # the top block
     assert {v for k, v in starts.items() if "layers/0/" in k and k.startswith("bert/encoder/layers/0")} == {4}
     assert starts["bert/embeddings/word_embeddings/embedding"] == 6
-    ids = np.array([[2, 7, 9, 3, 11, 3], [2, 5, 3, 8, 9, 3]])
+    ids = rows_for_16_kb([[2, 7, 9, 3, 11, 3], [2, 5, 3, 8, 9, 3]], 16)  # 44 rows
 
     def loss_fn(m, batch):
         loss = -jax.nn.log_softmax(m(batch["ids"]).logits)[:, 1].mean()
@@ -171,9 +171,10 @@ def test_glue_train_then_eval_from_the_command_line(tiny_bert, small_glue, tmp_p
 @pytest.mark.slow
 def test_sts_b_trains_a_regression_head_scored_by_pearson(tiny_bert, small_glue, tmp_path, capsys):
     model, tokenizer = glue.load_glue_model(tiny_bert, "STS-B", pooling="mean")  # reading the tokens' mean
-    # 16 tokens: every batch has the one padded length, so both trainings run one compiled step
+    # 16 tokens: every batch has the one padded length, so both trainings run one compiled step;
+    # 16 rows of 16 tokens of 16 numbers are 16 KB (conftest.rows_for_16_kb says why that counts)
     assert model.config.num_labels == 1
-    model = glue.train_glue(model, tokenizer, "STS-B", tmp_path / "stsb", steps=4, batch_size=8, max_length=16,
+    model = glue.train_glue(model, tokenizer, "STS-B", tmp_path / "stsb", steps=4, batch_size=16, max_length=16,
                             data_folder=small_glue, save_every=None)
     dev = load_glue("STS-B", "dev", small_glue)
     predictions = glue.predict_glue(model, tokenizer, "STS-B", dev, max_length=16)
@@ -182,7 +183,7 @@ def test_sts_b_trains_a_regression_head_scored_by_pearson(tiny_bert, small_glue,
     assert scores["pearson"] == pytest.approx(pearsonr(predictions, [ex.label for ex in dev])[0], abs=1e-6)
     # the command line trains the same regression (it passes the task as a list of one)
     assert main(["glue", "train", "--task", "STS-B", "--model", str(tiny_bert), "--data", str(small_glue), "--steps", "4",
-                 "--batch-size", "8", "--max-length", "16", "--save-every", "1000", "--pooling", "mean",
+                 "--batch-size", "16", "--max-length", "16", "--save-every", "1000", "--pooling", "mean",
                  "--out", str(tmp_path / "cli")]) == 0
     from_cli = BertForSequenceClassification.from_pretrained(tmp_path / "cli" / "model", verbose=False)
     assert from_cli.config.classifier_pooling == "mean"

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import rows_for_16_kb
 from flax import nnx
 
 from minitrans.models.bert import BertConfig, BertForQuestionAnswering
@@ -22,7 +23,7 @@ from minitrans.training.transfer import (
 
 CONFIG = BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
                     intermediate_size=32, max_position_embeddings=16)
-IDS = jnp.array([[2, 7, 9, 3, 11, 12, 3, 0], [2, 5, 3, 8, 9, 10, 3, 0]])
+IDS = jnp.asarray(rows_for_16_kb([[2, 7, 9, 3, 11, 12, 3, 0], [2, 5, 3, 8, 9, 10, 3, 0]], 16))  # 32 rows
 
 
 def qa_loss(model, batch):
