@@ -39,7 +39,7 @@ def lesson_args(description: str, argv: list[str] | None = None) -> argparse.Nam
     parser.add_argument("--out", default=None, help="folder for the figures (default outputs/<lesson>)")
     parser.add_argument("--seed", type=int, default=MEASURED_SEED)
     args, _ = parser.parse_known_args(argv)  # tolerate Jupyter's own arguments
-    _run.update(quick=args.quick, seed=args.seed, figures=[])
+    _run.update(quick=args.quick, seed=args.seed, figures=[], started=time.time())
     return args
 
 
@@ -49,13 +49,13 @@ def output_dir(args: argparse.Namespace, lesson: str) -> Path:
     return folder
 
 
-_started = time.time()
-_run = {"quick": False, "seed": MEASURED_SEED, "figures": []}  # set by lesson_args
+# set by lesson_args, so a lesson run again in the same kernel counts its own seconds
+_run = {"quick": False, "seed": MEASURED_SEED, "figures": [], "started": time.time()}
 
 
 def step(title: str) -> None:
     """Print a step header, with the seconds since the lesson started."""
-    print(f"\n=== {title}  [{time.time() - _started:.1f}s]")
+    print(f"\n=== {title}  [{time.time() - _run['started']:.1f}s]")
 
 
 # --------------------------------------------------------------------------- expected figures

@@ -29,13 +29,41 @@ def run_as_script(lesson: Path, out: Path) -> str:
     return result.stdout
 
 
-def run_as_notebook(lesson: Path, out: Path, monkeypatch) -> str:
+@pytest.fixture(scope="session")
+def kernel():
+    """One Jupyter kernel for all the lessons a test process runs. A new kernel for each lesson
+    would start Python and import JAX, Flax and minitrans again (about 2.5 s a lesson) and compile
+    again the eager operations every lesson uses. Each lesson still starts as in a fresh kernel:
+    see FRESH."""
+    from jupyter_client.manager import KernelManager
+
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel()
+    yield manager
+    manager.shutdown_kernel(now=True)
+
+
+# run before a lesson's first cell: an empty namespace (a name the lesson does not define or
+# import itself is an error, as in a new kernel), numpy's default print options, the lesson's
+# own folder, and its "command line" (lesson_args reads it in a notebook)
+FRESH = """%reset -f
+import os, numpy
+numpy.set_printoptions(**{options!r})
+os.chdir({out!r})
+os.environ["MINITRANS_LESSON_ARGS"] = {args!r}
+del os, numpy"""
+
+
+def run_as_notebook(lesson: Path, out: Path, kernel) -> str:
     import jupytext
+    import nbformat
+    import numpy
     from nbclient import NotebookClient
 
     notebook = jupytext.read(lesson)
-    monkeypatch.setenv("MINITRANS_LESSON_ARGS", f"--quick --out {out}")  # the kernel's "command line"
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(out)}}).execute()
+    fresh = FRESH.format(options=numpy.get_printoptions(), out=str(out), args=f"--quick --out {out}")
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(fresh))
+    NotebookClient(notebook, timeout=300, km=kernel).execute()
     return "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)
 
 
@@ -48,8 +76,8 @@ def check_run(printed: str, out: Path, mode: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
-def test_lesson_runs_in_quick_mode_as_a_notebook(lesson, tmp_path, monkeypatch):
-    printed = run_as_notebook(lesson, tmp_path, monkeypatch)
+def test_lesson_runs_in_quick_mode_as_a_notebook(lesson, tmp_path, kernel):
+    printed = run_as_notebook(lesson, tmp_path, kernel)
     check_run(printed, tmp_path, "notebook")
     for text in MUST_PRINT.get(lesson.stem, []):
         assert text in printed, (lesson.stem, text)
