@@ -83,6 +83,20 @@ def test_lesson_runs_in_quick_mode_as_a_notebook(lesson, tmp_path, kernel):
         assert text in printed, (lesson.stem, text)
 
 
+@pytest.mark.slow
+def test_a_lesson_sees_nothing_the_previous_lesson_in_the_kernel_left(kernel, tmp_path):
+    from nbclient.exceptions import CellExecutionError
+
+    notebooks = {name: tmp_path / f"{name}.py" for name in ("first", "second", "third")}
+    notebooks["first"].write_text("# %%\nimport numpy as np\nleftover = 1\nnp.set_printoptions(precision=2)\n")
+    notebooks["second"].write_text("# %%\nimport numpy\nprint('precision', numpy.get_printoptions()['precision'])\n")
+    notebooks["third"].write_text("# %%\nprint(leftover)\n")
+    run_as_notebook(notebooks["first"], tmp_path, kernel)
+    assert "precision 8" in run_as_notebook(notebooks["second"], tmp_path, kernel)  # numpy's default again
+    with pytest.raises(CellExecutionError, match="name 'leftover' is not defined"):
+        run_as_notebook(notebooks["third"], tmp_path, kernel)
+
+
 MUST_PRINT = {"01_transformer_encoder": [  # the masks by name, and a layer drawn as the course draws it
     "fully visible", "causal with prefix 3",
     "FeedForwardBlock[\n  LayerNorm\n  Dense_32\n  Relu\n  Dropout\n  Dense_8\n  Dropout\n]"]}
