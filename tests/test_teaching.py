@@ -97,3 +97,15 @@ def test_in_a_notebook_a_figure_outside_its_range_errors_the_last_cell(tmp_path,
         NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     printed = "".join(o.get("text", "") for o in notebook.cells[0].outputs)
     assert "✗ accuracy: 45.0% (expected 60.0% (at least 50.0%))" in printed
+
+
+def test_the_step_headers_count_from_the_lessons_start_each_time_it_starts(monkeypatch, capsys):
+    from minitrans import teaching
+
+    clock = iter([100.0, 103.0, 500.0, 501.5])  # a lesson starts, a step; the lesson again, a step
+    monkeypatch.setattr(teaching.time, "time", lambda: next(clock))
+    teaching.lesson_args("a lesson", ["--quick"])
+    teaching.step("Step 1")
+    teaching.lesson_args("a lesson", ["--quick"])  # run again in the same kernel
+    teaching.step("Step 1")
+    assert capsys.readouterr().out.split() == ["===", "Step", "1", "[3.0s]", "===", "Step", "1", "[1.5s]"]
