@@ -60,3 +60,21 @@ def rows_for_16_kb(ids, hidden_size: int) -> np.ndarray:
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# the two longest parts of the suite: the quick tour (about a minute) and the lessons' notebooks
+# (a quarter of the suite's time, 10-45 s each)
+LONGEST_FIRST = ("tests/test_tour.py", "tests/test_lessons.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Start the longest tests first. `--dist worksteal` hands each pytest-xdist worker one half
+    of the collection and, when one runs dry, moves the end of the other's queue to it, so the
+    run ends wherever the two queues meet. In file order they met among the lessons: one worker
+    ran a 35 s lesson alone at the end while the other waited. Started first, the lessons and the
+    tour are done before the queues meet, and each file's tests still run one after the other
+    on one worker (the later ones load the programs the first compiled from the disk cache)."""
+    def first(item):
+        path = item.nodeid.split("::")[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=first)  # stable: the files' order otherwise
