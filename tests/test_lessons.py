@@ -22,6 +22,18 @@ def test_there_are_lessons():
     assert LESSONS
 
 
+def test_the_lessons_and_the_tour_start_first(request):
+    """conftest.py puts the longest tests at the head of the collection (the end of a run is
+    then quick tests on both pytest-xdist workers): the files it names exist, and this run's
+    collection starts with those of them it collected."""
+    from conftest import LONGEST_FIRST, ROOT
+
+    assert all((ROOT / path).is_file() for path in LONGEST_FIRST)
+    files = [item.nodeid.split("::")[0] for item in request.session.items]
+    collected = [path for path in LONGEST_FIRST if path in files]
+    assert list(dict.fromkeys(files))[:len(collected)] == collected
+
+
 def run_as_script(lesson: Path, out: Path) -> str:
     command = [sys.executable, "-m", "minitrans.cli", "lesson", lesson.name[:2], "--quick", "--out", str(out)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
