@@ -120,9 +120,14 @@ import numpy as np
 sys.path.insert(0, {tests!r})
 from test_trainer import Trainer, TrainingArguments, classification_loss, model, toy_data
 import jax
+jax.config.update("jax_enable_compilation_cache", False)  # every program is compiled here, and counted
+compiled = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, seconds, **info: compiled.append(info.get("fun_name")) if event.endswith("backend_compile_duration") else None)
 args = TrainingArguments(num_epochs=1, batch_size=8, learning_rate=1e-3, log_every=1, progress_bar=False)
 result = Trainer(model(), toy_data(32), args=args, loss_fn=classification_loss).train()
-print(json.dumps({{"devices": jax.device_count(), "losses": [r["loss"] for r in result["history"]]}}))
+print(json.dumps({{"devices": jax.device_count(), "losses": [r["loss"] for r in result["history"]],
+                  "step_compilations": compiled.count("jit(step)")}}))
 """
 
 
@@ -139,6 +144,7 @@ def test_two_host_devices_give_the_same_losses_as_one():
     assert out.returncode == 0, out.stderr[-2000:]
     two = json.loads(out.stdout.strip().splitlines()[-1])
     assert two["devices"] == 2
+    assert two["step_compilations"] == 1  # the state is placed on both devices before the first step
     np.testing.assert_allclose(two["losses"], one, rtol=1e-4)
 
 

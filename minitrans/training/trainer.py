@@ -345,6 +345,15 @@ class Trainer:
             out[key] = jax.device_put(value, NamedSharding(self.mesh, spec))
         return out
 
+    def replicate(self, state: TrainState) -> None:
+        """Put a copy of the parameters, the dropout keys and the optimizer state on every device
+        (data parallelism), where the step's outputs will be: placed there before the first step,
+        the step compiles once, not once for inputs on one device and again for its own outputs."""
+        if len(self.mesh.devices) > 1:
+            everywhere = NamedSharding(self.mesh, PartitionSpec())
+            state.params, state.rng_state, state.opt_state = jax.device_put(
+                (state.params, state.rng_state, state.opt_state), everywhere)
+
     def epoch_order(self, epoch: int) -> np.ndarray:
         """The example indices of `epoch` in batch order: a permutation seeded by (seed, epoch),
         so a resumed run sees exactly the batches the uninterrupted one would.
@@ -483,6 +492,7 @@ class Trainer:
         self.model.train()
         state = TrainState.create(self.model, self.optimizer(), self.loss_fn)
         step, seconds_before = self.load_checkpoint(resume_from, state) if resume_from else (0, 0.0)
+        self.replicate(state)
         log_file = out / "log.jsonl" if out else None
         if log_file:  # a resumed run's log goes on from its checkpoint: the lines after it are cut
             kept = [line for line in log_file.read_text().splitlines() if json.loads(line)["step"] <= step] \
