@@ -19,8 +19,9 @@
   dropout RNG state as safetensors, step and history as JSON), written to a temporary folder
   and renamed, so a crash mid-save never leaves a broken checkpoint; `train(resume_from=...)`
   continues exactly where it stopped;
-- data parallelism: each batch is split over all JAX devices (a Mesh with one "data" axis);
-  on one device nothing changes. Several hosts: call jax.distributed.initialize() first.
+- data parallelism: each batch is split over all JAX devices (a Mesh with one "data" axis),
+  and every device holds a copy of the state (`replicate`); on one device nothing changes.
+  Several hosts: call jax.distributed.initialize() first.
 """
 
 import dataclasses
