@@ -2,7 +2,7 @@
 
     python benchmarks/t5_generation.py [--config mini] [--new-tokens 64] [--batch 8]
     python benchmarks/t5_generation.py --reference-python /path/to/venv/bin/python \\
-        [--config mini] [--cases 1x64 8x64 1x256 8x256] [--beams 1 4]
+        [--config mini] [--cases 1x64 8x64 1x256 8x256] [--beams 1 4] [--repeats 3]
 
 The first form: our greedy generation with the cache (one compiled step per token over the
 cache) against without it (the whole decoder over a fixed-size buffer per token, also compiled
@@ -12,7 +12,8 @@ The second form: ours against transformers' `generate` (its cache on, `torch.inf
 the same random weights (written once by minitrans, read by both sides), the same inputs
 (input length 128), greedy and beam search, no early end (EOS never stops a row), each side in
 its own process with 2 threads. For every case (batch x new tokens, beams) it prints generated
-tokens per second (batch x new tokens over the seconds of a second, warmed-up call), the first
+tokens per second (batch x new tokens over the seconds of the fastest of `--repeats` warmed-up
+calls: the machine's speed drifts, and the fastest call is the one least slowed by it), the first
 call's seconds (ours compiles there), and how many of the returned rows are token for token the
 same on both sides. Needs a Python with torch and transformers for the reference (a venv with
 `pip install torch==2.13.0 transformers`).
@@ -57,7 +58,7 @@ def cache_or_not(args) -> None:
 
 # ---------------------------------------------------------------- one side, in its own process
 
-def ours(folder: Path, cases: list[tuple[int, int, int]]) -> dict:
+def ours(folder: Path, cases: list[tuple[int, int, int]], repeats: int) -> dict:
     import jax
 
     from minitrans.generation import generate
@@ -68,10 +69,10 @@ def ours(folder: Path, cases: list[tuple[int, int, int]]) -> dict:
     inputs = np.load(folder / "inputs.npy")
     return {"side": f"minitrans (jax {jax.__version__})",
             "cases": [timed(lambda ids, n, beams: np.asarray(generate(model, ids, max_new_tokens=n, num_beams=beams)),
-                            inputs, case, folder / f"ours_{'x'.join(map(str, case))}.npy") for case in cases]}
+                            inputs, case, folder / f"ours_{'x'.join(map(str, case))}.npy", repeats) for case in cases]}
 
 
-def reference(folder: Path, cases: list[tuple[int, int, int]]) -> dict:
+def reference(folder: Path, cases: list[tuple[int, int, int]], repeats: int) -> dict:
     import torch
     import transformers
 
@@ -86,19 +87,24 @@ def reference(folder: Path, cases: list[tuple[int, int, int]]) -> dict:
                                  do_sample=False, use_cache=True, early_stopping=False)
         return out.numpy()
     return {"side": f"transformers {transformers.__version__} + torch {torch.__version__}",
-            "cases": [timed(run, inputs, case, folder / f"reference_{'x'.join(map(str, case))}.npy") for case in cases]}
+            "cases": [timed(run, inputs, case, folder / f"reference_{'x'.join(map(str, case))}.npy", repeats)
+                      for case in cases]}
 
 
-def timed(run, inputs: np.ndarray, case: tuple[int, int, int], path: Path) -> dict:
-    """A first call (compiling, on our side), then the timed one; the tokens go to `path`."""
+def timed(run, inputs: np.ndarray, case: tuple[int, int, int], path: Path, repeats: int) -> dict:
+    """A first call (compiling, on our side), then `repeats` timed ones, of which the fastest
+    counts; the tokens go to `path`."""
     batch, new_tokens, beams = case
     ids = inputs[:batch]
     start = time.perf_counter()
     run(ids, new_tokens, beams)
     first = time.perf_counter() - start
-    start = time.perf_counter()
-    out = run(ids, new_tokens, beams)
-    seconds = time.perf_counter() - start
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = run(ids, new_tokens, beams)
+        seconds.append(time.perf_counter() - start)
+    seconds = min(seconds)
     np.save(path, out)
     return {"case": case, "first_s": first, "seconds": seconds, "tokens_per_s": batch * new_tokens / seconds}
 
@@ -117,7 +123,8 @@ def side_by_side(args) -> None:
         T5ForConditionalGeneration(config, rngs=nnx.Rngs(0)).save_pretrained(folder)
         batch = max(b for b, _, _ in cases)
         np.save(folder / "inputs.npy", np.random.default_rng(0).integers(2, config.vocab_size, size=(batch, INPUT_LENGTH)))
-        results = {side: run_side(__file__, python, {"side": side, "folder": str(folder), "cases": cases})
+        results = {side: run_side(__file__, python, {"side": side, "folder": str(folder), "cases": cases,
+                                                     "repeats": args.repeats})
                    for side, python in (("ours", sys.executable), ("reference", args.reference_python))}
         print(f"T5-{args.config} (random weights), input {INPUT_LENGTH} tokens, no early EOS; "
               f"ours: {results['ours']['side']}; reference: {results['reference']['side']}\n")
@@ -141,12 +148,15 @@ def main() -> None:
     parser.add_argument("--reference-python", help="side by side with transformers: a Python with torch and it")
     parser.add_argument("--cases", nargs="+", default=["1x64", "8x64", "1x256", "8x256"], help="side by side: BATCHxNEW")
     parser.add_argument("--beams", type=int, nargs="+", default=[1, 4], help="side by side: beam widths")
+    parser.add_argument("--repeats", type=int, default=3, help="side by side: timed calls per case (the fastest counts)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     if args.child:
         spec = json.loads(args.child)
         side = ours if spec["side"] == "ours" else reference
-        print(json.dumps(side(Path(spec["folder"]), [tuple(c) for c in spec["cases"]])))
+        print(json.dumps(side(Path(spec["folder"]), [tuple(c) for c in spec["cases"]], spec["repeats"])))
     elif args.reference_python:
         side_by_side(args)
     else:

@@ -309,11 +309,11 @@ def token_id(token: int | None) -> jax.Array:
     return jnp.int32(-1 if token is None else token)
 
 
-def start_cache(model, batch: int, length: int, setup: dict):
+def start_cache(model, batch: int, length: int, setup: dict, beams: int = 1):
     if is_encoder_decoder(model):
-        model.init_cache(batch, length, setup["encoder_output"])
+        model.init_cache(batch, length, setup["encoder_output"], beams)
     else:
-        model.init_cache(batch, length)
+        model.init_cache(batch, length, beams)
     graphdef, caches, params = nnx.split(model, nnx.Cache, ...)
     model.clear_cache()  # the model itself stays as it was; the caches live in the loop
     return graphdef, caches, params
@@ -358,6 +358,7 @@ def beam_search(model, prompt, prompt_mask, setup, max_new_tokens: int, num_beam
     batch, width = prompt.shape
     length = width + max_new_tokens
     expand = lambda x: np.repeat(np.asarray(x), num_beams, axis=0)  # (batch * beams, ...)
+    graphdef, caches, params = start_cache(model, batch, length, setup, num_beams)  # the encoder's keys once per example
     if is_encoder_decoder(model):
         setup = {"encoder_output": jnp.repeat(setup["encoder_output"], num_beams, axis=0),
                  "encoder_mask": jnp.repeat(setup["encoder_mask"], num_beams, axis=0)}
@@ -365,7 +366,6 @@ def beam_search(model, prompt, prompt_mask, setup, max_new_tokens: int, num_beam
     if not is_encoder_decoder(model):
         key_mask[:, :width] = expand(prompt_mask)
     extra = step_inputs(model, setup, key_mask, width)
-    graphdef, caches, params = start_cache(model, batch * num_beams, length, setup)
     sequences = np.full((batch, num_beams, length), pad, np.int32)
     sequences[:, :, :width] = prompt[:, None]
     out = beam_generation(graphdef, caches, params, jnp.asarray(sequences), width, extra, token_id(eos),

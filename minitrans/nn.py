@@ -443,6 +443,7 @@ class MultiHeadAttention(Layer):
         self.output = Dense(inner, d_model, **dense)
         self.dropout = Dropout(dropout_rate, rngs=rngs)
         self.cached_key, self.cached_value, self.cache_index = nnx.data(None), nnx.data(None), nnx.data(None)
+        self.beams, self.ancestors = 1, nnx.data(None)
 
     def split_heads(self, x: Array) -> Array:
         batch, seq, _ = x.shape
@@ -451,44 +452,104 @@ class MultiHeadAttention(Layer):
 
     # Decoding one token at a time (minitrans.generation): each step computes the keys and
     # values of its new positions only and attends to those of every position so far, kept here.
+    # The keys are kept transposed, (batch, heads, head_dim, key): the scores' product then reads
+    # them in the order it multiplies them (on XLA:CPU, 1.2-4x faster: benchmarks/RESULTS.md).
+    #
+    # Beam search (beams > 1): the rows of x are an example's beams one after the other, and a
+    # beam often continues another row's beam. Copying every cache to the row of the beam it
+    # continues would move all the keys and values at every step. Instead they stay where they
+    # were written: the caches hold each example's beams side by side (position by position:
+    # key p x beams + j is beam j's at position p), and `ancestors` (rows, length) says which
+    # beam wrote each position of a row's history. Each beam then attends to all its example's
+    # keys, masked to its own history (`attend_across_beams`).
 
-    def init_cache(self, batch: int, max_length: int) -> None:
-        """Self-attention: empty key and value caches of `max_length` positions; each call then
-        writes its positions' keys and values at `cache_index` and attends to the whole cache
-        (its mask must cover max_length keys: minitrans.masks.cached_causal_mask)."""
-        shape = (batch, self.num_heads, max_length, self.head_dim)
-        self.cached_key, self.cached_value = nnx.Cache(jnp.zeros(shape)), nnx.Cache(jnp.zeros(shape))
+    def init_cache(self, batch: int, max_length: int, beams: int = 1) -> None:
+        """Self-attention: empty key and value caches of `max_length` positions (for each of
+        `beams` beams of `batch` examples); each call then writes its positions' keys and values
+        at `cache_index` and attends to the whole cache (its mask must cover max_length keys:
+        minitrans.masks.cached_causal_mask)."""
+        shape = (batch, self.num_heads, max_length * beams, self.head_dim)  # (batch, heads, key, head_dim)
+        if beams > 1:
+            own = jnp.arange(batch * beams, dtype=jnp.int32)[:, None] % beams  # (rows, 1): each row its own beam
+            self.ancestors = nnx.Cache(jnp.broadcast_to(own, (batch * beams, max_length)))
+        self.cached_key = nnx.Cache(jnp.zeros(shape).swapaxes(2, 3))  # (batch, heads, head_dim, key)
+        self.cached_value = nnx.Cache(jnp.zeros(shape))
         self.cache_index = nnx.Cache(jnp.zeros((), jnp.int32))
+        self.beams = beams
 
-    def init_static_cache(self, context: Array) -> None:
-        """Cross-attention: the keys and values of `context` (the encoder's output), computed
-        once; each call then attends to them and does not project the context again."""
-        self.cached_key = nnx.Cache(self.split_heads(self.key(context)))  # (batch, heads, key, head_dim)
+    def init_static_cache(self, context: Array, beams: int = 1) -> None:
+        """Cross-attention: the keys and values of `context` (the encoder's output, one row per
+        example), computed once; each call then attends to them and does not project the
+        context again (for `beams` > 1, every beam of an example to its example's)."""
+        self.cached_key = nnx.Cache(self.split_heads(self.key(context)).swapaxes(2, 3))  # (batch, heads, head_dim, key)
         self.cached_value = nnx.Cache(self.split_heads(self.value(context)))
         self.cache_index = nnx.data(None)
+        self.beams = beams
 
     def clear_cache(self) -> None:
         self.cached_key, self.cached_value, self.cache_index = nnx.data(None), nnx.data(None), nnx.data(None)
+        self.beams, self.ancestors = 1, nnx.data(None)
+
+    @property
+    def cache_length(self) -> int:
+        return self.cached_value.shape[2] if self.ancestors is None else self.ancestors.shape[1]
 
     def reorder_cache(self, rows: Array) -> None:
-        """Beam search: row i of the self-attention cache becomes row `rows[i]` (the beam it
-        continues). A static cache stays: every beam of an example shares the encoder's keys."""
-        if self.cache_index is not None:
-            self.cached_key[...], self.cached_value[...] = self.cached_key[...][rows], self.cached_value[...][rows]
+        """Beam search: row i continues the beam of row `rows[i]` (rows (batch x beams,)), so it
+        takes that beam's history. No key or value moves; the encoder's stay shared."""
+        if self.ancestors is not None:
+            self.ancestors[...] = self.ancestors[...][rows]
 
     def keys_and_values(self, x: Array, context: Array) -> tuple[Array, Array]:
-        """(keys, values), each (batch, heads, key, head_dim): projected from `context`, or from
-        the cache (the new positions `x` written into it first, for self-attention)."""
+        """(keys, values), each (batch, heads, key, head_dim) (for beams > 1, (batch, heads,
+        key x beams, head_dim)): projected from `context`, or from the cache (the new positions
+        `x` written into it first, for self-attention)."""
         if self.cached_key is None:
             return self.split_heads(self.key(context)), self.split_heads(self.value(context))
         if self.cache_index is None:  # static: the encoder's, computed once
-            return self.cached_key[...], self.cached_value[...]
-        start = (0, 0, self.cache_index[...], 0)
-        self.cached_key[...] = jax.lax.dynamic_update_slice(self.cached_key[...], self.split_heads(self.key(x)), start)
-        self.cached_value[...] = jax.lax.dynamic_update_slice(self.cached_value[...], self.split_heads(self.value(x)),
-                                                              start)
-        self.cache_index[...] = self.cache_index[...] + x.shape[1]
-        return self.cached_key[...], self.cached_value[...]
+            return self.cached_key[...].swapaxes(2, 3), self.cached_value[...]
+        keys, values = self.split_heads(self.key(x)), self.split_heads(self.value(x))  # (rows, heads, new, head_dim)
+        index = self.cache_index[...]
+        if self.beams > 1:
+            keys, values = self.beams_inside(keys), self.beams_inside(values)  # (batch, heads, new x beams, head_dim)
+            own = jnp.arange(len(x), dtype=jnp.int32)[:, None] % self.beams  # each row writes its own positions
+            self.ancestors[...] = jax.lax.dynamic_update_slice(
+                self.ancestors[...], jnp.broadcast_to(own, x.shape[:2]), (0, index))
+        first = index * self.beams  # where the new keys go
+        self.cached_key[...] = jax.lax.dynamic_update_slice(self.cached_key[...], keys.swapaxes(2, 3), (0, 0, 0, first))
+        self.cached_value[...] = jax.lax.dynamic_update_slice(self.cached_value[...], values, (0, 0, first, 0))
+        self.cache_index[...] = index + x.shape[1]
+        return self.cached_key[...].swapaxes(2, 3), self.cached_value[...]
+
+    def beams_inside(self, t: Array, beams_first: bool = False) -> Array:
+        """(batch x beams, heads, n, m) -> (batch, heads, n x beams, m), each example's beams
+        side by side (or, beams_first, one after the other: (batch, heads, beams x n, m))."""
+        rows, heads, n, m = t.shape
+        t = t.reshape(rows // self.beams, self.beams, heads, n, m)  # (batch, beams, heads, n, m)
+        t = t.transpose(0, 2, 1, 3, 4) if beams_first else t.transpose(0, 2, 3, 1, 4)
+        return t.reshape(rows // self.beams, heads, n * self.beams, m)
+
+    def attend_across_beams(self, q: Array, k: Array, v: Array, mask: Array | None, bias: Array | None):
+        """Beam search's attention: an example's beams become its queries, (batch, heads, beams x
+        new, head_dim), over the keys of all its beams' rows (self-attention) or of the encoder,
+        each beam masked to its own history. -> (rows, heads, new, head_dim), weights."""
+        rows, heads, new, _ = q.shape
+        batch, beams = rows // self.beams, self.beams
+
+        def as_queries(t):  # (rows or 1, h, new or 1, key) -> (batch, h, beams x new, key)
+            return self.beams_inside(jnp.broadcast_to(t, (rows, t.shape[1], new, t.shape[3])), beams_first=True)
+
+        q, mask, bias = as_queries(q), None if mask is None else as_queries(mask), None if bias is None else \
+            as_queries(bias)
+        if self.ancestors is not None:  # self-attention: keys (batch, heads, length x beams, head_dim)
+            wrote = self.ancestors[...][:, :, None] == jnp.arange(beams)  # (rows, length, beams)
+            history = as_queries(wrote.reshape(rows, 1, 1, -1))  # (batch, 1, beams x new, length x beams)
+            mask = history if mask is None else jnp.repeat(mask, beams, axis=3) & history
+            bias = None if bias is None else jnp.repeat(bias, beams, axis=3)
+        out, weights = scaled_dot_product_attention(q, k, v, mask=mask, bias=bias, scaled=self.scaled,
+                                                    dropout=self.dropout)  # out: (batch, heads, beams x new, head_dim)
+        out = out.reshape(batch, heads, beams, new, -1).transpose(0, 2, 1, 3, 4)  # (batch, beams, heads, new, head_dim)
+        return out.reshape(rows, heads, new, -1), weights
 
     def __call__(self, x: Array, context: Array | None = None, *, mask: Array | None = None,
                  position_bias: Array | None = None, return_weights: bool = False):
@@ -502,9 +563,12 @@ class MultiHeadAttention(Layer):
         q = self.split_heads(self.query(x))  # (batch, heads, query, head_dim)
         k, v = self.keys_and_values(x, context)  # (batch, heads, key, head_dim)
         if mask is not None:
-            check_mask(mask, batch, query_len, k.shape[2])
-        heads, weights = scaled_dot_product_attention(
-            q, k, v, mask=mask, bias=position_bias, scaled=self.scaled, dropout=self.dropout)
+            check_mask(mask, batch, query_len, k.shape[2] if self.ancestors is None else self.cache_length)
+        if self.beams > 1:
+            heads, weights = self.attend_across_beams(q, k, v, mask, position_bias)
+        else:
+            heads, weights = scaled_dot_product_attention(
+                q, k, v, mask=mask, bias=position_bias, scaled=self.scaled, dropout=self.dropout)
         heads = heads.transpose(0, 2, 1, 3).reshape(batch, query_len, -1)  # (batch, query, inner)
         out = self.output(heads)  # (batch, query, d_model)
         if _recorded_weights is not None:

@@ -184,6 +184,48 @@ def test_cross_attention_with_head_dim_and_position_bias(rng):
     assert layer.query.kernel.shape == (6, 12)
 
 
+def test_beam_search_caches_attend_along_each_beams_history(rng):
+    # With init_cache(..., beams) no key or value moves when a beam continues another row's
+    # beam: `ancestors` points each row at the rows that wrote its history. Every step must
+    # equal full attention (numpy) over the inputs along that row's history.
+    batch, beams, length, width, heads = 2, 3, 8, 3, 2
+    rows = batch * beams
+    layer = nn.MultiHeadAttention(8, heads, use_bias=False, scaled=False, rngs=nnx.Rngs(2))
+    cross = nn.MultiHeadAttention(8, heads, use_bias=False, scaled=False, rngs=nnx.Rngs(3))
+    context = rng.normal(size=(batch, 5, 8))
+    layer.init_cache(batch, length, beams)
+    cross.init_static_cache(f32(context), beams)  # one per example, shared by its beams
+    real = np.ones((rows, length), bool)
+    real[beams:2 * beams, 0] = False  # the second example's prompt is left-padded
+    cross_real = np.ones((rows, 5), bool)
+    cross_real[:beams, 3:] = False
+    history = rng.normal(size=(rows, width, 8))  # the prompt, the same in every beam of an example
+    history[:] = np.repeat(history[::beams], beams, axis=0)
+    x = history
+    for position in range(width, length + 1):
+        if position > width:  # each row continues a beam of its own example
+            origin = (rng.integers(0, beams, (batch, beams)) + beams * np.arange(batch)[:, None]).reshape(-1)
+            layer.reorder_cache(jnp.asarray(origin))
+            x = rng.normal(size=(rows, 1, 8))
+            history = np.concatenate([history[origin], x], axis=1)
+        new = x.shape[1]
+        keys = np.arange(length)[None, None, None]
+        mask = (keys <= np.arange(position - new, position)[None, None, :, None]) & real[:, None, None]
+        bias = rng.normal(size=(rows, heads, new, length))
+        out = layer(f32(x), mask=jnp.asarray(mask), position_bias=f32(bias))
+        across = cross(f32(x), mask=jnp.asarray(cross_real[:, None, None]))
+        for row in range(rows):
+            seen = np.zeros((1, heads, position, position))
+            seen[:, :, -new:] = bias[row, :, :, :position]
+            full, _ = ref.multi_head_attention(history[row][None], layer, mask=mask[row:row + 1, :, :, :position]
+                                               if new == 1 else np.tril(np.ones((position, position), bool))
+                                               & real[row, :position], bias=seen)
+            np.testing.assert_allclose(out[row], full[0, -new:], atol=1e-4)
+            want, _ = ref.multi_head_attention(x[row][None], cross, context=context[row // beams][None],
+                                               mask=cross_real[row][None, None, None])
+            np.testing.assert_allclose(across[row], want[0], atol=1e-4)
+
+
 def test_attention_rejects_bad_shapes():
     layer = nn.MultiHeadAttention(8, 2, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match=r"expects x of shape \(batch, seq, d_model=8\), got \(2, 5, 7\)"):

@@ -112,7 +112,7 @@ class GPT(PretrainedModel):
         input_ids = check_token_ids(input_ids, self.config.vocab_size, max_length=limit)
         length = input_ids.shape[1]
         if self.caching:
-            offset, keys = self.offset, self.h.layers[0].attention.cached_key.shape[2]
+            offset, keys = self.offset, self.h.layers[0].attention.cache_length
             # a bidirectional model sees every token written so far; a causal one those before it
             pattern = cached_causal_mask(offset, length, keys) if self.causal else \
                 cached_causal_mask(offset + length - 1, 1, keys)
@@ -127,11 +127,11 @@ class GPT(PretrainedModel):
 
     # Decoding with a key/value cache (minitrans.generation).
 
-    def init_cache(self, batch: int, max_length: int) -> None:
+    def init_cache(self, batch: int, max_length: int, beams: int = 1) -> None:
         if max_length > self.config.n_positions:
             raise ValueError(f"a cache of {max_length} positions is longer than n_positions={self.config.n_positions}")
         for block in self.h.layers:
-            block.attention.init_cache(batch, max_length)
+            block.attention.init_cache(batch, max_length, beams)
 
     def clear_cache(self) -> None:
         for block in self.h.layers:

@@ -248,13 +248,14 @@ class T5Stack(nnx.Module):
 
     # Decoding with a key/value cache (minitrans.generation).
 
-    def init_cache(self, batch: int, max_length: int, encoder_output=None) -> None:
+    def init_cache(self, batch: int, max_length: int, encoder_output=None, beams: int = 1) -> None:
         """Self-attention caches of max_length positions in every block; the cross-attention's
-        keys and values of `encoder_output`, computed once."""
+        keys and values of `encoder_output`, computed once. With `beams` > 1 (beam search), the
+        inputs have batch x beams rows, each example's beams together (MultiHeadAttention)."""
         for block in self.blocks:
-            block.self_attention.init_cache(batch, max_length)
+            block.self_attention.init_cache(batch, max_length, beams)
             if block.cross_attention is not None:
-                block.cross_attention.init_static_cache(encoder_output)
+                block.cross_attention.init_static_cache(encoder_output, beams)
 
     def clear_cache(self) -> None:
         for block in self.blocks:
@@ -268,7 +269,7 @@ class T5Stack(nnx.Module):
 
     @property
     def cache_length(self) -> int:
-        return self.blocks[0].self_attention.cached_key.shape[2]
+        return self.blocks[0].self_attention.cache_length
 
     @property
     def offset(self):
@@ -326,9 +327,10 @@ class T5ForConditionalGeneration(PretrainedModel):
             x = x * self.config.d_model ** -0.5
         return self.lm_head(x) if self.lm_head is not None else self.shared.attend(x)  # (batch, target, vocab)
 
-    def init_cache(self, batch: int, max_length: int, encoder_output: jax.Array) -> None:
-        """Decode with a key/value cache of max_length positions from now on (minitrans.generation)."""
-        self.decoder.init_cache(batch, max_length, encoder_output)
+    def init_cache(self, batch: int, max_length: int, encoder_output: jax.Array, beams: int = 1) -> None:
+        """Decode with a key/value cache of max_length positions from now on (minitrans.generation);
+        `encoder_output` has one row per example, the decoder's inputs batch x beams."""
+        self.decoder.init_cache(batch, max_length, encoder_output, beams)
 
     def clear_cache(self) -> None:
         self.decoder.clear_cache()
@@ -461,8 +463,8 @@ class T5DecoderOnly(PretrainedModel):
         x = self.stack(self.shared(input_ids), mask)
         return CausalLMOutput(self.shared.attend(x * self.config.d_model ** -0.5))  # (batch, seq, vocab)
 
-    def init_cache(self, batch: int, max_length: int) -> None:
-        self.stack.init_cache(batch, max_length)
+    def init_cache(self, batch: int, max_length: int, beams: int = 1) -> None:
+        self.stack.init_cache(batch, max_length, beams=beams)
 
     def clear_cache(self) -> None:
         self.stack.clear_cache()
