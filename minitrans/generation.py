@@ -89,8 +89,8 @@ def at(extra: dict, start, size: int) -> dict:
 def cached_logits(graphdef, caches, params, ids, extra, origin=None):
     """New positions `ids` (batch, new) through the model with its caches -> (the last
     position's logits (batch, vocab), the updated caches). Beam search first gives each row the
-    self-attention cache of the beam it continues (`origin`, (batch,) rows; the encoder's keys
-    and values are the same for every beam of an example)."""
+    history of the beam it continues (`origin`, (batch,) rows): which cached keys and values are
+    its (MultiHeadAttention.reorder_cache; none of them moves)."""
     model = nnx.merge(graphdef, caches, params)
     if origin is not None:
         for _, module in nnx.iter_graph(model):
