@@ -453,7 +453,7 @@ class MultiHeadAttention(Layer):
     # Decoding one token at a time (minitrans.generation): each step computes the keys and
     # values of its new positions only and attends to those of every position so far, kept here.
     # The keys are kept transposed, (batch, heads, head_dim, key): the scores' product then reads
-    # them in the order it multiplies them (on XLA:CPU, 1.2-4x faster: benchmarks/RESULTS.md).
+    # them in the order it multiplies them (on XLA:CPU, 1.1-3.9x faster: benchmarks/RESULTS.md).
     #
     # Beam search (beams > 1): the rows of x are an example's beams one after the other, and a
     # beam often continues another row's beam. Copying every cache to the row of the beam it
