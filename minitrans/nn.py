@@ -562,7 +562,7 @@ class MultiHeadAttention(Layer):
         batch, query_len, _ = x.shape
         q = self.split_heads(self.query(x))  # (batch, heads, query, head_dim)
         k, v = self.keys_and_values(x, context)  # (batch, heads, key, head_dim)
-        if mask is not None:
+        if mask is not None:  # in beam search, over one beam's positions
             check_mask(mask, batch, query_len, k.shape[2] if self.ancestors is None else self.cache_length)
         if self.beams > 1:
             heads, weights = self.attend_across_beams(q, k, v, mask, position_bias)
