@@ -539,8 +539,9 @@ class MultiHeadAttention(Layer):
         def as_queries(t):  # (rows or 1, h, new or 1, key) -> (batch, h, beams x new, key)
             return self.beams_inside(jnp.broadcast_to(t, (rows, t.shape[1], new, t.shape[3])), beams_first=True)
 
-        q, mask, bias = as_queries(q), None if mask is None else as_queries(mask), None if bias is None else \
-            as_queries(bias)
+        q = as_queries(q)
+        mask = None if mask is None else as_queries(mask)
+        bias = None if bias is None else as_queries(bias)
         if self.ancestors is not None:  # self-attention: keys (batch, heads, length x beams, head_dim)
             wrote = self.ancestors[...][:, :, None] == jnp.arange(beams)  # (rows, length, beams)
             history = as_queries(wrote.reshape(rows, 1, 1, -1))  # (batch, 1, beams x new, length x beams)
