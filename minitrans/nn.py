@@ -368,7 +368,8 @@ def scaled_dot_product_attention(q: Array, k: Array, v: Array, mask: Array | Non
                                  dropout: Callable[[Array], Array] | None = None):
     """softmax(q k^T / sqrt(d_head) + bias) v, "Attention Is All You Need", section 3.2.1.
 
-    q: (batch, heads, query, d_head); k, v: (batch, heads, key, d_head).
+    q: (batch, heads, query, d_head); k, v: (batch, heads, key, d_head) (or any leading axes, such
+    as batch x heads as one: the decoding caches of MultiHeadAttention).
     mask: boolean, True = may attend, broadcastable to (batch, 1, query, key).
     bias: added to the scores before the softmax (T5's relative position bias).
     scaled=False skips the 1/sqrt(d_head) factor (T5 folds it into its initialisation).
@@ -378,7 +379,7 @@ def scaled_dot_product_attention(q: Array, k: Array, v: Array, mask: Array | Non
     padded row) gets all-zero weights and a zero output, never NaN.
     """
     # BEGIN SOLUTION
-    scores = jnp.einsum("bhqd,bhkd->bhqk", q, k)  # (batch, heads, query, key)
+    scores = jnp.einsum("...qd,...kd->...qk", q, k)  # (batch, heads, query, key)
     if scaled:
         scores = scores / jnp.sqrt(jnp.asarray(q.shape[-1], scores.dtype))
     if bias is not None:
@@ -390,7 +391,7 @@ def scaled_dot_product_attention(q: Array, k: Array, v: Array, mask: Array | Non
         weights = jnp.where(mask, weights, 0.0)  # exact zeros, also for fully masked rows
     if dropout is not None:
         weights = dropout(weights)
-    output = jnp.einsum("bhqk,bhkd->bhqd", weights, v)  # (batch, heads, query, d_head)
+    output = jnp.einsum("...qk,...kd->...qd", weights, v)  # (batch, heads, query, d_head)
     # END SOLUTION
     return output, weights
 
@@ -410,6 +411,11 @@ def recording_attention():
         yield _recorded_weights
     finally:
         _recorded_weights = previous
+
+
+def merge_heads_axis(t: Array) -> Array:
+    """(batch, heads, n, m) -> (batch x heads, n, m)."""
+    return t.reshape(t.shape[0] * t.shape[1], *t.shape[2:])
 
 
 class MultiHeadAttention(Layer):
@@ -452,8 +458,12 @@ class MultiHeadAttention(Layer):
 
     # Decoding one token at a time (minitrans.generation): each step computes the keys and
     # values of its new positions only and attends to those of every position so far, kept here.
-    # The keys are kept transposed, (batch, heads, head_dim, key): the scores' product then reads
-    # them in the order it multiplies them (on XLA:CPU, 1.1-3.9x faster: benchmarks/RESULTS.md).
+    # The caches hold the batch and head axes as one, (batch x heads, head_dim, key) for the keys
+    # and (batch x heads, key, head_dim) for the values, and attention over them runs on arrays
+    # of that shape (`attend_merged`). Kept as (batch, heads, ...), XLA:CPU copied each cache
+    # three times a step at batch 1 (dropping the size-1 axis for the products split the
+    # in-place update in two). The keys are kept transposed: the scores' product reads them in
+    # the order it multiplies them (on XLA:CPU, 1.1-3.9x faster). Both in benchmarks/RESULTS.md.
     #
     # Beam search (beams > 1): the rows of x are an example's beams one after the other, and a
     # beam often continues another row's beam. Copying every cache to the row of the beam it
@@ -468,11 +478,11 @@ class MultiHeadAttention(Layer):
         `beams` beams of `batch` examples); each call then writes its positions' keys and values
         at `cache_index` and attends to the whole cache (its mask must cover max_length keys:
         minitrans.masks.cached_causal_mask)."""
-        shape = (batch, self.num_heads, max_length * beams, self.head_dim)  # (batch, heads, key, head_dim)
+        shape = (batch * self.num_heads, max_length * beams, self.head_dim)  # (batch x heads, key, head_dim)
         if beams > 1:
             own = jnp.arange(batch * beams, dtype=jnp.int32)[:, None] % beams  # (rows, 1): each row its own beam
             self.ancestors = nnx.Cache(jnp.broadcast_to(own, (batch * beams, max_length)))
-        self.cached_key = nnx.Cache(jnp.zeros(shape).swapaxes(2, 3))  # (batch, heads, head_dim, key)
+        self.cached_key = nnx.Cache(jnp.zeros(shape).swapaxes(1, 2))  # (batch x heads, head_dim, key)
         self.cached_value = nnx.Cache(jnp.zeros(shape))
         self.cache_index = nnx.Cache(jnp.zeros((), jnp.int32))
         self.beams = beams
@@ -481,8 +491,9 @@ class MultiHeadAttention(Layer):
         """Cross-attention: the keys and values of `context` (the encoder's output, one row per
         example), computed once; each call then attends to them and does not project the
         context again (for `beams` > 1, every beam of an example to its example's)."""
-        self.cached_key = nnx.Cache(self.split_heads(self.key(context)).swapaxes(2, 3))  # (batch, heads, head_dim, key)
-        self.cached_value = nnx.Cache(self.split_heads(self.value(context)))
+        keys = merge_heads_axis(self.split_heads(self.key(context)))  # (batch x heads, key, head_dim)
+        self.cached_key = nnx.Cache(keys.swapaxes(1, 2))  # (batch x heads, head_dim, key)
+        self.cached_value = nnx.Cache(merge_heads_axis(self.split_heads(self.value(context))))
         self.cache_index = nnx.data(None)
         self.beams = beams
 
@@ -492,7 +503,7 @@ class MultiHeadAttention(Layer):
 
     @property
     def cache_length(self) -> int:
-        return self.cached_value.shape[2] if self.ancestors is None else self.ancestors.shape[1]
+        return self.cached_value.shape[1] if self.ancestors is None else self.ancestors.shape[1]
 
     def reorder_cache(self, rows: Array) -> None:
         """Beam search: row i continues the beam of row `rows[i]` (rows (batch x beams,)), so it
@@ -501,13 +512,13 @@ class MultiHeadAttention(Layer):
             self.ancestors[...] = self.ancestors[...][rows]
 
     def keys_and_values(self, x: Array, context: Array) -> tuple[Array, Array]:
-        """(keys, values), each (batch, heads, key, head_dim) (for beams > 1, (batch, heads,
-        key x beams, head_dim)): projected from `context`, or from the cache (the new positions
-        `x` written into it first, for self-attention)."""
+        """(keys, values): projected from `context`, each (batch, heads, key, head_dim); or from
+        the cache, each (batch x heads, key, head_dim) (for beams > 1, key x beams), the new
+        positions `x` written into it first (self-attention)."""
         if self.cached_key is None:
             return self.split_heads(self.key(context)), self.split_heads(self.value(context))
         if self.cache_index is None:  # static: the encoder's, computed once
-            return self.cached_key[...].swapaxes(2, 3), self.cached_value[...]
+            return self.cached_key[...].swapaxes(1, 2), self.cached_value[...]
         keys, values = self.split_heads(self.key(x)), self.split_heads(self.value(x))  # (rows, heads, new, head_dim)
         index = self.cache_index[...]
         if self.beams > 1:
@@ -515,11 +526,12 @@ class MultiHeadAttention(Layer):
             own = jnp.arange(len(x), dtype=jnp.int32)[:, None] % self.beams  # each row writes its own positions
             self.ancestors[...] = jax.lax.dynamic_update_slice(
                 self.ancestors[...], jnp.broadcast_to(own, x.shape[:2]), (0, index))
+        keys, values = merge_heads_axis(keys), merge_heads_axis(values)  # (batch x heads, new, head_dim)
         first = index * self.beams  # where the new keys go
-        self.cached_key[...] = jax.lax.dynamic_update_slice(self.cached_key[...], keys.swapaxes(2, 3), (0, 0, 0, first))
-        self.cached_value[...] = jax.lax.dynamic_update_slice(self.cached_value[...], values, (0, 0, first, 0))
+        self.cached_key[...] = jax.lax.dynamic_update_slice(self.cached_key[...], keys.swapaxes(1, 2), (0, 0, first))
+        self.cached_value[...] = jax.lax.dynamic_update_slice(self.cached_value[...], values, (0, first, 0))
         self.cache_index[...] = index + x.shape[1]
-        return self.cached_key[...].swapaxes(2, 3), self.cached_value[...]
+        return self.cached_key[...].swapaxes(1, 2), self.cached_value[...]
 
     def beams_inside(self, t: Array, beams_first: bool = False) -> Array:
         """(batch x beams, heads, n, m) -> (batch, heads, n x beams, m), each example's beams
@@ -528,6 +540,19 @@ class MultiHeadAttention(Layer):
         t = t.reshape(rows // self.beams, self.beams, heads, n, m)  # (batch, beams, heads, n, m)
         t = t.transpose(0, 2, 1, 3, 4) if beams_first else t.transpose(0, 2, 3, 1, 4)
         return t.reshape(rows // self.beams, heads, n * self.beams, m)
+
+    def attend_merged(self, q: Array, k: Array, v: Array, mask: Array | None, bias: Array | None):
+        """Attention of q (batch, heads, query, head_dim) over cached keys and values (batch x
+        heads, key, head_dim), with the batch and head axes as one; the mask and bias are
+        broadcast to every head. -> (batch, heads, query, head_dim), weights (batch, heads, query, key)."""
+        batch, heads, query, _ = q.shape
+
+        def merged(t):  # (batch or 1, heads or 1, query or 1, key) -> (batch x heads, query, key)
+            return None if t is None else merge_heads_axis(jnp.broadcast_to(t, (batch, heads, query, t.shape[3])))
+
+        out, weights = scaled_dot_product_attention(merge_heads_axis(q), k, v, mask=merged(mask), bias=merged(bias),
+                                                    scaled=self.scaled, dropout=self.dropout)
+        return out.reshape(batch, heads, query, -1), weights.reshape(batch, heads, query, -1)
 
     def attend_across_beams(self, q: Array, k: Array, v: Array, mask: Array | None, bias: Array | None):
         """Beam search's attention: an example's beams become its queries, (batch, heads, beams x
@@ -542,13 +567,12 @@ class MultiHeadAttention(Layer):
         q = as_queries(q)
         mask = None if mask is None else as_queries(mask)
         bias = None if bias is None else as_queries(bias)
-        if self.ancestors is not None:  # self-attention: keys (batch, heads, length x beams, head_dim)
+        if self.ancestors is not None:  # self-attention: keys (batch x heads, length x beams, head_dim)
             wrote = self.ancestors[...][:, :, None] == jnp.arange(beams)  # (rows, length, beams)
             history = as_queries(wrote.reshape(rows, 1, 1, -1))  # (batch, 1, beams x new, length x beams)
             mask = history if mask is None else jnp.repeat(mask, beams, axis=3) & history
             bias = None if bias is None else jnp.repeat(bias, beams, axis=3)
-        out, weights = scaled_dot_product_attention(q, k, v, mask=mask, bias=bias, scaled=self.scaled,
-                                                    dropout=self.dropout)  # out: (batch, heads, beams x new, head_dim)
+        out, weights = self.attend_merged(q, k, v, mask, bias)  # out: (batch, heads, beams x new, head_dim)
         out = out.reshape(batch, heads, beams, new, -1).transpose(0, 2, 1, 3, 4)  # (batch, beams, heads, new, head_dim)
         return out.reshape(rows, heads, new, -1), weights
 
@@ -562,11 +586,13 @@ class MultiHeadAttention(Layer):
                                  f"d_model={self.d_model}), got {tuple(t.shape)}")
         batch, query_len, _ = x.shape
         q = self.split_heads(self.query(x))  # (batch, heads, query, head_dim)
-        k, v = self.keys_and_values(x, context)  # (batch, heads, key, head_dim)
+        k, v = self.keys_and_values(x, context)  # (batch, heads, key, head_dim); cached: (batch x heads, key, head_dim)
         if mask is not None:  # in beam search, over one beam's positions
-            check_mask(mask, batch, query_len, k.shape[2] if self.ancestors is None else self.cache_length)
+            check_mask(mask, batch, query_len, k.shape[-2] if self.ancestors is None else self.cache_length)
         if self.beams > 1:
             heads, weights = self.attend_across_beams(q, k, v, mask, position_bias)
+        elif self.cached_key is not None:
+            heads, weights = self.attend_merged(q, k, v, mask, position_bias)
         else:
             heads, weights = scaled_dot_product_attention(
                 q, k, v, mask=mask, bias=position_bias, scaled=self.scaled, dropout=self.dropout)
