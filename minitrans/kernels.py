@@ -27,7 +27,8 @@ come before JAX, or the process, starts).
   160 MB of a small T5 training step's peak);
 - `compiled_call`: a model's forward for inference as one compiled program (run eagerly, JAX
   compiles each operation anew for every input shape: a small T5's first forward 5.8 s, as one
-  program 1.3 s).
+  program 1.3 s); optionally without XLA:CPU's library fusions, which slow a BERT encoder
+  over a large batch.
 """
 
 import contextlib
@@ -264,21 +265,41 @@ def lecun_normal():
 # ------------------------------------------------------------------ inference as one program
 
 
-@partial(jax.jit, static_argnums=(0, 1))
-def _compiled_call(graphdef, method, state, args: tuple, kwargs: dict):
+def _call(graphdef, method, state, args: tuple, kwargs: dict):
     model = nnx.merge(graphdef, state)
     return getattr(model, method)(*args, **kwargs) if isinstance(method, str) else method(model, *args, **kwargs)
 
 
-def compiled_call(model: nnx.Module, *args, method="__call__", **kwargs):
+# XLA:CPU fuses matrix products with the operations around them into YNNPACK subgraphs (a whole
+# BERT layer's feed-forward half, its layer norms included, as one). For a large encoder batch
+# that runs slower than XLA's own kernels: SQuAD's 64 windows of 384 tokens 10-25% slower, while
+# small batches, decoding steps and training steps run faster fused (benchmarks/RESULTS.md,
+# "SQuAD inference without XLA's library fusions").
+NO_LIBRARY_FUSIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+_compiled_calls = {True: jax.jit(_call, static_argnums=(0, 1))}
+
+
+def _compiled(library_fusions: bool):
+    if library_fusions not in _compiled_calls:
+        try:  # an XLA without this option refuses it: compile as usual there
+            jax.jit(lambda x: x + 1, compiler_options=NO_LIBRARY_FUSIONS)(jnp.zeros(()))
+            options = NO_LIBRARY_FUSIONS
+        except Exception:  # noqa: BLE001 (JaxRuntimeError: no such compile option)
+            options = None
+        _compiled_calls[library_fusions] = jax.jit(_call, static_argnums=(0, 1), compiler_options=options)
+    return _compiled_calls[library_fusions]
+
+
+def compiled_call(model: nnx.Module, *args, method="__call__", library_fusions: bool = True, **kwargs):
     """model(*args, **kwargs), or model.<method>(...) for a method's name, or method(model, ...)
     for a function, as one XLA program compiled once per model structure and input shapes. For
     inference with a model in eval mode: the arguments are arrays (or None), and the model's state
     is read, never written back (in train mode a dropout stream would repeat its draws; a
     key/value cache would not fill). The same numbers as the eager call to within float32
-    rounding (XLA fuses the operations)."""
+    rounding (XLA fuses the operations). library_fusions=False compiles without XLA:CPU's
+    YNNPACK fusions (`NO_LIBRARY_FUSIONS`): faster for a BERT encoder over a large batch."""
     graphdef, state = nnx.split(model)
-    return _compiled_call(graphdef, method, state, args, kwargs)
+    return _compiled(library_fusions)(graphdef, method, state, args, kwargs)
 
 
 # ------------------------------------------------------------------ memory after compiling

@@ -470,10 +470,31 @@ def test_compiled_call_is_the_eager_call_as_one_program_per_shape():
         kernels.compiled_call(model, ids + 1, attention_mask=mask, method="encode")  # the same shapes: no new program
     finally:
         jax.monitoring.unregister_event_duration_listener(count)
-    assert programs == ["jit(_compiled_call)"], programs
+    assert programs == ["jit(_call)"], programs
     want = model.encode(ids, mask)  # eagerly
     np.testing.assert_allclose(got, want, atol=1e-5)
     assert not np.allclose(want[1], model.encode(ids, mask * 0 + 1)[1], atol=1e-3)  # the mask counts
+
+
+def test_compiled_call_without_library_fusions_is_another_program_with_the_same_numbers():
+    from minitrans.models.bert import BertConfig, BertModel
+    model = BertModel(BertConfig.tiny(vocab_size=40), rngs=nnx.Rngs(4))
+    ids = np.tile(np.arange(3, 35).reshape(2, 16), (8, 1))  # (16, 16): a large enough batch to fuse
+    mask = np.ones_like(ids)
+    mask[::2, 12:] = 0
+    fused = kernels.compiled_call(model, ids, None, mask).last_hidden_state
+    plain = kernels.compiled_call(model, ids, None, mask, library_fusions=False).last_hidden_state
+    np.testing.assert_allclose(plain, model(ids, None, mask).last_hidden_state, atol=1e-5)
+    np.testing.assert_allclose(plain, fused, atol=1e-5)
+    graphdef, state = nnx.split(model)
+
+    def program(library_fusions):  # the optimised HLO compiled_call runs
+        lowered = kernels._compiled(library_fusions).lower(graphdef, "__call__", state, (ids, None, mask), {})
+        return lowered.compile().as_text()
+
+    assert "__ynn_fusion" in program(True)  # XLA:CPU fuses products into YNNPACK subgraphs by default
+    assert "__ynn_fusion" not in program(False)  # and not here: XLA's own kernels only
+
 
 def test_batch_broadcast_gradient_is_the_sum_over_the_batch():
     from minitrans.kernels import batch_broadcast

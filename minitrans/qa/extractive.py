@@ -171,7 +171,8 @@ def predict_logits(model, features: list[dict], batch_size: int = 64, progress: 
     batches = tqdm(length_batches(features, batch_size), total=-(-len(features) // batch_size),
                    disable=not progress, desc="predicting")
     for chosen, batch in batches:
-        out = compiled_call(model, batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+        out = compiled_call(model, batch["input_ids"], batch["token_type_ids"], batch["attention_mask"],
+                            library_fusions=False)  # batches of 64 windows: faster without (see kernels)
         s, e = np.asarray(out.start_logits), np.asarray(out.end_logits)
         for row, i in enumerate(chosen):
             n = len(features[i]["input_ids"])
