@@ -272,8 +272,8 @@ def _call(graphdef, method, state, args: tuple, kwargs: dict):
 
 # XLA:CPU fuses matrix products with the operations around them into YNNPACK subgraphs (a whole
 # BERT layer's feed-forward half, its layer norms included, as one). For a large encoder batch
-# that runs slower than XLA's own kernels: SQuAD's 64 windows of 384 tokens 10-25% slower, while
-# small batches, decoding steps and training steps run faster fused (benchmarks/RESULTS.md,
+# XLA's own kernels are faster: SQuAD's batches of 64 windows run 15-25% faster without the
+# fusions, while decoding steps and training steps run faster with them (benchmarks/RESULTS.md,
 # "SQuAD inference without XLA's library fusions").
 NO_LIBRARY_FUSIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 _compiled_calls = {True: jax.jit(_call, static_argnums=(0, 1))}
